@@ -1,0 +1,40 @@
+# Everything a developer or CI needs, from a fresh clone: `make test`.
+# Stamp files make each install step rerun only when its inputs change.
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv node_modules test lint demo clean
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): setup.cfg setup.py
+	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --upgrade pip
+	$(VENV_PY) -m pip install --quiet -e '.[test,dev]'
+	touch $@
+
+node_modules: $(NODE_STAMP)
+
+# npm ci removes node_modules first, so the stamp is written after it.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: venv node_modules
+	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check feast_chalk_dynamo tests feature_repo_example
+	$(VENV)/bin/mypy feast_chalk_dynamo
+
+demo: venv
+	$(VENV_PY) -m feature_repo_example.demo
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +

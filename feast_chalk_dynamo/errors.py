@@ -1,0 +1,41 @@
+"""One flat hierarchy, so callers can catch the store's failures by kind."""
+
+from __future__ import annotations
+
+
+class ChalkDynamoError(Exception):
+    """Base of every error this store raises on purpose."""
+
+
+class TableNotFound(ChalkDynamoError):
+    """The table is missing and the store was not asked to create it."""
+
+
+class TableSchemaMismatch(ChalkDynamoError):
+    """The table exists but is not keyed the way the layout needs."""
+
+
+class EntityKeyTooLarge(ChalkDynamoError, ValueError):
+    """An encoded entity key would pass DynamoDB's 2048-byte partition key limit."""
+
+
+class UnsupportedEntityType(ChalkDynamoError, ValueError):
+    """A join key value of a type that has no stable key encoding."""
+
+
+class ItemTooLarge(ChalkDynamoError, ValueError):
+    """A write would push an entity item past DynamoDB's 400 KB item limit."""
+
+
+class RetriesExhausted(ChalkDynamoError):
+    """DynamoDB kept refusing part of a request after every retry.
+
+    Raised instead of returning partial results, so that a throttled key is
+    never mistaken for an absent one.
+    """
+
+    def __init__(self, table: str, operation: str, cause: str) -> None:
+        super().__init__(f"{operation} on table {table!r} gave up after retries: {cause}")
+        self.table = table
+        self.operation = operation
+        self.cause = cause

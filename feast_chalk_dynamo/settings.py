@@ -1,0 +1,177 @@
+"""Every tuning knob of the store, its default from the seed, and its env var.
+
+Operators tune a running deployment through ``DYNAMODB_*`` environment
+variables (as Chalk documents them) while the repo keeps its baseline in
+``feature_store.yaml``; so each knob is a pydantic field that is overlaid by
+its environment variable before validation. Precedence: environment variable,
+then yaml, then the default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any, Literal
+
+from feast.repo_config import FeastConfigBaseModel
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
+
+ENV_PREFIX = "DYNAMODB_"
+
+Source = Literal["env", "yaml", "default"]
+
+
+def desired_cpu_parallelism() -> int:
+    """The cores this process may run on: the unit the seed sizes pools in.
+
+    ``sched_getaffinity`` honours CPU pinning (containers, taskset), which
+    ``os.cpu_count`` ignores; a pod limited to two cores should not start
+    thirty-two client threads.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class CachedNamespace(FeastConfigBaseModel):
+    """One entry of ``DYNAMODB_CACHED_NAMESPACES``: a feature view's LRU cache."""
+
+    namespace: str = Field(min_length=1)
+    ttl_seconds: float = Field(default=86400, gt=0)
+    max_lru_size: int | None = Field(default=None, ge=1)
+
+
+class DynamoSettings(FeastConfigBaseModel):
+    """Connection settings plus every ``DYNAMODB_*`` knob of the seed.
+
+    ``extra="forbid"`` (from Feast's base model) turns a misspelt yaml key
+    into a start-up error instead of a silently ignored setting.
+    """
+
+    table_name: str = Field(default="feast-online-store", min_length=3, max_length=255)
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    consistent_reads: bool = False
+
+    # Client threads and connections: None means "derive from the cores".
+    num_client_threads: int | None = Field(default=None, ge=1)
+    num_client_connections: int | None = Field(default=None, ge=1)
+    num_serde_threads: int | None = Field(default=None, ge=1)
+    # Read batching.
+    getitem_min_batch_size: int = Field(default=10, ge=1, le=100)
+    getitem_min_batch_concurrency: int | None = Field(default=None, ge=1)
+    # Caches and Bloom filter.
+    cached_namespaces: list[CachedNamespace] | None = None
+    lru_cache_cache_misses: bool = True
+    bloom_filter_debug_mode: bool = False
+    # Request racing.
+    enable_request_racing: bool = False
+    request_racing_wait_time: float | None = Field(default=None, gt=0)
+    # Writes and consistency.
+    check_ts_for_bulk_writes: bool = True
+    only_write_newer_values: bool = True
+    transaction_write_conflict_min_retry_millis: float = Field(default=50, ge=0)
+    transaction_write_conflict_max_retries: int = Field(default=5, ge=0)
+    aggregate_update_cache_size: int = Field(default=256, ge=0)
+    # Retries and timeouts.
+    max_retries: int = Field(default=12, ge=0)
+    retry_scale_factor: float = Field(default=10, gt=0)
+    request_timeout_ms: float | None = Field(default=None, gt=0)
+    # Initialization.
+    warmup_fqn_mapping: bool = True
+    create_tables_if_not_exists: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _overlay_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name in knob_names(cls):
+            raw = os.environ.get(env_var(name))
+            if raw is not None:
+                merged[name] = _parse_env_value(cls, name, raw)
+        return merged
+
+    @model_validator(mode="after")
+    def _check_pairs(self) -> DynamoSettings:
+        if self.enable_request_racing and self.request_racing_wait_time is None:
+            raise ValueError(
+                "enable_request_racing (DYNAMODB_ENABLE_REQUEST_RACING) is on but "
+                "request_racing_wait_time (DYNAMODB_REQUEST_RACING_WAIT_TIME) is not "
+                "set: give the wait in milliseconds, roughly your p95 read latency"
+            )
+        return self
+
+    @property
+    def client_threads(self) -> int:
+        return self.num_client_threads or 2 * desired_cpu_parallelism()
+
+    @property
+    def client_connections(self) -> int:
+        return self.num_client_connections or 2 * desired_cpu_parallelism()
+
+    @property
+    def serde_threads(self) -> int:
+        return self.num_serde_threads or desired_cpu_parallelism()
+
+    @property
+    def batch_concurrency(self) -> int:
+        return self.getitem_min_batch_concurrency or self.client_threads
+
+
+# Fields that are not tuning knobs and so have no DYNAMODB_* variable.
+_CONNECTION_FIELDS = frozenset({"type", "table_name", "region", "endpoint_url", "consistent_reads"})
+
+
+def knob_names(model: type[DynamoSettings]) -> list[str]:
+    return [name for name in model.model_fields if name not in _CONNECTION_FIELDS]
+
+
+def env_var(knob: str) -> str:
+    return ENV_PREFIX + knob.upper()
+
+
+def _parse_env_value(model: type[DynamoSettings], name: str, raw: str) -> Any:
+    """Validate one env value on its own so the error names the variable, not the field."""
+    variable = env_var(name)
+    value: Any = raw
+    if name == "cached_namespaces":
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{variable} is not valid JSON ({error}): {raw!r}") from None
+    elif raw.strip().lower() in ("", "none", "null"):
+        value = None
+    try:
+        field = model.model_fields[name]
+        # Annotated carries the field's bounds (ge=1 …) so they are checked here too.
+        constrained = Annotated[tuple([field.annotation, *field.metadata])] if field.metadata else field.annotation
+        TypeAdapter(constrained).validate_python(value)
+    except ValidationError as error:
+        problems = "; ".join(e["msg"] for e in error.errors())
+        raise ValueError(f"{variable}={raw!r} is invalid: {problems}") from None
+    return value
+
+
+def describe(settings: DynamoSettings) -> list[tuple[str, str, Any, Source]]:
+    """(field, env var, effective value, where it came from) for every knob.
+
+    Derived from the environment and ``model_fields_set`` rather than recorded
+    at validation time, so it cannot drift from what validation did.
+    """
+    rows: list[tuple[str, str, Any, Source]] = []
+    for name in type(settings).model_fields:
+        if name == "type":
+            continue
+        variable = env_var(name) if name not in _CONNECTION_FIELDS else "-"
+        source: Source
+        if variable != "-" and variable in os.environ:
+            source = "env"
+        elif name in settings.model_fields_set:
+            source = "yaml"
+        else:
+            source = "default"
+        rows.append((name, variable, getattr(settings, name), source))
+    return rows

@@ -1,0 +1,290 @@
+"""The Feast OnlineStore: wiring between Feast's objects and the engine.
+
+This is the only module (with the CLI) that knows Feast's registry types; it
+turns feature views into layouts of ids and hands the I/O to the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from feast import Entity, FeatureView, utils
+from feast.infra.online_stores.online_store import OnlineStore
+from feast.on_demand_feature_view import OnDemandFeatureView
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from feast.repo_config import RepoConfig
+
+from feast_chalk_dynamo.codec import value_field_for
+from feast_chalk_dynamo.engine import Engine
+from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr
+from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
+from feast_chalk_dynamo.reader import FeatureSlot, Row, ViewLayout, ViewRead
+from feast_chalk_dynamo.settings import DynamoSettings
+from feast_chalk_dynamo.writer import EntityRow, WriteLayout
+
+AnyView = FeatureView | OnDemandFeatureView
+
+
+class ChalkDynamoOnlineStoreConfig(DynamoSettings):
+    """``online_store:`` section of feature_store.yaml for this store."""
+
+    type: Literal[
+        "feast_chalk_dynamo.ChalkDynamoOnlineStore",
+        "feast_chalk_dynamo.store.ChalkDynamoOnlineStore",
+    ] = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
+
+
+def _settings(config: RepoConfig) -> ChalkDynamoOnlineStoreConfig:
+    settings = config.online_store
+    if not isinstance(settings, ChalkDynamoOnlineStoreConfig):
+        raise TypeError(f"online_store config is {type(settings).__name__}, not ChalkDynamoOnlineStoreConfig")
+    return settings
+
+
+def _has_online_data(view: Any) -> bool:
+    """Feature views (batch, stream) and on-demand views that write online; not label views."""
+    if isinstance(view, OnDemandFeatureView):
+        return bool(view.write_to_online_store)
+    return isinstance(view, FeatureView) and bool(getattr(view, "online", True))
+
+
+def _join_keys(view: AnyView) -> list[str]:
+    return sorted(column.name for column in view.entity_columns)
+
+
+def _ttl_seconds(view: AnyView) -> int:
+    ttl = getattr(view, "ttl", None)
+    return int(ttl.total_seconds()) if ttl else 0
+
+
+def _dtype_name(field: Any) -> str:
+    return str(field.dtype.to_value_type().name)
+
+
+class ChalkDynamoOnlineStore(OnlineStore):
+    """Feast online store on one compact DynamoDB table (see DESIGN.md)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    # -- engine -------------------------------------------------------------
+
+    def engine(self, config: RepoConfig) -> Engine:
+        """The engine for this configuration, built on first use and then reused."""
+        settings = _settings(config)
+        key = settings.model_dump_json()
+        engine = self._engines.get(key)
+        if engine is None:
+            with self._lock:
+                engine = self._engines.get(key)
+                if engine is None:
+                    engine = Engine(settings)
+                    self._engines[key] = engine
+        return engine
+
+    def _ready_engine(self, config: RepoConfig) -> Engine:
+        """The engine with its name mapping loaded, for reads and writes."""
+        engine = self.engine(config)
+        engine.warm()
+        return engine
+
+    def _project_id(self, engine: Engine, project: str, allocate: bool) -> str | None:
+        name = project_name(project)
+        return engine.names.allocate(name) if allocate else engine.names.lookup(name)
+
+    def _slots(
+        self, engine: Engine, project: str, view: AnyView, features: Sequence[str], allocate: bool
+    ) -> tuple[FeatureSlot, ...]:
+        by_name = {field.name: field for field in view.features}
+        slots = []
+        for feature in features:
+            field = by_name[feature]
+            name = feature_name(project, view.name, feature, _dtype_name(field))
+            attr = engine.names.allocate(name) if allocate else engine.names.lookup(name)
+            slots.append(FeatureSlot(feature, attr, value_field_for(field.dtype.to_value_type())))
+        return tuple(slots)
+
+    # -- reads --------------------------------------------------------------
+
+    def _view_read(
+        self,
+        engine: Engine,
+        project: str,
+        view: AnyView,
+        entity_keys: list[EntityKeyProto],
+        requested: list[str] | None,
+    ) -> ViewRead | None:
+        """The layout and keys of one view, or None if nothing of it was ever written."""
+        project_id = self._project_id(engine, project, allocate=False)
+        namespace_id = engine.names.lookup(namespace_name(project, view.name))
+        if project_id is None or namespace_id is None:
+            return None
+        features = requested if requested is not None else [f.name for f in view.features]
+        layout = ViewLayout(
+            ts_attr=ts_attr(namespace_id),
+            ttl_seconds=_ttl_seconds(view),
+            features=self._slots(engine, project, view, features, allocate=False),
+        )
+        return ViewRead(layout, [encode_entity_key(project_id, key) for key in entity_keys])
+
+    def _read_views(
+        self, config: RepoConfig, requests: Sequence[tuple[AnyView, list[EntityKeyProto], list[str] | None]]
+    ) -> list[list[Row]]:
+        engine = self._ready_engine(config)
+        reads = [self._view_read(engine, config.project, *request) for request in requests]
+        fetched = iter(engine.reader.read([read for read in reads if read is not None]))
+        empty: Row = (None, None)
+        return [
+            next(fetched) if read is not None else [empty] * len(request[1])
+            for read, request in zip(reads, requests, strict=True)
+        ]
+
+    def online_read(
+        self,
+        config: RepoConfig,
+        table: FeatureView,
+        entity_keys: list[EntityKeyProto],
+        requested_features: list[str] | None = None,
+    ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
+        return self._read_views(config, [(table, entity_keys, requested_features)])[0]
+
+    def _read_features_per_fv(
+        self,
+        config: RepoConfig,
+        grouped_refs: list,
+        join_key_values: dict,
+        entity_name_to_join_key_map: dict,
+        online_features_response: Any,
+        full_feature_names: bool,
+        include_feature_view_version_metadata: bool,
+    ) -> None:
+        """All views of one ``get_online_features`` in one set of BatchGetItem calls.
+
+        Feast's generic version reads view after view; here every view of the
+        same entity shares one item, so one key per entity fetches them all.
+        """
+        plans = []
+        for table, requested_features in grouped_refs:
+            entity_values, indexes, output_len = utils._get_unique_entities(
+                table, join_key_values, entity_name_to_join_key_map
+            )
+            plans.append(
+                (table, requested_features, indexes, output_len, utils._get_entity_key_protos(entity_values))
+            )
+        results = self._read_views(config, [(table, keys, features) for table, features, _, _, keys in plans])
+        for (table, requested_features, indexes, output_len, _), rows in zip(plans, results, strict=True):
+            utils._populate_response_from_feature_data(
+                requested_features,
+                rows,
+                indexes,
+                online_features_response,
+                full_feature_names,
+                table,
+                output_len,
+                include_feature_view_version_metadata,
+            )
+
+    # -- writes -------------------------------------------------------------
+
+    def online_write_batch(
+        self,
+        config: RepoConfig,
+        table: FeatureView,
+        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        progress: Callable[[int], Any] | None,
+    ) -> None:
+        engine = self._ready_engine(config)
+        project = config.project
+        project_id = self._project_id(engine, project, allocate=True)
+        assert project_id is not None
+        layout = self._write_layout(engine, project, table)
+        rows = [
+            EntityRow(encode_entity_key(project_id, key), values, event_ts)
+            for key, values, event_ts, _ in data
+        ]
+        engine.writer.write(layout, rows, progress)
+
+    def _write_layout(self, engine: Engine, project: str, view: AnyView) -> WriteLayout:
+        live = engine.names.live_namespaces(project)
+        if view.name not in live:
+            self._register_view(engine, project, view)
+            live = engine.names.live_namespaces(project)
+        keys = tuple(_join_keys(view))
+        siblings = [info for info in live.values() if info.join_keys == keys]
+        ttls = [info.ttl_seconds for info in siblings]
+        slots = self._slots(engine, project, view, [f.name for f in view.features], allocate=True)
+        return WriteLayout(
+            view=view.name,
+            ts_attr=ts_attr(live[view.name].id),
+            features={slot.name: slot for slot in slots},
+            item_ttl_seconds=max(ttls) if ttls and all(ttls) else None,
+        )
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def _register_view(self, engine: Engine, project: str, view: AnyView) -> None:
+        engine.names.register_namespace(project, view.name, _ttl_seconds(view), _join_keys(view))
+        self._slots(engine, project, view, [f.name for f in view.features], allocate=True)
+
+    def update(
+        self,
+        config: RepoConfig,
+        tables_to_delete: Sequence[FeatureView],
+        tables_to_keep: Sequence[Any],
+        entities_to_delete: Sequence[Entity],
+        entities_to_keep: Sequence[Entity],
+        partial: bool,
+    ) -> None:
+        engine = self.engine(config)
+        engine.admin.ensure()
+        engine.warm()
+        project = config.project
+        project_id = self._project_id(engine, project, allocate=True)
+        assert project_id is not None
+        for view in tables_to_keep:
+            if _has_online_data(view):
+                self._register_view(engine, project, view)
+        for view in tables_to_delete:
+            self._remove_view(engine, project, project_id, view.name)
+
+    def _remove_view(self, engine: Engine, project: str, project_id: str, view: str) -> None:
+        namespace_id = engine.names.lookup(namespace_name(project, view))
+        if namespace_id is None:
+            return
+        engine.names.retire_namespace(project, view)
+        feature_ids = engine.names.names_with_prefix(f"fqn/{project}/{view}/").values()
+        live = [ts_attr(info.id) for info in engine.names.live_namespaces(project).values()]
+        engine.admin.remove_attributes(
+            project_prefix(project_id), ts_attr(namespace_id), list(feature_ids), live
+        )
+
+    def teardown(self, config: RepoConfig, tables: Sequence[FeatureView], entities: Sequence[Entity]) -> None:
+        """Delete this project's items and names; drop the table only if we made it and it is empty."""
+        engine = self.engine(config)
+        if not engine.admin.exists():
+            self.close_engines()
+            return
+        project = config.project
+        project_id = engine.names.lookup(project_name(project))
+        if project_id is not None:
+            engine.admin.delete_items(project_prefix(project_id))
+            names = engine.names.names_with_prefix(f"fqn/{project}/")
+            names.update(engine.names.names_with_prefix(namespace_name(project, "")))
+            engine.names.forget([*names, project_name(project)])
+        engine.admin.drop_if_ours_and_empty()
+        self.close_engines()
+
+    def close_engines(self) -> None:
+        with self._lock:
+            engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            engine.close()
+
+    async def close(self) -> None:
+        self.close_engines()

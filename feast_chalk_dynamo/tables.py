@@ -1,0 +1,226 @@
+"""Table lifecycle: check or create the table, and remove data of views and projects.
+
+Production tables come from Terraform, so by default a missing table is an
+error; creation is opt-in (``create_tables_if_not_exists``) for demos and
+tests. Removal walks the table with a parallel Scan: DynamoDB has no other
+way to find every item carrying a view's attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from feast_chalk_dynamo.errors import TableNotFound, TableSchemaMismatch
+from feast_chalk_dynamo.layout import EXPIRY_ATTR, META_PK, PK, SK, TS_PREFIX
+from feast_chalk_dynamo.settings import DynamoSettings
+
+log = logging.getLogger(__name__)
+
+CREATED_MARKER_SK = "~created-by"
+CREATOR = "feast_chalk_dynamo"
+SCAN_SEGMENTS = 4
+TERRAFORM_HINT = (
+    "provision it with the Terraform in feature_repo_example/terraform (see README, "
+    "'Provisioning the table'), or set create_tables_if_not_exists: true "
+    "(DYNAMODB_CREATE_TABLES_IF_NOT_EXISTS=true) to let the store create it"
+)
+EXPECTED_KEYS = [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}]
+
+
+def missing_table(table: str) -> TableNotFound:
+    return TableNotFound(f"DynamoDB table {table!r} does not exist: {TERRAFORM_HINT}")
+
+
+class TableAdmin:
+    def __init__(self, client: Any, settings: DynamoSettings, pool: ThreadPoolExecutor) -> None:
+        self._client = client
+        self._settings = settings
+        self._pool = pool
+        self._table = settings.table_name
+
+    # -- existence ----------------------------------------------------------
+
+    def exists(self) -> bool:
+        try:
+            self._client.describe_table(TableName=self._table)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def ensure(self) -> bool:
+        """Make sure the table exists with the right keys; True if this call created it."""
+        try:
+            description = self._client.describe_table(TableName=self._table)["Table"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            if not self._settings.create_tables_if_not_exists:
+                raise missing_table(self._table) from None
+            self._create()
+            return True
+        keys = sorted(description["KeySchema"], key=lambda k: k["KeyType"])
+        types = {a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]}
+        if keys != EXPECTED_KEYS or types.get(PK) != "S" or types.get(SK) != "S":
+            raise TableSchemaMismatch(
+                f"DynamoDB table {self._table!r} is keyed {description['KeySchema']} "
+                f"{types}; this store needs string keys pk (HASH) and sk (RANGE): {TERRAFORM_HINT}"
+            )
+        return False
+
+    def _create(self) -> None:
+        log.info("creating DynamoDB table %s (on-demand capacity)", self._table)
+        try:
+            self._client.create_table(
+                TableName=self._table,
+                KeySchema=EXPECTED_KEYS,
+                AttributeDefinitions=[
+                    {"AttributeName": PK, "AttributeType": "S"},
+                    {"AttributeName": SK, "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except ClientError as error:  # a concurrent apply created it first
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+        self._client.get_waiter("table_exists").wait(
+            TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        self._client.put_item(
+            TableName=self._table,
+            Item={PK: {"S": META_PK}, SK: {"S": CREATED_MARKER_SK}, "by": {"S": CREATOR}},
+        )
+        try:
+            self._client.update_time_to_live(
+                TableName=self._table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRY_ATTR},
+            )
+        except ClientError as error:
+            # Some local emulators lack TTL; reads still honour each view's ttl.
+            log.warning("could not enable TTL on %s.%s: %s", self._table, EXPIRY_ATTR, error)
+
+    # -- removal ------------------------------------------------------------
+
+    def remove_attributes(
+        self, prefix: str, ts_attr: str, attributes: Sequence[str], live_ts_attrs: Sequence[str]
+    ) -> int:
+        """Strip a view's attributes from every item of a project; delete items left with no view.
+
+        Returns how many items were touched.
+        """
+        touched = 0
+        names = {f"#r{i}": attr for i, attr in enumerate([ts_attr, *attributes])}
+        for item in self._scan({"#t": ts_attr}, "attribute_exists(#t)", prefix):
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={PK: item[PK], SK: item[SK]},
+                UpdateExpression="REMOVE " + ", ".join(names),
+                ExpressionAttributeNames=names,
+                ReturnValues="ALL_NEW",
+            )
+            remaining = response.get("Attributes", {})
+            if not any(name.startswith(TS_PREFIX) for name in remaining):
+                self._delete_if_no_view(item, live_ts_attrs)
+            touched += 1
+        return touched
+
+    def _delete_if_no_view(self, item: dict[str, Any], live_ts_attrs: Sequence[str]) -> None:
+        # The condition keeps an item a concurrent writer has just given a live view.
+        names = {f"#l{i}": attr for i, attr in enumerate(live_ts_attrs)}
+        condition = " AND ".join(f"attribute_not_exists({n})" for n in names)
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={PK: item[PK], SK: item[SK]},
+                **({"ConditionExpression": condition, "ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def delete_items(self, prefix: str) -> int:
+        """Delete every item whose partition key starts with ``prefix``; returns how many."""
+        deleted = 0
+        batch: list[dict[str, Any]] = []
+        for item in self._scan({}, None, prefix):
+            batch.append({"DeleteRequest": {"Key": {PK: item[PK], SK: item[SK]}}})
+            if len(batch) == 25:
+                deleted += self._batch_write(batch)
+                batch = []
+        return deleted + self._batch_write(batch)
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> int:
+        pending = requests
+        while pending:
+            response = self._client.batch_write_item(RequestItems={self._table: pending})
+            pending = response.get("UnprocessedItems", {}).get(self._table, [])
+        return len(requests)
+
+    def drop_if_ours_and_empty(self) -> bool:
+        """Delete the table only if this store created it and no data of anyone is left in it."""
+        try:
+            marker = self._client.get_item(
+                TableName=self._table, Key={PK: {"S": META_PK}, SK: {"S": CREATED_MARKER_SK}}
+            ).get("Item")
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceNotFoundException":
+                return False
+            raise
+        if not marker or marker.get("by", {}).get("S") != CREATOR:
+            return False
+        if next(iter(self._scan({}, "#pk <> :meta", None)), None) is not None:
+            return False
+        if any(name.startswith(("proj/", "ns/", "fqn/")) for name in self._meta_names()):
+            return False  # another project still has its names here
+        self._client.delete_table(TableName=self._table)
+        return True
+
+    def _meta_names(self) -> list[str]:
+        paginator = self._client.get_paginator("query")
+        return [
+            item[SK]["S"]
+            for page in paginator.paginate(
+                TableName=self._table,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": PK, "#sk": SK},
+                ExpressionAttributeValues={":pk": {"S": META_PK}},
+                ProjectionExpression="#sk",
+            )
+            for item in page["Items"]
+        ]
+
+    def _scan(
+        self, names: dict[str, str], condition: str | None, prefix: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """Keys of matching items, scanning segments in parallel."""
+        names = {**names, "#pk": PK, "#sk": SK}
+        values: dict[str, Any] = {}
+        filters = [condition] if condition else []
+        if prefix is not None:
+            filters.append("begins_with(#pk, :prefix)")
+            values[":prefix"] = {"S": prefix}
+        if ":meta" in (condition or ""):
+            values[":meta"] = {"S": META_PK}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "#pk, #sk",
+            "ExpressionAttributeNames": names,
+            "TotalSegments": SCAN_SEGMENTS,
+        }
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        if values:
+            request["ExpressionAttributeValues"] = values
+
+        def segment(number: int) -> list[dict[str, Any]]:
+            pages = self._client.get_paginator("scan").paginate(**request, Segment=number)
+            return [item for page in pages for item in page["Items"]]
+
+        for items in self._pool.map(segment, range(SCAN_SEGMENTS)):
+            yield from items

@@ -1,0 +1,113 @@
+"""Short ids: allocated once, race-free, shared by every process, new on a dtype change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo.engine import Engine
+from feast_chalk_dynamo.names import NameRegistry, feature_name
+from feast_chalk_dynamo.settings import DynamoSettings
+from tests.feast_objects import repo_config
+from tests.servers import Endpoint
+
+NAMES = [feature_name("proj", "view", f"feature_{i}", "INT64") for i in range(50)]
+
+
+def make_table(endpoint: Endpoint, table: str) -> None:
+    settings = DynamoSettings(table_name=table, endpoint_url=endpoint.url, create_tables_if_not_exists=True)
+    engine = Engine(settings)
+    engine.admin.ensure()
+    engine.close()
+
+
+def registry(endpoint: Endpoint, table: str) -> NameRegistry:
+    # A client of its own per registry, as separate processes would have.
+    client = boto3.client("dynamodb", endpoint_url=endpoint.url, region_name="us-east-1")
+    return NameRegistry(client, table)
+
+
+def test_concurrent_allocators_agree(dynamodb_endpoint: Endpoint, table_name: str) -> None:
+    make_table(dynamodb_endpoint, table_name)
+
+    def register_all(_: int) -> list[str]:
+        names = registry(dynamodb_endpoint, table_name)
+        return [names.allocate(name) for name in NAMES]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(register_all, range(8)))
+    assert all(result == results[0] for result in results)
+    assert len(set(results[0])) == 50
+
+    # A second process sees the same ids with one warm-up Query.
+    script = (
+        "import sys, json, boto3\n"
+        "from feast_chalk_dynamo.names import NameRegistry\n"
+        "client = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1')\n"
+        "names = NameRegistry(client, sys.argv[2]); names.warm_up()\n"
+        "print(json.dumps([names.lookup(n) for n in json.loads(sys.argv[3])]))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script, dynamodb_endpoint.url, table_name, json.dumps(NAMES)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
+    assert json.loads(output) == results[0]
+
+
+def test_dtype_change_gets_a_new_id(dynamodb_endpoint: Endpoint, table_name: str) -> None:
+    make_table(dynamodb_endpoint, table_name)
+    names = registry(dynamodb_endpoint, table_name)
+    as_int = names.allocate(feature_name("p", "v", "f", "INT64"))
+    as_text = names.allocate(feature_name("p", "v", "f", "STRING"))
+    assert as_int != as_text
+    assert names.allocate(feature_name("p", "v", "f", "INT64")) == as_int
+
+
+def counting_store(tmp_path: Path, endpoint: Endpoint, table: str, warm: bool) -> tuple[Any, Any]:
+    from tests.feast_objects import DRIVER, driver_view
+
+    config = repo_config(tmp_path, endpoint.url, table, warmup_fqn_mapping=warm)
+    setup = ChalkDynamoOnlineStore()
+    view = driver_view("stats")
+    setup.update(config, [], [view], [], [DRIVER], partial=False)
+    setup.close_engines()
+    store = ChalkDynamoOnlineStore()
+    return store, config
+
+
+def test_warm_up_loads_the_mapping_with_one_query(tmp_path: Path, moto_endpoint: Endpoint, table_name: str) -> None:
+    from tests.feast_objects import driver_view
+    from tests.integration.test_store import key
+
+    store, config = counting_store(tmp_path, moto_endpoint, table_name, warm=True)
+    store.online_read(config, driver_view("stats"), [key(1)])
+    calls = store.engine(config).requests.snapshot()
+    assert calls == {"Query": 1, "BatchGetItem": 1}
+    store.close_engines()
+
+
+def test_lazy_mapping_looks_names_up_on_first_use(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    from tests.feast_objects import driver_view
+    from tests.integration.test_store import key
+
+    store, config = counting_store(tmp_path, moto_endpoint, table_name, warm=False)
+    view = driver_view("stats")
+    store.online_read(config, view, [key(1)])
+    first = store.engine(config).requests.snapshot()
+    assert "Query" not in first
+    assert first["GetItem"] == 2 + len(view.features)  # project, view, each feature
+    store.online_read(config, view, [key(1)])
+    assert store.engine(config).requests.snapshot() - first == {"BatchGetItem": 1}  # now cached
+    store.close_engines()

@@ -1,0 +1,116 @@
+"""Configuration: defaults from the seed, env overlay, and errors that name the knob."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from feast_chalk_dynamo import ChalkDynamoOnlineStoreConfig
+from feast_chalk_dynamo.settings import desired_cpu_parallelism, describe, env_var, knob_names
+
+SEED_DEFAULTS = {
+    "getitem_min_batch_size": 10,
+    "cached_namespaces": None,
+    "lru_cache_cache_misses": True,
+    "bloom_filter_debug_mode": False,
+    "enable_request_racing": False,
+    "request_racing_wait_time": None,
+    "check_ts_for_bulk_writes": True,
+    "only_write_newer_values": True,
+    "transaction_write_conflict_min_retry_millis": 50,
+    "transaction_write_conflict_max_retries": 5,
+    "aggregate_update_cache_size": 256,
+    "max_retries": 12,
+    "retry_scale_factor": 10,
+    "request_timeout_ms": None,
+    "warmup_fqn_mapping": True,
+    "create_tables_if_not_exists": False,
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in knob_names(ChalkDynamoOnlineStoreConfig):
+        monkeypatch.delenv(env_var(name), raising=False)
+
+
+def test_every_seed_knob_has_its_default() -> None:
+    config = ChalkDynamoOnlineStoreConfig()
+    for name, default in SEED_DEFAULTS.items():
+        assert getattr(config, name) == default, name
+    cores = desired_cpu_parallelism()
+    assert config.client_threads == 2 * cores
+    assert config.client_connections == 2 * cores
+    assert config.serde_threads == cores
+    assert config.batch_concurrency == config.client_threads
+    assert config.consistent_reads is False
+
+
+def test_every_knob_is_an_env_var() -> None:
+    seed_vars = {
+        "DYNAMODB_NUM_CLIENT_THREADS", "DYNAMODB_NUM_CLIENT_CONNECTIONS", "DYNAMODB_NUM_SERDE_THREADS",
+        "DYNAMODB_GETITEM_MIN_BATCH_SIZE", "DYNAMODB_GETITEM_MIN_BATCH_CONCURRENCY",
+        "DYNAMODB_CACHED_NAMESPACES", "DYNAMODB_LRU_CACHE_CACHE_MISSES", "DYNAMODB_BLOOM_FILTER_DEBUG_MODE",
+        "DYNAMODB_ENABLE_REQUEST_RACING", "DYNAMODB_REQUEST_RACING_WAIT_TIME",
+        "DYNAMODB_CHECK_TS_FOR_BULK_WRITES", "DYNAMODB_ONLY_WRITE_NEWER_VALUES",
+        "DYNAMODB_TRANSACTION_WRITE_CONFLICT_MIN_RETRY_MILLIS", "DYNAMODB_TRANSACTION_WRITE_CONFLICT_MAX_RETRIES",
+        "DYNAMODB_AGGREGATE_UPDATE_CACHE_SIZE", "DYNAMODB_MAX_RETRIES", "DYNAMODB_RETRY_SCALE_FACTOR",
+        "DYNAMODB_REQUEST_TIMEOUT_MS", "DYNAMODB_WARMUP_FQN_MAPPING", "DYNAMODB_CREATE_TABLES_IF_NOT_EXISTS",
+    }  # fmt: skip
+    assert {env_var(n) for n in knob_names(ChalkDynamoOnlineStoreConfig)} == seed_vars
+
+
+def test_env_beats_yaml_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DYNAMODB_MAX_RETRIES", "3")
+    config = ChalkDynamoOnlineStoreConfig(max_retries=7, getitem_min_batch_size=20)
+    assert config.max_retries == 3
+    assert config.getitem_min_batch_size == 20
+    sources = {row[0]: row[3] for row in describe(config)}
+    assert sources["max_retries"] == "env"
+    assert sources["getitem_min_batch_size"] == "yaml"
+    assert sources["aggregate_update_cache_size"] == "default"
+
+
+def test_cached_namespaces_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "DYNAMODB_CACHED_NAMESPACES", '[{"namespace": "driver_stats", "ttl_seconds": 60, "max_lru_size": 100}]'
+    )
+    config = ChalkDynamoOnlineStoreConfig()
+    assert config.cached_namespaces is not None
+    assert config.cached_namespaces[0].namespace == "driver_stats"
+    assert config.cached_namespaces[0].max_lru_size == 100
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "needle"),
+    [
+        ("DYNAMODB_CACHED_NAMESPACES", "[{namespace: x}", "DYNAMODB_CACHED_NAMESPACES is not valid JSON"),
+        ("DYNAMODB_MAX_RETRIES", "lots", "DYNAMODB_MAX_RETRIES='lots' is invalid"),
+        ("DYNAMODB_GETITEM_MIN_BATCH_SIZE", "-1", "DYNAMODB_GETITEM_MIN_BATCH_SIZE='-1' is invalid"),
+        ("DYNAMODB_WARMUP_FQN_MAPPING", "maybe", "DYNAMODB_WARMUP_FQN_MAPPING='maybe' is invalid"),
+    ],
+)
+def test_bad_env_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, needle: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=needle.replace("[", r"\[")):
+        ChalkDynamoOnlineStoreConfig()
+
+
+def test_misspelt_yaml_key_is_an_error() -> None:
+    with pytest.raises(ValidationError, match="max_retrys"):
+        ChalkDynamoOnlineStoreConfig.model_validate({"max_retrys": 3})
+
+
+def test_racing_without_wait_time_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DYNAMODB_ENABLE_REQUEST_RACING", "true")
+    with pytest.raises(ValidationError, match="DYNAMODB_REQUEST_RACING_WAIT_TIME"):
+        ChalkDynamoOnlineStoreConfig()
+    monkeypatch.setenv("DYNAMODB_REQUEST_RACING_WAIT_TIME", "12")
+    assert ChalkDynamoOnlineStoreConfig().request_racing_wait_time == 12
+
+
+def test_batch_size_over_protocol_limit_is_an_error() -> None:
+    with pytest.raises(ValidationError, match="getitem_min_batch_size"):
+        ChalkDynamoOnlineStoreConfig(getitem_min_batch_size=101)
