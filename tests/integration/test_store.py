@@ -371,3 +371,24 @@ def test_teardown_keeps_a_table_it_did_not_create(
     assert table_name in ddb_client.list_tables()["TableNames"]
     assert ddb_client.scan(TableName=table_name, FilterExpression="pk <> :m",
                            ExpressionAttributeValues={":m": {"S": "~meta"}})["Count"] == 0  # fmt: skip
+
+
+def test_views_without_online_data_are_ignored(
+    store: ChalkDynamoOnlineStore, config: RepoConfig, ddb_client: Any, table_name: str
+) -> None:
+    from feast import Field, RequestSource
+    from feast.on_demand_feature_view import on_demand_feature_view
+    from feast.types import Float64
+
+    stats = driver_view("stats")
+    request = RequestSource(name="req", schema=[Field(name="bonus", dtype=Float64)])
+
+    @on_demand_feature_view(sources=[stats, request], schema=[Field(name="boosted", dtype=Float64)], mode="python")
+    def boosted(inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"boosted": [a + b for a, b in zip(inputs["f0"], inputs["bonus"], strict=True)]}
+
+    offline_only = driver_view("offline_only")
+    offline_only.online = False
+    applied(store, config, stats, boosted, offline_only)
+    names = store.engine(config).names.names_with_prefix("ns/")
+    assert set(names) == {"ns/proj/stats"}
