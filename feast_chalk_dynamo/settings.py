@@ -147,7 +147,9 @@ def _parse_env_value(model: type[DynamoSettings], name: str, raw: str) -> Any:
     try:
         field = model.model_fields[name]
         # Annotated carries the field's bounds (ge=1 …) so they are checked here too.
-        constrained = Annotated[tuple([field.annotation, *field.metadata])] if field.metadata else field.annotation
+        constrained = (
+            Annotated[tuple([field.annotation, *field.metadata])] if field.metadata else field.annotation
+        )
         TypeAdapter(constrained).validate_python(value)
     except ValidationError as error:
         problems = "; ".join(e["msg"] for e in error.errors())

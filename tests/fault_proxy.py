@@ -65,7 +65,12 @@ class FaultProxy:
                 connection.close()
                 self.send_response(status)
                 for name, value in response.getheaders():
-                    if name.lower() not in ("content-length", "x-amz-crc32", "connection", "transfer-encoding"):
+                    if name.lower() not in (
+                        "content-length",
+                        "x-amz-crc32",
+                        "connection",
+                        "transfer-encoding",
+                    ):
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("x-amz-crc32", str(zlib.crc32(payload)))

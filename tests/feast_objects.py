@@ -15,7 +15,9 @@ STORE_TYPE = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
 DRIVER = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
 
 
-def repo_config(tmp_path: Path, endpoint_url: str, table: str, project: str = "proj", **knobs: Any) -> RepoConfig:
+def repo_config(
+    tmp_path: Path, endpoint_url: str, table: str, project: str = "proj", **knobs: Any
+) -> RepoConfig:
     return RepoConfig(
         project=project,
         provider="local",

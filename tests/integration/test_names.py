@@ -85,7 +85,9 @@ def counting_store(tmp_path: Path, endpoint: Endpoint, table: str, warm: bool) -
     return store, config
 
 
-def test_warm_up_loads_the_mapping_with_one_query(tmp_path: Path, moto_endpoint: Endpoint, table_name: str) -> None:
+def test_warm_up_loads_the_mapping_with_one_query(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
     from tests.feast_objects import driver_view
     from tests.integration.test_store import key
 

@@ -75,7 +75,9 @@ def test_round_trip_in_request_order_with_absent_and_duplicate_keys(
     assert rows[0] == rows[3]
 
 
-def test_projection_asks_only_for_requested_features(store: ChalkDynamoOnlineStore, config: RepoConfig) -> None:
+def test_projection_asks_only_for_requested_features(
+    store: ChalkDynamoOnlineStore, config: RepoConfig
+) -> None:
     view = driver_view("stats", n_features=10)
     applied(store, config, view)
     store.online_write_batch(config, view, [row(1, 1.0)], None)
@@ -119,7 +121,9 @@ def test_older_row_never_overwrites_newer(store: ChalkDynamoOnlineStore, config:
     assert rows[0][0] == NOW and rows[0][1] is not None and rows[0][1]["f0"].double_val == 2.0
 
 
-def test_guard_off_lets_the_last_write_win(tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str) -> None:
+def test_guard_off_lets_the_last_write_win(
+    tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str
+) -> None:
     config = repo_config(tmp_path, dynamodb_endpoint.url, table_name, only_write_newer_values=False)
     store = ChalkDynamoOnlineStore()
     view = driver_view("stats")
@@ -179,7 +183,9 @@ def test_created_table_has_ttl_on_the_expiry_attribute(
     assert ttl["AttributeName"] == EXPIRY_ATTR
 
 
-def raw_item(client: Any, table: str, store: ChalkDynamoOnlineStore, config: RepoConfig, driver_id: int) -> Any:
+def raw_item(
+    client: Any, table: str, store: ChalkDynamoOnlineStore, config: RepoConfig, driver_id: int
+) -> Any:
     from feast_chalk_dynamo.layout import encode_entity_key
     from feast_chalk_dynamo.names import project_name
 
@@ -273,7 +279,9 @@ def test_throttled_keys_raise_instead_of_reading_absent(
         store.close_engines()
 
 
-def test_oversize_item_is_refused_and_nothing_written(store: ChalkDynamoOnlineStore, config: RepoConfig) -> None:
+def test_oversize_item_is_refused_and_nothing_written(
+    store: ChalkDynamoOnlineStore, config: RepoConfig
+) -> None:
     view = driver_view("stats")
     applied(store, config, view)
     huge = {"tags": ValueProto(string_list_val=StringList(val=["x" * 1000] * 500))}
@@ -282,7 +290,9 @@ def test_oversize_item_is_refused_and_nothing_written(store: ChalkDynamoOnlineSt
     assert store.online_read(config, view, [key(1)]) == [(None, None)]
 
 
-def test_missing_table_points_to_terraform(tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str) -> None:
+def test_missing_table_points_to_terraform(
+    tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str
+) -> None:
     config = repo_config(tmp_path, dynamodb_endpoint.url, table_name, create_tables_if_not_exists=False)
     store = ChalkDynamoOnlineStore()
     with pytest.raises(TableNotFound, match="Terraform"):
@@ -383,7 +393,9 @@ def test_views_without_online_data_are_ignored(
     stats = driver_view("stats")
     request = RequestSource(name="req", schema=[Field(name="bonus", dtype=Float64)])
 
-    @on_demand_feature_view(sources=[stats, request], schema=[Field(name="boosted", dtype=Float64)], mode="python")
+    @on_demand_feature_view(
+        sources=[stats, request], schema=[Field(name="boosted", dtype=Float64)], mode="python"
+    )
     def boosted(inputs: dict[str, Any]) -> dict[str, Any]:
         return {"boosted": [a + b for a, b in zip(inputs["f0"], inputs["bonus"], strict=True)]}
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from feast_chalk_dynamo.errors import EntityKeyTooLarge, UnsupportedEntityType
 from feast_chalk_dynamo.layout import (
-    META_PK,
     MAX_PARTITION_KEY_BYTES,
+    META_PK,
     decode_entity_key,
     encode_entity_key,
     short_id,
@@ -87,7 +87,9 @@ def test_readable() -> None:
 
 
 def test_oversize_key_fails_clearly() -> None:
-    key = EntityKeyProto(join_keys=["doc"], entity_values=[ValueProto(string_val="x" * MAX_PARTITION_KEY_BYTES)])
+    key = EntityKeyProto(
+        join_keys=["doc"], entity_values=[ValueProto(string_val="x" * MAX_PARTITION_KEY_BYTES)]
+    )
     with pytest.raises(EntityKeyTooLarge, match="2048"):
         encode_entity_key("1", key)
 

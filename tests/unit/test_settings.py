@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStoreConfig
-from feast_chalk_dynamo.settings import desired_cpu_parallelism, describe, env_var, knob_names
+from feast_chalk_dynamo.settings import describe, desired_cpu_parallelism, env_var, knob_names
 
 SEED_DEFAULTS = {
     "getitem_min_batch_size": 10,
@@ -53,7 +53,8 @@ def test_every_knob_is_an_env_var() -> None:
         "DYNAMODB_CACHED_NAMESPACES", "DYNAMODB_LRU_CACHE_CACHE_MISSES", "DYNAMODB_BLOOM_FILTER_DEBUG_MODE",
         "DYNAMODB_ENABLE_REQUEST_RACING", "DYNAMODB_REQUEST_RACING_WAIT_TIME",
         "DYNAMODB_CHECK_TS_FOR_BULK_WRITES", "DYNAMODB_ONLY_WRITE_NEWER_VALUES",
-        "DYNAMODB_TRANSACTION_WRITE_CONFLICT_MIN_RETRY_MILLIS", "DYNAMODB_TRANSACTION_WRITE_CONFLICT_MAX_RETRIES",
+        "DYNAMODB_TRANSACTION_WRITE_CONFLICT_MIN_RETRY_MILLIS",
+        "DYNAMODB_TRANSACTION_WRITE_CONFLICT_MAX_RETRIES",
         "DYNAMODB_AGGREGATE_UPDATE_CACHE_SIZE", "DYNAMODB_MAX_RETRIES", "DYNAMODB_RETRY_SCALE_FACTOR",
         "DYNAMODB_REQUEST_TIMEOUT_MS", "DYNAMODB_WARMUP_FQN_MAPPING", "DYNAMODB_CREATE_TABLES_IF_NOT_EXISTS",
     }  # fmt: skip
@@ -73,7 +74,8 @@ def test_env_beats_yaml_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cached_namespaces_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
-        "DYNAMODB_CACHED_NAMESPACES", '[{"namespace": "driver_stats", "ttl_seconds": 60, "max_lru_size": 100}]'
+        "DYNAMODB_CACHED_NAMESPACES",
+        '[{"namespace": "driver_stats", "ttl_seconds": 60, "max_lru_size": 100}]',
     )
     config = ChalkDynamoOnlineStoreConfig()
     assert config.cached_namespaces is not None
