@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
@@ -267,3 +267,21 @@ def _wait_until_ready(server: ServerProcess, port: int, timeout: float) -> None:
 def _lost_port_race(error: ServerStartError) -> bool:
     text = str(error)
     return "EADDRINUSE" in text or "Address already in use" in text
+
+
+def create_pk_sk_table(client: Any, name: str, *, wait: bool = True) -> None:
+    """A table keyed like the store's: string pk (hash) and sk (range)."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    if wait:
+        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})

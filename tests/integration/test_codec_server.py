@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feast_chalk_dynamo.codec import decode_value, encode_value, item_size
+from tests.servers import create_pk_sk_table
 from tests.unit.test_codec import GOLDEN, ROUND_TRIP_FIELDS, VALUE_STRATEGIES, comparable
 
 MAX_ITEM_BYTES = 400 * 1024
@@ -24,19 +25,7 @@ MAX_ITEM_BYTES = 400 * 1024
 
 @pytest.fixture
 def codec_table(ddb_client: Any, table_name: str) -> Iterator[str]:
-    ddb_client.create_table(
-        TableName=table_name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb_client.get_waiter("table_exists").wait(TableName=table_name)
+    create_pk_sk_table(ddb_client, table_name)
     yield table_name
     ddb_client.delete_table(TableName=table_name)
 

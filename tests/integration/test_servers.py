@@ -13,28 +13,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests import servers
-from tests.servers import Endpoint, ServerProcess, ServerStartError
-
-
-def _create_pk_sk_table(client: Any, name: str, *, wait: bool = True) -> None:
-    client.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    if wait:
-        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+from tests.servers import Endpoint, ServerProcess, ServerStartError, create_pk_sk_table
 
 
 def test_put_then_get_round_trips(ddb_client: Any, table_name: str) -> None:
-    _create_pk_sk_table(ddb_client, table_name)
+    create_pk_sk_table(ddb_client, table_name)
     item = {"pk": {"S": "entity#1"}, "sk": {"S": "fv#a"}, "v": {"B": b"\x00\x01"}}
     ddb_client.put_item(TableName=table_name, Item=item)
 
@@ -50,14 +33,14 @@ def test_put_then_get_round_trips(ddb_client: Any, table_name: str) -> None:
 def test_table_is_active_right_after_create(ddb_client: Any, table_name: str) -> None:
     # Guards the dynalite --createTableMs 0 flag: without it, table_exists
     # waiters with boto3's default 20 s Delay make every create slow.
-    _create_pk_sk_table(ddb_client, table_name, wait=False)
+    create_pk_sk_table(ddb_client, table_name, wait=False)
     assert ddb_client.describe_table(TableName=table_name)["Table"]["TableStatus"] == "ACTIVE"
 
 
 def test_transaction_flag_matches_server(
     dynamodb_endpoint: Endpoint, ddb_client: Any, table_name: str
 ) -> None:
-    _create_pk_sk_table(ddb_client, table_name)
+    create_pk_sk_table(ddb_client, table_name)
     put = {"Put": {"TableName": table_name, "Item": {"pk": {"S": "a"}, "sk": {"S": "b"}}}}
     if dynamodb_endpoint.supports_transactions:
         ddb_client.transact_write_items(TransactItems=[put])
@@ -67,7 +50,7 @@ def test_transaction_flag_matches_server(
 
 
 def test_ttl_flag_matches_server(dynamodb_endpoint: Endpoint, ddb_client: Any, table_name: str) -> None:
-    _create_pk_sk_table(ddb_client, table_name)
+    create_pk_sk_table(ddb_client, table_name)
     spec = {"Enabled": True, "AttributeName": "expires_at"}
     if dynamodb_endpoint.supports_ttl:
         ddb_client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=spec)

@@ -19,7 +19,7 @@ from feast_chalk_dynamo.errors import ItemTooLarge, RetriesExhausted, TableNotFo
 from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import DRIVER, driver_view, feature_store, repo_config
-from tests.servers import Endpoint
+from tests.servers import Endpoint, create_pk_sk_table
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -363,15 +363,7 @@ def test_teardown_deletes_project_data_and_the_table_it_created(
 def test_teardown_keeps_a_table_it_did_not_create(
     tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str, ddb_client: Any
 ) -> None:
-    ddb_client.create_table(
-        TableName=table_name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_pk_sk_table(ddb_client, table_name)
     store = ChalkDynamoOnlineStore()
     config = repo_config(tmp_path, dynamodb_endpoint.url, table_name, create_tables_if_not_exists=False)
     view = driver_view("stats")
