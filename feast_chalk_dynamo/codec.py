@@ -41,6 +41,7 @@ to text before that).
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -269,8 +270,13 @@ def _canonical_uuid_bytes(text: str) -> bytes | None:
     return parsed.bytes if str(parsed) == text else None
 
 
-def _uuid_from_bytes(raw: bytes) -> str:
-    return str(uuid.UUID(bytes=bytes(raw)))
+def _raw_bytes(payload: bytes | str) -> bytes:
+    """Binary payload as bytes: boto3 hands over bytes, the raw wire (fast read path) base64 text."""
+    return base64.b64decode(payload) if isinstance(payload, str) else bytes(payload)
+
+
+def _uuid_from_bytes(raw: bytes | str) -> str:
+    return str(uuid.UUID(bytes=_raw_bytes(raw)))
 
 
 def _canonical_decimal(text: str) -> str | None:
@@ -427,7 +433,7 @@ class _Kind:
     order: Callable[[Any], Any] = _identity
 
 
-_BYTES = _Kind(lambda b: {"B": b}, _by_tag(B=bytes), (("BS", _identity),))
+_BYTES = _Kind(lambda b: {"B": b}, _by_tag(B=_raw_bytes), (("BS", _identity),))
 _STRING = _Kind(lambda s: {"S": s}, _by_tag(S=str), (("SS", _identity),))
 _INT = _Kind(lambda i: {"N": str(i)}, _by_tag(N=_parse_int), (("NS", str),))
 _BOOL = _Kind(lambda b: {"BOOL": b}, _by_tag(BOOL=bool))

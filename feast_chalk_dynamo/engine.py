@@ -1,29 +1,36 @@
-"""Everything one configured store holds: client, pool, names, reader, writer, admin.
+"""Everything one configuration holds: transports, pools, loop, names, reader, writer, admin.
 
-Built once per store and configuration, because the client's connection
-pool, the thread pool and the warmed name mapping are what make reads fast;
-rebuilding them per call would pay their start-up on every request.
+Built once per configuration and shared by every store instance in the
+process that uses it, because the connection pool, the thread pools and the
+warmed name mapping are what make reads fast — and because Feast builds a new
+store for every ``FeatureStore``: per-store pools would leak threads and
+sockets when applications create many of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from feast_chalk_dynamo.client import make_client
+from feast_chalk_dynamo.caller import Caller, Sleep
+from feast_chalk_dynamo.client import Boto3Transport, RetryPolicy, make_client, make_transport
 from feast_chalk_dynamo.names import NameRegistry
 from feast_chalk_dynamo.reader import Reader
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.tables import TableAdmin, missing_table
 from feast_chalk_dynamo.writer import Writer
 
+T = TypeVar("T")
+
 
 class RequestCounter:
-    """Counts DynamoDB calls by operation: what tests assert and metrics report."""
+    """Counts the admin client's calls (tables, names); reads and writes count in their Caller."""
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
@@ -39,18 +46,38 @@ class RequestCounter:
 
 
 class Engine:
-    def __init__(self, settings: DynamoSettings) -> None:
+    def __init__(self, settings: DynamoSettings, sleep: Sleep = asyncio.sleep) -> None:
         self.settings = settings
+        self.pool = ThreadPoolExecutor(settings.client_threads, thread_name_prefix="dynamodb-client")
+        self.serde_pool = ThreadPoolExecutor(settings.serde_threads, thread_name_prefix="dynamodb-serde")
+        self.loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self.loop.run_forever, name="dynamodb-loop", daemon=True)
+        self._loop_thread.start()
+        retry = RetryPolicy.from_settings(settings)
+        table = settings.table_name
+        read_wait = settings.request_racing_wait_time if settings.enable_request_racing else None
+        self.read_transport = make_transport(settings)
+        self.write_transport = Boto3Transport(settings)
+        self.reads = Caller(self.read_transport, table, self.pool, retry, read_wait, sleep)
+        self.writes = Caller(self.write_transport, table, self.pool, retry, None, sleep)
+        # Admin and name lookups are rare: botocore's own retries are enough there.
         self.client = make_client(settings)
         self.requests = RequestCounter()
         self.client.meta.events.register("before-call.dynamodb", self.requests)
-        self.pool = ThreadPoolExecutor(settings.client_threads, thread_name_prefix="dynamodb-client")
-        self.names = NameRegistry(self.client, settings.table_name)
-        self.reader = Reader(self.client, settings, self.pool)
-        self.writer = Writer(self.client, settings, self.pool)
+        self.names = NameRegistry(self.client, table)
+        self.reader = Reader(self.reads, settings, self.serde_pool)
+        self.writer = Writer(self.writes, settings, self.serde_pool)
         self.admin = TableAdmin(self.client, settings, self.pool)
         self._warm = False
         self._warm_lock = threading.Lock()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run on the engine's loop and wait: the synchronous entry point."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    async def run_async(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run on the engine's loop without blocking the caller's loop (``feast serve``)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
 
     def warm(self) -> None:
         """Load the name mapping once, if configured to, before the first read or write."""
@@ -68,5 +95,45 @@ class Engine:
                 self._warm = True
 
     def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._loop_thread.join(timeout=10)
+        self.loop.close()
         self.pool.shutdown(wait=True)
+        self.serde_pool.shutdown(wait=True)
+        for transport in (self.read_transport, self.write_transport):
+            transport.close()
         self.client.close()
+
+
+class SharedEngines:
+    """Process-wide engines by configuration, reference-counted by the stores using them."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, tuple[Engine, int]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, settings: DynamoSettings) -> Engine:
+        key = settings.model_dump_json()
+        with self._lock:
+            engine, users = self._engines.get(key) or (None, 0)
+            if engine is None:
+                engine = Engine(settings)
+            self._engines[key] = (engine, users + 1)
+            return engine
+
+    def release(self, engine: Engine) -> None:
+        key = engine.settings.model_dump_json()
+        with self._lock:
+            current, users = self._engines[key]
+            if users > 1:
+                self._engines[key] = (current, users - 1)
+                return
+            del self._engines[key]
+        engine.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._engines)
+
+
+ENGINES = SharedEngines()

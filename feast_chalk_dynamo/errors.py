@@ -39,3 +39,15 @@ class RetriesExhausted(ChalkDynamoError):
         self.table = table
         self.operation = operation
         self.cause = cause
+
+
+class ThroughputExceeded(RetriesExhausted):
+    """DynamoDB kept throttling (provisioned throughput, request limits, or unprocessed keys)."""
+
+
+class ServerErrors(RetriesExhausted):
+    """DynamoDB kept answering with 5xx errors."""
+
+
+class ConnectionFailed(RetriesExhausted):
+    """The endpoint kept dropping connections or not answering within the request timeout."""

@@ -7,9 +7,10 @@ Every view keyed by the same entity lives on the same item, so a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,9 +18,9 @@ from typing import Any
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from feast_chalk_dynamo.batching import split, sub_batch_sizes
-from feast_chalk_dynamo.client import RetryPolicy
+from feast_chalk_dynamo.caller import Caller
 from feast_chalk_dynamo.codec import decode_value
-from feast_chalk_dynamo.errors import RetriesExhausted
+from feast_chalk_dynamo.errors import ThroughputExceeded
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
 from feast_chalk_dynamo.settings import DynamoSettings
 
@@ -70,39 +71,36 @@ def datetime_to_micros(moment: datetime) -> int:
 
 
 class Reader:
-    """Fetches items by partition key, in parallel sub-batches, never dropping a key."""
+    """Fetches items by partition key in parallel sub-batches, never dropping a key."""
 
     def __init__(
         self,
-        client: Any,
+        caller: Caller,
         settings: DynamoSettings,
-        pool: ThreadPoolExecutor,
-        sleep: Callable[[float], None] = time.sleep,
+        serde_pool: ThreadPoolExecutor,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
+        self._caller = caller
         self._settings = settings
-        self._pool = pool
-        self._sleep = sleep
+        self._serde_pool = serde_pool
         self._clock = clock
-        self._retry = RetryPolicy.from_settings(settings)
 
-    def read(self, requests: Sequence[ViewRead]) -> list[list[Row]]:
+    async def read(self, requests: Sequence[ViewRead]) -> list[list[Row]]:
         """Rows for each view, in each view's key order; ``(None, None)`` where absent or expired."""
         keys = list(dict.fromkeys(key for request in requests for key in request.keys))
         attributes = list(dict.fromkeys(a for request in requests for a in request.layout.attributes()))
-        items = self.fetch(keys, attributes)
-        now = self._clock()
-        return [
-            [_decode_row(items.get(key), request.layout, now) for key in request.keys] for request in requests
-        ]
+        items = await self.fetch(keys, attributes)
+        # Decoding is CPU work: on the serde pool it holds neither the I/O
+        # threads nor the loop that other reads' requests are waiting on.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._serde_pool, _decode_rows, requests, items, self._clock())
 
-    def fetch(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]:
+    async def fetch(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]:
         """Items by partition key; a key missing from the result does not exist."""
         if not keys:
             return {}
         names = {f"#{i}": attr for i, attr in enumerate(attributes)}
-        request_template = {
+        template = {
             "ProjectionExpression": ",".join(["#pk", *names]),
             "ExpressionAttributeNames": {"#pk": PK, **names},
             "ConsistentRead": self._settings.consistent_reads,
@@ -110,50 +108,47 @@ class Reader:
         sizes = sub_batch_sizes(
             len(keys), self._settings.getitem_min_batch_size, self._settings.batch_concurrency
         )
-        batches = split(keys, sizes)
-        if len(batches) == 1:  # no thread hand-off for the common small read
-            return self._fetch_batch(batches[0], request_template)
+        in_flight = asyncio.Semaphore(self._settings.batch_concurrency)
         found: dict[str, Item] = {}
-        for result in self._bounded_parallel(batches, request_template):
+        for result in await asyncio.gather(
+            *(self._fetch_batch(batch, template, in_flight) for batch in split(keys, sizes))
+        ):
             found.update(result)
         return found
 
-    def _bounded_parallel(
-        self, batches: list[Sequence[str]], template: dict[str, Any]
-    ) -> list[dict[str, Item]]:
-        """Run sub-batches on the shared pool, at most ``batch_concurrency`` at once for this read."""
-        limit = self._settings.batch_concurrency
-        pending: set[Future[dict[str, Item]]] = set()
-        results: list[dict[str, Item]] = []
-        queue = list(batches)
-        while queue or pending:
-            while queue and len(pending) < limit:
-                pending.add(self._pool.submit(self._fetch_batch, queue.pop(), template))
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            results.extend(future.result() for future in done)
-        return results
-
-    def _fetch_batch(self, keys: Sequence[str], template: dict[str, Any]) -> dict[str, Item]:
+    async def _fetch_batch(
+        self, keys: Sequence[str], template: dict[str, Any], in_flight: asyncio.Semaphore
+    ) -> dict[str, Item]:
         table = self._settings.table_name
         request_keys: list[Item] = [{PK: {"S": key}, SK: {"S": ENTITY_SK}} for key in keys]
         found: dict[str, Item] = {}
-        delays = self._retry.delays()
-        while True:
-            response = self._client.batch_get_item(RequestItems={table: {"Keys": request_keys, **template}})
-            for item in response["Responses"].get(table, []):
-                found[item[PK]["S"]] = item
-            request_keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
-            if not request_keys:
-                return found
-            delay = next(delays, None)
-            if delay is None:
-                raise RetriesExhausted(
-                    table,
-                    "BatchGetItem",
-                    f"{len(request_keys)} keys still unprocessed (throttled) after "
-                    f"{self._retry.max_retries} retries",
+        delays = self._caller.retry.delays()
+        async with in_flight:
+            while True:
+                response = await self._caller.call(
+                    "BatchGetItem", {"RequestItems": {table: {"Keys": request_keys, **template}}}, race=True
                 )
-            self._sleep(delay)
+                for item in response["Responses"].get(table, []):
+                    found[item[PK]["S"]] = item
+                request_keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+                if not request_keys:
+                    return found
+                delay = next(delays, None)
+                if delay is None:
+                    raise ThroughputExceeded(
+                        table,
+                        "BatchGetItem",
+                        f"{len(request_keys)} keys still unprocessed (throttled) after "
+                        f"{self._caller.retry.max_retries} retries",
+                    )
+                self._caller.stats.retries["unprocessed keys"] += 1
+                await self._caller.sleep(delay)
+
+
+def _decode_rows(requests: Sequence[ViewRead], items: dict[str, Item], now: float) -> list[list[Row]]:
+    return [
+        [_decode_row(items.get(key), request.layout, now) for key in request.keys] for request in requests
+    ]
 
 
 def _decode_row(item: Item | None, layout: ViewLayout, now: float) -> Row:

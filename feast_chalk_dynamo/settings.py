@@ -53,6 +53,8 @@ class DynamoSettings(FeastConfigBaseModel):
     region: str = "us-east-1"
     endpoint_url: str | None = None
     consistent_reads: bool = False
+    # "fast": signed raw HTTP + orjson for reads; "boto3": botocore end to end (the reference).
+    read_path: Literal["fast", "boto3"] = "fast"
 
     # Client threads and connections: None means "derive from the cores".
     num_client_threads: int | None = Field(default=None, ge=1)
@@ -122,7 +124,9 @@ class DynamoSettings(FeastConfigBaseModel):
 
 
 # Fields that are not tuning knobs and so have no DYNAMODB_* variable.
-_CONNECTION_FIELDS = frozenset({"type", "table_name", "region", "endpoint_url", "consistent_reads"})
+_CONNECTION_FIELDS = frozenset(
+    {"type", "table_name", "region", "endpoint_url", "consistent_reads", "read_path"}
+)
 
 
 def knob_names(model: type[DynamoSettings]) -> list[str]:

@@ -7,19 +7,22 @@ turns feature views into layouts of ids and hands the I/O to the engine.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from feast import Entity, FeatureView, utils
 from feast.infra.online_stores.online_store import OnlineStore
+from feast.infra.supported_async_methods import SupportedAsyncMethods
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo.codec import value_field_for
-from feast_chalk_dynamo.engine import Engine
+from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr
 from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
 from feast_chalk_dynamo.reader import FeatureSlot, Row, ViewLayout, ViewRead
@@ -65,27 +68,71 @@ def _dtype_name(field: Any) -> str:
     return str(field.dtype.to_value_type().name)
 
 
+ViewRequest = tuple[AnyView, list[EntityKeyProto], "list[str] | None"]
+
+
+@dataclass(frozen=True)
+class _ViewPlan:
+    """One view of a ``get_online_features`` call: what to read and where the answers go."""
+
+    table: FeatureView
+    features: list[str]
+    indexes: tuple[list[int], ...]
+    output_len: int
+    keys: list[EntityKeyProto]
+
+
+def _plan_views(
+    grouped_refs: list, join_key_values: dict, entity_name_to_join_key_map: dict
+) -> list[_ViewPlan]:
+    plans = []
+    for table, requested_features in grouped_refs:
+        entity_values, indexes, output_len = utils._get_unique_entities(
+            table, join_key_values, entity_name_to_join_key_map
+        )
+        keys = utils._get_entity_key_protos(entity_values)
+        plans.append(_ViewPlan(table, requested_features, indexes, output_len, keys))
+    return plans
+
+
+def _populate(
+    plans: list[_ViewPlan],
+    results: list[list[Row]],
+    response: Any,
+    full_feature_names: bool,
+    include_version_metadata: bool,
+) -> None:
+    for plan, rows in zip(plans, results, strict=True):
+        utils._populate_response_from_feature_data(
+            plan.features, rows, plan.indexes, response, full_feature_names,
+            plan.table, plan.output_len, include_version_metadata,
+        )  # fmt: skip
+
+
 class ChalkDynamoOnlineStore(OnlineStore):
     """Feast online store on one compact DynamoDB table (see DESIGN.md)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._engines: dict[str, Engine] = {}
+        # Engines this store holds, by configuration; released when the store
+        # is closed or garbage-collected, whichever comes first.
+        self._held: dict[str, Engine] = {}
         self._lock = threading.Lock()
+        weakref.finalize(self, _release_all, self._held, self._lock)
 
     # -- engine -------------------------------------------------------------
 
     def engine(self, config: RepoConfig) -> Engine:
-        """The engine for this configuration, built on first use and then reused."""
+        """The shared engine for this configuration, acquired on first use."""
         settings = _settings(config)
         key = settings.model_dump_json()
-        engine = self._engines.get(key)
+        engine = self._held.get(key)
         if engine is None:
             with self._lock:
-                engine = self._engines.get(key)
+                engine = self._held.get(key)
                 if engine is None:
-                    engine = Engine(settings)
-                    self._engines[key] = engine
+                    engine = ENGINES.acquire(settings)
+                    self._held[key] = engine
         return engine
 
     def _ready_engine(self, config: RepoConfig) -> Engine:
@@ -134,16 +181,25 @@ class ChalkDynamoOnlineStore(OnlineStore):
         return ViewRead(layout, [encode_entity_key(project_id, key) for key in entity_keys])
 
     def _read_views(
-        self, config: RepoConfig, requests: Sequence[tuple[AnyView, list[EntityKeyProto], list[str] | None]]
-    ) -> list[list[Row]]:
+        self, config: RepoConfig, requests: Sequence[ViewRequest]
+    ) -> tuple[Engine, Coroutine[Any, Any, list[list[Row]]]]:
+        """The engine and the coroutine that reads every requested view at once.
+
+        Layouts are resolved here, in the caller's thread (a lazy name lookup
+        may block); only the reads themselves run on the engine's loop.
+        """
         engine = self._ready_engine(config)
         reads = [self._view_read(engine, config.project, *request) for request in requests]
-        fetched = iter(engine.reader.read([read for read in reads if read is not None]))
-        empty: Row = (None, None)
-        return [
-            next(fetched) if read is not None else [empty] * len(request[1])
-            for read, request in zip(reads, requests, strict=True)
-        ]
+
+        async def read() -> list[list[Row]]:
+            fetched = iter(await engine.reader.read([r for r in reads if r is not None]))
+            empty: Row = (None, None)
+            return [
+                next(fetched) if r is not None else [empty] * len(request[1])
+                for r, request in zip(reads, requests, strict=True)
+            ]
+
+        return engine, read()
 
     def online_read(
         self,
@@ -152,7 +208,22 @@ class ChalkDynamoOnlineStore(OnlineStore):
         entity_keys: list[EntityKeyProto],
         requested_features: list[str] | None = None,
     ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
-        return self._read_views(config, [(table, entity_keys, requested_features)])[0]
+        engine, read = self._read_views(config, [(table, entity_keys, requested_features)])
+        return engine.run(read)[0]
+
+    async def online_read_async(
+        self,
+        config: RepoConfig,
+        table: FeatureView,
+        entity_keys: list[EntityKeyProto],
+        requested_features: list[str] | None = None,
+    ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
+        engine, read = self._read_views(config, [(table, entity_keys, requested_features)])
+        return (await engine.run_async(read))[0]
+
+    @property
+    def async_supported(self) -> SupportedAsyncMethods:
+        return SupportedAsyncMethods(read=True, write=True)
 
     def _read_features_per_fv(
         self,
@@ -169,26 +240,26 @@ class ChalkDynamoOnlineStore(OnlineStore):
         Feast's generic version reads view after view; here every view of the
         same entity shares one item, so one key per entity fetches them all.
         """
-        plans = []
-        for table, requested_features in grouped_refs:
-            entity_values, indexes, output_len = utils._get_unique_entities(
-                table, join_key_values, entity_name_to_join_key_map
-            )
-            plans.append(
-                (table, requested_features, indexes, output_len, utils._get_entity_key_protos(entity_values))
-            )
-        results = self._read_views(config, [(table, keys, features) for table, features, _, _, keys in plans])
-        for (table, requested_features, indexes, output_len, _), rows in zip(plans, results, strict=True):
-            utils._populate_response_from_feature_data(
-                requested_features,
-                rows,
-                indexes,
-                online_features_response,
-                full_feature_names,
-                table,
-                output_len,
-                include_feature_view_version_metadata,
-            )
+        plans = _plan_views(grouped_refs, join_key_values, entity_name_to_join_key_map)
+        engine, read = self._read_views(config, [(p.table, p.keys, p.features) for p in plans])
+        _populate(plans, engine.run(read), online_features_response, full_feature_names,
+                  include_feature_view_version_metadata)  # fmt: skip
+
+    async def _read_features_per_fv_async(
+        self,
+        config: RepoConfig,
+        grouped_refs: list,
+        join_key_values: dict,
+        entity_name_to_join_key_map: dict,
+        online_features_response: Any,
+        full_feature_names: bool,
+        include_feature_view_version_metadata: bool,
+    ) -> None:
+        """The same single set of reads, awaited without parking the server's loop."""
+        plans = _plan_views(grouped_refs, join_key_values, entity_name_to_join_key_map)
+        engine, read = self._read_views(config, [(p.table, p.keys, p.features) for p in plans])
+        _populate(plans, await engine.run_async(read), online_features_response, full_feature_names,
+                  include_feature_view_version_metadata)  # fmt: skip
 
     # -- writes -------------------------------------------------------------
 
@@ -199,6 +270,27 @@ class ChalkDynamoOnlineStore(OnlineStore):
         data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
         progress: Callable[[int], Any] | None,
     ) -> None:
+        engine, write = self._write(config, table, data, progress)
+        engine.run(write)
+
+    async def online_write_batch_async(
+        self,
+        config: RepoConfig,
+        table: FeatureView,
+        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        progress: Callable[[int], Any] | None,
+    ) -> None:
+        engine, write = self._write(config, table, data, progress)
+        await engine.run_async(write)
+
+    def _write(
+        self,
+        config: RepoConfig,
+        table: FeatureView,
+        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        progress: Callable[[int], Any] | None,
+    ) -> tuple[Engine, Coroutine[Any, Any, None]]:
+        """The engine and the coroutine writing ``data``; layouts are resolved in the caller's thread."""
         engine = self._ready_engine(config)
         project = config.project
         project_id = self._project_id(engine, project, allocate=True)
@@ -208,7 +300,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
             EntityRow(encode_entity_key(project_id, key), values, event_ts)
             for key, values, event_ts, _ in data
         ]
-        engine.writer.write(layout, rows, progress)
+        return engine, engine.writer.write(layout, rows, progress)
 
     def _write_layout(self, engine: Engine, project: str, view: AnyView) -> WriteLayout:
         live = engine.names.live_namespaces(project)
@@ -281,10 +373,16 @@ class ChalkDynamoOnlineStore(OnlineStore):
         self.close_engines()
 
     def close_engines(self) -> None:
-        with self._lock:
-            engines, self._engines = list(self._engines.values()), {}
-        for engine in engines:
-            engine.close()
+        """Give back this store's engines; the last user of one shuts its pools down."""
+        _release_all(self._held, self._lock)
 
     async def close(self) -> None:
         self.close_engines()
+
+
+def _release_all(held: dict[str, Engine], lock: threading.Lock) -> None:
+    with lock:
+        engines = list(held.values())
+        held.clear()
+    for engine in engines:
+        ENGINES.release(engine)

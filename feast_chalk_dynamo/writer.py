@@ -9,11 +9,12 @@ overwrite fresher data; such a skipped row is counted, not raised.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
+from feast_chalk_dynamo.caller import Caller
 from feast_chalk_dynamo.codec import encode_value, item_size
 from feast_chalk_dynamo.errors import ItemTooLarge
 from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR, MAX_ITEM_BYTES, PK, SK, TS_PREFIX
@@ -68,50 +70,60 @@ class WriteStats:
 class Writer:
     def __init__(
         self,
-        client: Any,
+        caller: Caller,
         settings: DynamoSettings,
-        pool: ThreadPoolExecutor,
+        serde_pool: ThreadPoolExecutor,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
+        self._caller = caller
         self._settings = settings
-        self._pool = pool
+        self._serde_pool = serde_pool
         self._clock = clock
         self.stats = WriteStats()
 
-    def write(
+    async def write(
         self,
         layout: WriteLayout,
         rows: Sequence[EntityRow],
         progress: Callable[[int], Any] | None = None,
     ) -> None:
-        """Write rows, at most a few per client thread in flight, reporting progress as they land."""
+        """Write rows, a few per client thread in flight, reporting progress as each lands.
+
+        Every row is encoded (on the serde pool) before any is sent, so a row
+        that cannot be stored fails the batch before anything is written. The
+        first write failure is raised after the rows already in flight finish:
+        a failed write is never reported as done.
+        """
         newest = _newest_per_key(rows)
+        loop = asyncio.get_running_loop()
+        requests = await loop.run_in_executor(
+            self._serde_pool, lambda: [(row, self._update_request(layout, row)) for row in newest]
+        )
         if progress and len(newest) < len(rows):
             progress(len(rows) - len(newest))  # superseded rows are done already
-        window = 4 * self._settings.client_threads
-        pending: set[Future[None]] = set()
-        queue = list(newest)
-        while queue or pending:
-            while queue and len(pending) < window:
-                pending.add(self._pool.submit(self._write_row, layout, queue.pop()))
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                future.result()  # a failed write is raised, never reported as done
-            if progress:
-                progress(len(done))
+        in_flight = asyncio.Semaphore(4 * self._settings.client_threads)
 
-    def _write_row(self, layout: WriteLayout, row: EntityRow) -> None:
-        request = self._update_request(layout, row)
+        async def write_one(row: EntityRow, request: dict[str, Any]) -> None:
+            async with in_flight:
+                await self._send(layout, row, request)
+            if progress:
+                progress(1)
+
+        results = await asyncio.gather(*(write_one(*pair) for pair in requests), return_exceptions=True)
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise failures[0]
+
+    async def _send(self, layout: WriteLayout, row: EntityRow, request: dict[str, Any]) -> None:
         try:
-            self._client.update_item(**request)
+            await self._caller.call("UpdateItem", request)
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code == "ConditionalCheckFailedException":
                 self.stats.add(stale_skipped=1)
                 return
             if code == "ValidationException" and "size" in str(error).lower():
-                raise self._too_large(layout, row, str(error)) from error
+                raise await self._too_large(layout, row, str(error)) from error
             raise
         self.stats.add(written=1)
 
@@ -158,11 +170,13 @@ class Writer:
             request["ConditionExpression"] = "attribute_not_exists(#a0) OR #a0 <= :a0"
         return request
 
-    def _too_large(self, layout: WriteLayout, row: EntityRow, reason: str) -> ItemTooLarge:
+    async def _too_large(self, layout: WriteLayout, row: EntityRow, reason: str) -> ItemTooLarge:
         """Explain which views fill an item that DynamoDB refused as too large."""
-        item = self._client.get_item(
-            TableName=self._settings.table_name, Key={PK: {"S": row.key}, SK: {"S": ENTITY_SK}}
-        ).get("Item", {})
+        response = await self._caller.call(
+            "GetItem",
+            {"TableName": self._settings.table_name, "Key": {PK: {"S": row.key}, SK: {"S": ENTITY_SK}}},
+        )
+        item = response.get("Item", {})
         views = sorted(name for name in item if name.startswith(TS_PREFIX))
         return ItemTooLarge(
             f"writing view {layout.view!r} would push the item of entity {row.key!r} past "

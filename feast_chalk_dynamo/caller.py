@@ -1,0 +1,148 @@
+"""Retries and request racing around single attempts, on the engine's event loop.
+
+Attempts run on the client thread pool (boto3 and urllib3 block); the
+waiting — backoff sleeps, racing timers, gathering sub-batches — happens as
+coroutines on one loop, so no thread is parked while a request is slow and
+the same code serves synchronous and asynchronous callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from feast_chalk_dynamo.client import RetryPolicy, Transport, retry_cause
+from feast_chalk_dynamo.errors import ConnectionFailed, RetriesExhausted, ServerErrors, ThroughputExceeded
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# A duplicate request may be sent for at most this share of recent requests
+# (plus a small burst), so a backend that is slow across the board does not
+# get twice the load from racing.
+RACING_BUDGET_SHARE = 0.05
+RACING_BUDGET_BURST = 3.0
+
+_EXHAUSTED: dict[str, type[RetriesExhausted]] = {
+    "throttled": ThroughputExceeded,
+    "server error": ServerErrors,
+    "connection": ConnectionFailed,
+}
+
+
+@dataclass
+class CallStats:
+    """Counts for tests and metrics: attempts, retries by cause, racing outcomes."""
+
+    attempts: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    duplicate_wins: int = 0
+    duplicates_denied: int = 0
+
+
+class RacingBudget:
+    """Token bucket: each request earns a share of a token, each duplicate spends one."""
+
+    def __init__(self, share: float = RACING_BUDGET_SHARE, burst: float = RACING_BUDGET_BURST) -> None:
+        self._share = share
+        self._burst = burst
+        self._tokens = burst
+        self._lock = threading.Lock()
+
+    def earn(self) -> None:
+        with self._lock:
+            self._tokens = min(self._burst, self._tokens + self._share)
+
+    def spend(self) -> bool:
+        with self._lock:
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+class Caller:
+    def __init__(
+        self,
+        transport: Transport,
+        table: str,
+        pool: ThreadPoolExecutor,
+        retry: RetryPolicy,
+        racing_wait_ms: float | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._transport = transport
+        self._table = table
+        self._pool = pool
+        self.retry = retry
+        self.sleep = sleep
+        self._racing_wait = racing_wait_ms / 1000 if racing_wait_ms else None
+        self._budget = RacingBudget()
+        self.stats = CallStats()
+        # Called with (operation, payload) before every attempt: tests and metrics watch here.
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    async def call(self, operation: str, payload: dict[str, Any], race: bool = False) -> dict[str, Any]:
+        """One operation, retried on throttling, 5xx and connection failures, raced if asked."""
+        delays = self.retry.delays()
+        while True:
+            try:
+                if race and self._racing_wait is not None:
+                    return await self._raced(operation, payload, self._racing_wait)
+                return await self._attempt(operation, payload)
+            except Exception as error:
+                cause = retry_cause(error)
+                if cause is None:
+                    raise
+                delay = next(delays, None)
+                if delay is None:
+                    raise _EXHAUSTED[cause](
+                        self._table, operation, f"{cause} after {self.retry.max_retries} retries: {error}"
+                    ) from error
+                self.stats.retries[cause] += 1
+                await self.sleep(delay)
+
+    def _attempt(self, operation: str, payload: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        self.stats.attempts[operation] += 1
+        for listener in self.listeners:
+            listener(operation, payload)
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._pool, self._transport.send, operation, payload)
+
+    async def _raced(self, operation: str, payload: dict[str, Any], wait: float) -> dict[str, Any]:
+        """Send again if no answer within ``wait``; the first answer wins, the other is dropped."""
+        self._budget.earn()
+        primary = self._attempt(operation, payload)
+        done, _ = await asyncio.wait({primary}, timeout=wait)
+        if done:
+            return primary.result()
+        if not self._budget.spend():
+            self.stats.duplicates_denied += 1
+            return await primary
+        self.stats.duplicates += 1
+        duplicate = self._attempt(operation, payload)
+        pending = {primary, duplicate}
+        failure: BaseException | None = None
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                if future.exception() is None:
+                    if future is duplicate:
+                        self.stats.duplicate_wins += 1
+                    for loser in pending:  # its answer, when it comes, is simply dropped
+                        loser.add_done_callback(_consume)
+                    return future.result()
+                failure = future.exception()
+        assert failure is not None
+        raise failure
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve a dropped racer's outcome so asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
