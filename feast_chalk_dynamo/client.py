@@ -168,18 +168,21 @@ class RawHttpTransport:
         )
         SigV4Auth(self._credentials.get_frozen_credentials(), "dynamodb", self._region).add_auth(request)
         response = self._pool.urlopen("POST", "/", body=body, headers=dict(request.headers.items()))
-        parsed: dict[str, Any] = orjson.loads(response.data) if response.data else {}
-        if response.status != 200:
-            code = str(parsed.get("__type", "UnknownError")).rsplit("#", 1)[-1]
-            message = parsed.get("message") or parsed.get("Message") or response.reason or ""
-            raise ClientError(
-                {
-                    "Error": {"Code": code, "Message": message},
-                    "ResponseMetadata": {"HTTPStatusCode": response.status},
-                },
-                operation,
-            )
-        return parsed
+        if response.status == 200:
+            parsed: dict[str, Any] = orjson.loads(response.data)
+            return parsed
+        try:
+            parsed = orjson.loads(response.data)
+        except orjson.JSONDecodeError:  # a proxy or load balancer's own error page
+            text = response.data[:200].decode(errors="replace")
+            parsed = {"__type": f"HTTP{response.status}", "message": text}
+        # The same error botocore would raise, so one retry classifier serves both paths.
+        code = str(parsed.get("__type", "UnknownError")).rsplit("#", 1)[-1]
+        message = parsed.get("message") or parsed.get("Message") or response.reason or ""
+        error = {"Code": code, "Message": message}
+        raise ClientError(
+            {"Error": error, "ResponseMetadata": {"HTTPStatusCode": response.status}}, operation
+        )
 
     def close(self) -> None:
         self._pool.close()
