@@ -280,6 +280,47 @@ def read_with_sdk(yaml_path: Path, objects: RepoObjects, entity_ids: Sequence[in
     return result
 
 
+def compare_stored_bytes(yaml_path: Path, objects: RepoObjects, driver_id: int) -> str:
+    """What one driver costs to store here, against what Feast's DynamoDB store stores for the same rows.
+
+    Feast's side is built by its own ``_to_client_write_item`` from the very
+    values this store returns, and both are sized with DynamoDB's rules.
+    """
+    from feast.infra.online_stores.dynamodb import _to_client_write_item
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from feast_chalk_dynamo.capacity import read_units, write_units
+    from feast_chalk_dynamo.codec import item_size
+    from feast_chalk_dynamo.layout import ENTITY_SK, encode_entity_key
+    from feast_chalk_dynamo.names import project_name
+
+    store = FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=yaml_path)
+    online_store = store._get_provider().online_store
+    engine = online_store.engine(store.config)
+    entity_key = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(int64_val=driver_id)])
+    project_id = engine.names.lookup(project_name(store.config.project))
+    assert project_id is not None
+    ours = engine.client.get_item(
+        TableName=engine.settings.table_name,
+        Key={"pk": {"S": encode_entity_key(project_id, entity_key)}, "sk": {"S": ENTITY_SK}},
+    )["Item"]
+    theirs = []
+    for view in objects.feature_views():
+        ((event_ts, features),) = online_store.online_read(store.config, view, [entity_key])
+        assert event_ts is not None and features is not None
+        theirs.append(item_size(_to_client_write_item(store.config, entity_key, features, event_ts)))
+    our_bytes = item_size(ours)
+    views = len(theirs)
+    return (
+        f"stored bytes for driver {driver_id} ({views} views): this store {our_bytes} B in 1 item "
+        f"({read_units(our_bytes)} RCU to read all views, {write_units(our_bytes)} WCU per view write); "
+        f"Feast's DynamoDB store {sum(theirs)} B in {views} items {theirs} "
+        f"({sum(read_units(b) for b in theirs)} RCU, {[write_units(b) for b in theirs]} WCU); "
+        f"ratio {our_bytes / sum(theirs):.2f}"
+    )
+
+
 def run_demo(processes: list[ManagedProcess]) -> int:
     """All the steps; ``processes`` collects children for the caller to stop."""
     env = child_env()
@@ -355,6 +396,8 @@ def run_demo(processes: list[ManagedProcess]) -> int:
     serve.stop()
     processes.remove(serve)
     log(format_table(http.values, objects, shown))
+
+    log(compare_stored_bytes(yaml_path, objects, SHOWN_DRIVERS[0]))
 
     log("checking served values against the source data")
     expected = checks.expected_online_features(objects.feature_views(), entity_ids, start=start, end=end)
