@@ -15,7 +15,7 @@ venv: $(VENV_STAMP)
 $(VENV_STAMP): setup.cfg setup.py
 	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e '.[test,dev]'
+	$(VENV_PY) -m pip install --quiet -e '.[test,dev,bench]'
 	touch $@
 
 node_modules: $(NODE_STAMP)
@@ -34,6 +34,11 @@ lint: venv
 
 demo: venv
 	$(VENV_PY) -m feature_repo_example.demo
+
+# Read latency vs Feast's DynamoDB store on a local dynalite; prints ratios, asserts nothing.
+.PHONY: bench
+bench: venv node_modules
+	$(VENV_PY) -m benchmarks.read_bench
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -1,0 +1,295 @@
+"""``make bench``: read latency of this store against Feast's DynamoDB store, on dynalite.
+
+One run loads the same data into both stores, then times each read shape with
+the two stores' repetitions interleaved and prints percentiles and the ratios
+ours/Feast; then ``online_read`` against a raw signed BatchGetItem (the floor);
+then request racing on and off behind a proxy that delays a few reads. Only
+ratios within the run are meaningful: the machine is shared and noisy, and
+dynalite is not DynamoDB. Nothing is asserted and nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from feast import FeatureStore, FeatureView
+
+from benchmarks import dataset
+from benchmarks.floor import RawBatchGet, entity_partition_keys, view_projection
+from benchmarks.timing import Summary, time_interleaved
+from tests.fault_proxy import FaultProxy, sometimes
+from tests.servers import start_dynalite
+
+SEED = 20240601
+DELAY_SHARE, DELAY_SECONDS = 0.03, 0.100  # the racing scenario's slow tail
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to do: the full run takes about three minutes, --quick about one."""
+
+    entities: int
+    reps_small: int  # shapes of 1 entity: fast, so many repetitions
+    reps_large: int  # shapes of 100 entities
+    reps_racing: int
+    warmup: int
+
+
+FULL = Plan(entities=2000, reps_small=300, reps_large=200, reps_racing=600, warmup=10)
+QUICK = Plan(entities=1000, reps_small=30, reps_large=15, reps_racing=40, warmup=3)
+
+# (label, entities per read, views per read, repetitions for the plan)
+SHAPES: list[tuple[str, int, int, Callable[[Plan], int]]] = [
+    ("1 entity x 1 view", 1, 1, lambda plan: plan.reps_small),
+    ("100 entities x 1 view", 100, 1, lambda plan: plan.reps_large),
+    ("100 entities x 5 views", 100, 5, lambda plan: plan.reps_large),
+    ("1 entity x 5 views", 1, 5, lambda plan: plan.reps_small),
+]
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def draws(population: Sequence[Any], size: int, count: int, seed: int) -> list[list[Any]]:
+    """``count`` random samples of ``size`` distinct elements, the same for every run."""
+    rng = random.Random(seed)
+    return [rng.sample(population, size) for _ in range(count)]
+
+
+def online_features(store: FeatureStore, refs: list[str]) -> Callable[[list[int]], Any]:
+    def read(ids: list[int]) -> Any:
+        rows = [{dataset.JOIN_KEY: driver_id} for driver_id in ids]
+        return store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True)
+
+    return read
+
+
+def check_same_answers(stores: dict[str, FeatureStore], refs: list[str], ids: list[int]) -> None:
+    """Refuse to time stores that disagree, or that answer nulls: that would time a bug."""
+    answers = {name: online_features(store, refs)(ids).to_dict() for name, store in stores.items()}
+    (first_name, first), *rest = answers.items()
+    for name, answer in rest:
+        if answer != first:
+            differing = sorted(k for k in first if first.get(k) != answer.get(k))
+            raise SystemExit(f"{name} and {first_name} disagree on {differing[:5]} for drivers {ids[:5]}")
+    nulls = sorted(k for k, values in first.items() if any(v is None for v in values))
+    if nulls:
+        raise SystemExit(f"loaded features read back as null: {nulls[:5]}")
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+LABEL_WIDTH, CELL_WIDTH = 24, 8
+
+
+def line(label: str, cells: Sequence[str | int | float]) -> str:
+    """One table line: a left-aligned label, then right-aligned cells; floats with 2 decimals."""
+    text = [f"{c:.2f}" if isinstance(c, float) else str(c) for c in cells]
+    return f"{label:<{LABEL_WIDTH}}" + "".join(f"{c:>{CELL_WIDTH}}" for c in text)
+
+
+def groups(titles: Sequence[tuple[str, int]]) -> str:
+    """A line naming groups of cells, each title centred over its ``width`` cells."""
+    return (
+        " " * (LABEL_WIDTH + CELL_WIDTH)
+        + "".join(f"{title:^{width * CELL_WIDTH}}" for title, width in titles).rstrip()
+    )
+
+
+def percentiles(summary: Summary) -> list[float]:
+    return [summary.median, summary.p95, summary.p99]
+
+
+# -- the three parts ---------------------------------------------------------------------------------
+
+
+def compare_stores(ours: FeatureStore, feast: FeatureStore, ids: list[int], plan: Plan) -> None:
+    log("\n== Read latency (ms): get_online_features, ours vs Feast's DynamoDB store ==")
+    log(groups([("ours", 3), ("feast", 3), ("ours / feast", 3)]))
+    log(line("shape", ["n", *["p50", "p95", "p99"] * 3]))
+    for label, n_entities, n_views, reps in SHAPES:
+        refs = dataset.feature_refs(dataset.view_names()[:n_views])
+        inputs = draws(ids, n_entities, reps(plan) + plan.warmup, SEED + n_entities * 10 + n_views)
+        check_same_answers({"ours": ours, "feast": feast}, refs, inputs[0])
+        samples = time_interleaved(
+            {"ours": online_features(ours, refs), "feast": online_features(feast, refs)},
+            inputs,
+            plan.warmup,
+        )
+        mine, theirs = Summary.of(samples["ours"]), Summary.of(samples["feast"])
+        log(line(label, [mine.n, *percentiles(mine), *percentiles(theirs), *percentiles(mine.ratio(theirs))]))
+    log("(p99 of n samples is about the n/100-th slowest one: a single hiccup of the machine moves it)")
+
+
+def compare_floor(ours: FeatureStore, endpoint_url: str, ids: list[int], plan: Plan) -> None:
+    log("\n== online_read vs raw floor (ms): 100 keys, 1 view of 20 features ==")
+    view: FeatureView = ours.get_feature_view("v0")
+    online_store = dataset.online_store(ours)
+
+    def online_read(driver_ids: list[int]) -> Any:
+        keys = [dataset.entity_key(driver_id) for driver_id in driver_ids]
+        return online_store.online_read(ours.config, view, keys, None)
+
+    projection = view_projection(endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, "v0")
+    partition_keys = entity_partition_keys(endpoint_url, dataset.REGION, dataset.OUR_TABLE)
+    floor = RawBatchGet(endpoint_url, dataset.REGION, dataset.OUR_TABLE, projection)
+    count = plan.reps_large + plan.warmup
+    # Different entities for the two, drawn alike: the floor knows partition keys, not driver ids.
+    driver_draws = draws(ids, 100, count, SEED + 1)
+    key_draws = draws(partition_keys, 100, count, SEED + 2)
+    try:
+        returned = len(floor(key_draws[0])["Responses"][dataset.OUR_TABLE])
+        if returned != 100:
+            raise SystemExit(f"the floor read {returned} of 100 items; the scan found stale keys")
+        samples = time_interleaved(
+            {"online_read": lambda i: online_read(driver_draws[i]), "floor": lambda i: floor(key_draws[i])},
+            range(count),
+            plan.warmup,
+        )
+    finally:
+        floor.close()
+    mine, raw = Summary.of(samples["online_read"]), Summary.of(samples["floor"])
+    log(line("", ["n", "p50", "p95", "p99"]))
+    log(line("online_read(100)", [mine.n, *percentiles(mine)]))
+    log(line("raw BatchGetItem(100)", [raw.n, *percentiles(raw)]))
+    log(line("online_read / floor", ["", *percentiles(mine.ratio(raw))]))
+
+
+def racing(tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None:
+    """Racing off and on, each behind its own fault proxy so each one's requests are counted alone.
+
+    The share of duplicated requests compares the racing store's BatchGetItem
+    count with its twin's: both read the same entities, and without racing a
+    read sends exactly the requests it needs, so the difference is the races.
+    """
+    log(
+        f"\n== Request racing (ms): get_online_features 100 entities x 1 view, behind a proxy "
+        f"delaying {DELAY_SHARE:.0%} of BatchGetItem by {DELAY_SECONDS * 1000:.0f} ms =="
+    )
+    refs = dataset.feature_refs(["v0"])
+    count = plan.reps_racing + plan.warmup
+    with FaultProxy(endpoint_url) as plain_proxy, FaultProxy(endpoint_url) as racing_proxy:
+        # Same registry file as the loaded store, so no apply: these are two more clients of it.
+        plain = FeatureStore(config=dataset.our_config(tmp_dir, plain_proxy.url))
+        racer: FeatureStore | None = None
+        try:
+            undelayed = time_interleaved(
+                {"plain": online_features(plain, refs)}, draws(ids, 100, count // 2, SEED + 3), plan.warmup
+            )
+            wait_ms = round(Summary.of(undelayed["plain"]).p95, 1)
+            log(f"racing wait: {wait_ms} ms (p95 of undelayed reads through the proxy in this run)")
+            racer = FeatureStore(
+                config=dataset.our_config(
+                    tmp_dir, racing_proxy.url, enable_request_racing=True, request_racing_wait_time=wait_ms
+                )
+            )
+            for proxy in (plain_proxy, racing_proxy):
+                proxy.faults.reset()
+                proxy.faults.update(
+                    delay=sometimes(DELAY_SHARE, DELAY_SECONDS), operations=frozenset({"BatchGetItem"})
+                )
+            samples = time_interleaved(
+                {"racing off": online_features(plain, refs), "racing on": online_features(racer, refs)},
+                draws(ids, 100, count, SEED + 4),
+                plan.warmup,
+            )
+        finally:
+            for store in (plain, racer):
+                if store is not None:
+                    dataset.close(store)
+        asked = plain_proxy.faults.seen["BatchGetItem"]
+        sent = racing_proxy.faults.seen["BatchGetItem"]
+        delayed = (plain_proxy.faults.injected["delay"], racing_proxy.faults.injected["delay"])
+    off, on = Summary.of(samples["racing off"]), Summary.of(samples["racing on"])
+    log(line("", ["n", "p50", "p95", "p99"]))
+    log(line("racing off", [off.n, *percentiles(off)]))
+    log(line("racing on", [on.n, *percentiles(on)]))
+    log(line("on / off", ["", *percentiles(on.ratio(off))]))
+    extra = sent - asked
+    slow_ms = DELAY_SECONDS * 1000
+
+    def slow(name: str) -> int:
+        return sum(sample >= slow_ms for sample in samples[name])
+
+    log(f"reads taking >= {slow_ms:.0f} ms: off {slow('racing off')}, on {slow('racing on')}")
+    log(
+        f"duplicated requests: {extra} extra of {asked} asked for ({extra / asked:.1%}); "
+        f"delays injected: off {delayed[0]}, on {delayed[1]}"
+    )
+
+
+def settle_heap(freeze: bool) -> None:
+    """Collect the set-up's garbage and, unless told not to, freeze what survives.
+
+    Feast, pandas and botocore's service models leave ~300k long-lived
+    objects; a full collection of them takes ~150 ms on this machine and
+    lands on some 5% of 100-entity reads of either store at random. Freezing
+    them, as a tuned server would after warm-up, keeps that process-wide pause
+    out of a comparison of the two stores.
+    """
+    gc.collect()
+    if freeze:
+        gc.freeze()
+    log(f"gc: {gc.get_freeze_count()} objects alive after loading frozen out of the collector")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--quick", action="store_true", help="few repetitions: a smoke run, not a measurement"
+    )
+    parser.add_argument(
+        "--no-gc-freeze",
+        dest="gc_freeze",
+        action="store_false",
+        help="keep the set-up's objects in the collector: tails then include full-heap GC pauses",
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    started = time.monotonic()
+    dataset.use_fake_aws_credentials()
+    server = start_dynalite()
+    stores: list[FeatureStore] = []
+    try:
+        url = server.endpoint.url
+        log(f"dynalite on {url}; {plan.entities} entities x {dataset.N_VIEWS} views x 20 features")
+        data = dataset.frames(plan.entities, SEED)
+        with tempfile.TemporaryDirectory(prefix="feast-bench-") as tmp:
+            tmp_dir = Path(tmp)
+            for name, config in (
+                ("ours", dataset.our_config(tmp_dir, url)),
+                ("feast", dataset.feast_config(tmp_dir, url)),
+            ):
+                log(f"loading {name}:")
+                load_started = time.monotonic()
+                stores.append(dataset.applied_store(config))
+                dataset.load(stores[-1], data, log)
+                log(f"  loaded in {time.monotonic() - load_started:.1f} s")
+            ours, feast = stores
+            ids = dataset.driver_ids(plan.entities)
+            del data
+            settle_heap(freeze=args.gc_freeze)
+            compare_stores(ours, feast, ids, plan)
+            compare_floor(ours, url, ids, plan)
+            racing(tmp_dir, url, ids, plan)
+    finally:
+        for store in stores:
+            dataset.close(store)
+        server.stop()
+    log(f"\ntotal {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The read benchmark still runs end to end (``--quick``); its timings are never asserted.
+
+Timings on a shared CI box say nothing, but a benchmark that silently broke
+while the store changed would be found only when someone needs it; this
+catches that, and checks the table it prints still has its sections.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.servers import DYNALITE_BIN, REPO_ROOT
+
+# The quick run loads 1,000 entities into two stores and reads for under a minute
+# on an idle machine; a loaded 2-core box can be several times slower.
+TIMEOUT_SECONDS = 900
+
+EXPECTED = (
+    "== Read latency (ms): get_online_features, ours vs Feast's DynamoDB store ==",
+    "1 entity x 1 view",
+    "100 entities x 1 view",
+    "100 entities x 5 views",
+    "1 entity x 5 views",
+    "== online_read vs raw floor (ms)",
+    "online_read / floor",
+    "== Request racing (ms)",
+    "racing wait:",
+    "duplicated requests:",
+)
+
+
+def test_quick_bench_runs_and_prints_its_tables() -> None:
+    if not DYNALITE_BIN.exists():
+        pytest.skip(f"dynalite is not installed ({DYNALITE_BIN} missing): run `make test`, which installs it")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.read_bench", "--quick"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"exit code {result.returncode}; output ends:\n{output[-4000:]}"
+    missing = [text for text in EXPECTED if text not in result.stdout]
+    assert not missing, f"missing from the output: {missing}; output ends:\n{output[-4000:]}"
