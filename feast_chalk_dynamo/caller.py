@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
+import time
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ Sleep = Callable[[float], Awaitable[None]]
 # A duplicate request may be sent for at most this share of recent requests
 # (plus a small burst), so a backend that is slow across the board does not
 # get twice the load from racing.
-RACING_BUDGET_SHARE = 0.05
-RACING_BUDGET_BURST = 3.0
+RACING_BUDGET_SHARE = 0.10
+RACING_BUDGET_BURST = 5.0
 
 _EXHAUSTED: dict[str, type[RetriesExhausted]] = {
     "throttled": ThroughputExceeded,
@@ -34,15 +35,29 @@ _EXHAUSTED: dict[str, type[RetriesExhausted]] = {
 }
 
 
+# Attempt latencies kept per operation: enough for a stable p99, bounded in memory.
+LATENCY_WINDOW = 2000
+
+
 @dataclass
 class CallStats:
-    """Counts for tests and metrics: attempts, retries by cause, racing outcomes."""
+    """Counts for tests and metrics: attempts, retries by cause, racing outcomes, latencies."""
 
     attempts: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     duplicate_wins: int = 0
     duplicates_denied: int = 0
+    latencies_ms: dict[str, deque[float]] = field(
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
+    )
+
+    def latency_percentile(self, operation: str, percent: float) -> float | None:
+        """Recent attempt latency at ``percent`` (0-100) in ms: what to set the racing wait from."""
+        samples = sorted(self.latencies_ms.get(operation, ()))
+        if not samples:
+            return None
+        return samples[min(len(samples) - 1, int(len(samples) * percent / 100))]
 
 
 class RacingBudget:
@@ -112,7 +127,14 @@ class Caller:
         for listener in self.listeners:
             listener(operation, payload)
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, self._transport.send, operation, payload)
+        return loop.run_in_executor(self._pool, self._timed_send, operation, payload)
+
+    def _timed_send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        start = time.perf_counter()
+        try:
+            return self._transport.send(operation, payload)
+        finally:
+            self.stats.latencies_ms[operation].append((time.perf_counter() - start) * 1000)
 
     async def _raced(self, operation: str, payload: dict[str, Any], wait: float) -> dict[str, Any]:
         """Send again if no answer within ``wait``; the first answer wins, the other is dropped."""

@@ -54,6 +54,10 @@ from typing import Any
 
 import numpy as np
 from feast.protos.feast.types.Value_pb2 import (
+    DoubleList,
+    FloatList,
+    Int32List,
+    Int64List,
     Map,
     MapKey,
     MapList,
@@ -61,6 +65,7 @@ from feast.protos.feast.types.Value_pb2 import (
     RepeatedValue,
     ScalarMap,
     ScalarMapEntry,
+    StringList,
     ZonedTimestamp,
 )
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -870,3 +875,66 @@ def encoded_size(attr: AttributeValue) -> int:
 def item_size(item: dict[str, AttributeValue]) -> int:
     """An item's size as DynamoDB measures it against the 400 KB limit: names plus values."""
     return sum(_utf8_len(name) + encoded_size(attr) for name, attr in item.items())
+
+
+# -- the read path's fast decoders ---------------------------------------------------
+#
+# decode_value is general; a read of 100 entities x 100 features calls it 10,000
+# times, so the shapes that make up nearly all feature data get a decoder that
+# builds the Value in one step and hands anything unusual to decode_value.
+
+
+def _fast_scalar(
+    field: str, tag: str, convert: Callable[[Any], Any]
+) -> Callable[[AttributeValue], ValueProto]:
+    def decode(attr: AttributeValue) -> ValueProto:
+        payload = attr.get(tag)
+        if payload is not None:
+            try:
+                return ValueProto(**{field: convert(payload)})
+            except ValueError:
+                pass
+        return decode_value(attr, field)
+
+    return decode
+
+
+def _fast_list(
+    field: str, message: Callable[..., Any], tag: str, convert: Callable[[Any], Any]
+) -> Callable[[AttributeValue], ValueProto]:
+    def decode(attr: AttributeValue) -> ValueProto:
+        elements = attr.get("L")
+        if elements is not None:
+            try:
+                return ValueProto(**{field: message(val=[convert(element[tag]) for element in elements])})
+            except (KeyError, ValueError):
+                pass
+        return decode_value(attr, field)
+
+    return decode
+
+
+_FAST_DECODERS: dict[str, Callable[[AttributeValue], ValueProto]] = {
+    "double_val": _fast_scalar("double_val", "N", float),
+    "float_val": _fast_scalar("float_val", "N", float),
+    "int64_val": _fast_scalar("int64_val", "N", int),
+    "int32_val": _fast_scalar("int32_val", "N", int),
+    "unix_timestamp_val": _fast_scalar("unix_timestamp_val", "N", int),
+    "string_val": _fast_scalar("string_val", "S", str),
+    "bool_val": _fast_scalar("bool_val", "BOOL", bool),
+    "bytes_val": _fast_scalar("bytes_val", "B", _raw_bytes),
+    "double_list_val": _fast_list("double_list_val", DoubleList, "N", float),
+    "float_list_val": _fast_list("float_list_val", FloatList, "N", float),
+    "int64_list_val": _fast_list("int64_list_val", Int64List, "N", int),
+    "int32_list_val": _fast_list("int32_list_val", Int32List, "N", int),
+    "string_list_val": _fast_list("string_list_val", StringList, "S", str),
+}
+
+
+def decoder_for(field: str) -> Callable[[AttributeValue], ValueProto]:
+    """A decoder equal to ``decode_value(_, field)``, faster for common fields."""
+    fast = _FAST_DECODERS.get(field)
+    if fast is not None:
+        return fast
+    _codec(field)  # fail now, not on the first row, for a field the codec does not know
+    return lambda attr: decode_value(attr, field)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,7 +19,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from feast_chalk_dynamo.batching import split, sub_batch_sizes
 from feast_chalk_dynamo.caller import Caller
-from feast_chalk_dynamo.codec import decode_value
+from feast_chalk_dynamo.codec import decoder_for
 from feast_chalk_dynamo.errors import ThroughputExceeded
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
 from feast_chalk_dynamo.settings import DynamoSettings
@@ -86,53 +86,69 @@ class Reader:
         self._clock = clock
 
     async def read(self, requests: Sequence[ViewRead]) -> list[list[Row]]:
-        """Rows for each view, in each view's key order; ``(None, None)`` where absent or expired."""
-        keys = list(dict.fromkeys(key for request in requests for key in request.keys))
-        attributes = list(dict.fromkeys(a for request in requests for a in request.layout.attributes()))
-        items = await self.fetch(keys, attributes)
-        # Decoding is CPU work: on the serde pool it holds neither the I/O
-        # threads nor the loop that other reads' requests are waiting on.
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._serde_pool, _decode_rows, requests, items, self._clock())
+        """Rows for each view, in each view's key order; ``(None, None)`` where absent or expired.
 
-    async def fetch(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]:
-        """Items by partition key; a key missing from the result does not exist."""
+        Each sub-batch is decoded on the serde pool as soon as it arrives, so
+        decoding the first answers overlaps waiting for the rest, and neither
+        the I/O threads nor the loop ever do CPU-bound decoding.
+        """
+        keys = list(dict.fromkeys(key for request in requests for key in request.keys))
         if not keys:
-            return {}
+            return [[] for _ in requests]
+        attributes = list(dict.fromkeys(a for request in requests for a in request.layout.attributes()))
+        decoder = _RowDecoder(requests, self._clock())
+        loop = asyncio.get_running_loop()
+        decoded: dict[str, list[Row]] = {}
+
+        async def fetch_and_decode(batch: list[Item]) -> None:
+            decoded.update(await loop.run_in_executor(self._serde_pool, decoder.decode, batch))
+
+        await self._fetch(keys, attributes, fetch_and_decode)
+        absent: Row = (None, None)
+        return [
+            [decoded[key][index] if key in decoded else absent for key in request.keys]
+            for index, request in enumerate(requests)
+        ]
+
+    async def _fetch(
+        self,
+        keys: Sequence[str],
+        attributes: Sequence[str],
+        consume: Callable[[list[Item]], Awaitable[None]],
+    ) -> None:
+        """Fetch items by partition key in parallel sub-batches, handing each answer to ``consume``."""
         names = {f"#{i}": attr for i, attr in enumerate(attributes)}
         template = {
             "ProjectionExpression": ",".join(["#pk", *names]),
             "ExpressionAttributeNames": {"#pk": PK, **names},
             "ConsistentRead": self._settings.consistent_reads,
         }
-        sizes = sub_batch_sizes(
-            len(keys), self._settings.getitem_min_batch_size, self._settings.batch_concurrency
+        settings = self._settings
+        sizes = sub_batch_sizes(len(keys), settings.getitem_min_batch_size, settings.batch_concurrency)
+        in_flight = asyncio.Semaphore(settings.batch_concurrency)
+        await asyncio.gather(
+            *(self._fetch_batch(batch, template, in_flight, consume) for batch in split(keys, sizes))
         )
-        in_flight = asyncio.Semaphore(self._settings.batch_concurrency)
-        found: dict[str, Item] = {}
-        for result in await asyncio.gather(
-            *(self._fetch_batch(batch, template, in_flight) for batch in split(keys, sizes))
-        ):
-            found.update(result)
-        return found
 
     async def _fetch_batch(
-        self, keys: Sequence[str], template: dict[str, Any], in_flight: asyncio.Semaphore
-    ) -> dict[str, Item]:
+        self,
+        keys: Sequence[str],
+        template: dict[str, Any],
+        in_flight: asyncio.Semaphore,
+        consume: Callable[[list[Item]], Awaitable[None]],
+    ) -> None:
         table = self._settings.table_name
         request_keys: list[Item] = [{PK: {"S": key}, SK: {"S": ENTITY_SK}} for key in keys]
-        found: dict[str, Item] = {}
         delays = self._caller.retry.delays()
         async with in_flight:
             while True:
                 response = await self._caller.call(
                     "BatchGetItem", {"RequestItems": {table: {"Keys": request_keys, **template}}}, race=True
                 )
-                for item in response["Responses"].get(table, []):
-                    found[item[PK]["S"]] = item
+                await consume(response["Responses"].get(table, []))
                 request_keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
                 if not request_keys:
-                    return found
+                    return
                 delay = next(delays, None)
                 if delay is None:
                     raise ThroughputExceeded(
@@ -145,22 +161,37 @@ class Reader:
                 await self._caller.sleep(delay)
 
 
-def _decode_rows(requests: Sequence[ViewRead], items: dict[str, Item], now: float) -> list[list[Row]]:
-    return [
-        [_decode_row(items.get(key), request.layout, now) for key in request.keys] for request in requests
-    ]
+class _RowDecoder:
+    """Turns fetched items into each requested view's row, with the per-view work done once."""
+
+    def __init__(self, requests: Sequence[ViewRead], now: float) -> None:
+        self._views = [
+            (
+                request.layout.ts_attr,
+                (now - request.layout.ttl_seconds) * 1_000_000 if request.layout.ttl_seconds else None,
+                [(slot.name, slot.attr, decoder_for(slot.field)) for slot in request.layout.features],
+            )
+            for request in requests
+        ]
+
+    def decode(self, items: list[Item]) -> dict[str, list[Row]]:
+        """Partition key -> one row per requested view (in request order)."""
+        return {item[PK]["S"]: [_decode_row(item, *view) for view in self._views] for item in items}
 
 
-def _decode_row(item: Item | None, layout: ViewLayout, now: float) -> Row:
-    if item is None or layout.ts_attr not in item:
+def _decode_row(
+    item: Item,
+    ts_attr: str,
+    oldest: float | None,
+    slots: list[tuple[str, str | None, Callable[[Item], ValueProto]]],
+) -> Row:
+    if ts_attr not in item:
         return None, None
-    micros = int(item[layout.ts_attr]["N"])
-    if layout.ttl_seconds and micros < (now - layout.ttl_seconds) * 1_000_000:
+    micros = int(item[ts_attr]["N"])
+    if oldest is not None and micros < oldest:  # older than the view's ttl
         return None, None
-    features = {
-        slot.name: decode_value(item[slot.attr], slot.field)
-        if slot.attr and slot.attr in item
-        else ValueProto()
-        for slot in layout.features
-    }
+    features = {}
+    for name, attr, decode in slots:
+        stored = item.get(attr) if attr else None
+        features[name] = decode(stored) if stored is not None else ValueProto()
     return micros_to_datetime(micros), features

@@ -166,8 +166,13 @@ class ChalkDynamoOnlineStore(OnlineStore):
         view: AnyView,
         entity_keys: list[EntityKeyProto],
         requested: list[str] | None,
+        encoded: dict[bytes, str],
     ) -> ViewRead | None:
-        """The layout and keys of one view, or None if nothing of it was ever written."""
+        """The layout and keys of one view, or None if nothing of it was ever written.
+
+        ``encoded`` memoises key encodings across the views of one call: they
+        usually share their entities.
+        """
         project_id = self._project_id(engine, project, allocate=False)
         namespace_id = engine.names.lookup(namespace_name(project, view.name))
         if project_id is None or namespace_id is None:
@@ -178,7 +183,14 @@ class ChalkDynamoOnlineStore(OnlineStore):
             ttl_seconds=_ttl_seconds(view),
             features=self._slots(engine, project, view, features, allocate=False),
         )
-        return ViewRead(layout, [encode_entity_key(project_id, key) for key in entity_keys])
+        keys = []
+        for key in entity_keys:
+            serialized = key.SerializeToString()
+            partition_key = encoded.get(serialized)
+            if partition_key is None:
+                partition_key = encoded[serialized] = encode_entity_key(project_id, key)
+            keys.append(partition_key)
+        return ViewRead(layout, keys)
 
     def _read_views(
         self, config: RepoConfig, requests: Sequence[ViewRequest]
@@ -189,7 +201,8 @@ class ChalkDynamoOnlineStore(OnlineStore):
         may block); only the reads themselves run on the engine's loop.
         """
         engine = self._ready_engine(config)
-        reads = [self._view_read(engine, config.project, *request) for request in requests]
+        encoded: dict[bytes, str] = {}
+        reads = [self._view_read(engine, config.project, *request, encoded) for request in requests]
 
         async def read() -> list[list[Row]]:
             fetched = iter(await engine.reader.read([r for r in reads if r is not None]))
