@@ -26,6 +26,7 @@ from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr
 from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
 from feast_chalk_dynamo.reader import FeatureSlot, Row, ViewLayout, ViewRead
+from feast_chalk_dynamo.response import populate
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.writer import EntityRow, WriteLayout
 
@@ -103,7 +104,7 @@ def _populate(
     include_version_metadata: bool,
 ) -> None:
     for plan, rows in zip(plans, results, strict=True):
-        utils._populate_response_from_feature_data(
+        populate(
             plan.features, rows, plan.indexes, response, full_feature_names,
             plan.table, plan.output_len, include_version_metadata,
         )  # fmt: skip
