@@ -69,6 +69,8 @@ def _dtype_name(field: Any) -> str:
     return str(field.dtype.to_value_type().name)
 
 
+# Feast's rows for online_write_batch: entity key, values, event time, created time.
+WriteData = list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, "datetime | None"]]
 ViewRequest = tuple[AnyView, list[EntityKeyProto], "list[str] | None"]
 
 
@@ -281,7 +283,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         self,
         config: RepoConfig,
         table: FeatureView,
-        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        data: WriteData,
         progress: Callable[[int], Any] | None,
     ) -> None:
         engine, write = self._write(config, table, data, progress)
@@ -291,7 +293,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         self,
         config: RepoConfig,
         table: FeatureView,
-        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        data: WriteData,
         progress: Callable[[int], Any] | None,
     ) -> None:
         engine, write = self._write(config, table, data, progress)
@@ -301,7 +303,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         self,
         config: RepoConfig,
         table: FeatureView,
-        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        data: WriteData,
         progress: Callable[[int], Any] | None,
     ) -> tuple[Engine, Coroutine[Any, Any, None]]:
         """The engine and the coroutine writing ``data``; layouts are resolved in the caller's thread."""

@@ -9,13 +9,15 @@ way to find every item carrying a view's attributes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from feast_chalk_dynamo.errors import TableNotFound, TableSchemaMismatch
+from feast_chalk_dynamo.client import RetryPolicy
+from feast_chalk_dynamo.errors import TableNotFound, TableSchemaMismatch, ThroughputExceeded
 from feast_chalk_dynamo.layout import EXPIRY_ATTR, META_PK, PK, SK, TS_PREFIX
 from feast_chalk_dynamo.settings import DynamoSettings
 
@@ -156,10 +158,18 @@ class TableAdmin:
         return deleted + self._batch_write(batch)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> int:
+        """Send deletes, resending what DynamoDB leaves unprocessed on the retry schedule."""
         pending = requests
+        delays = RetryPolicy.from_settings(self._settings).delays()
         while pending:
             response = self._client.batch_write_item(RequestItems={self._table: pending})
             pending = response.get("UnprocessedItems", {}).get(self._table, [])
+            if pending:
+                delay = next(delays, None)
+                if delay is None:
+                    cause = f"{len(pending)} deletes still unprocessed"
+                    raise ThroughputExceeded(self._table, "BatchWriteItem", cause)
+                time.sleep(delay)
         return len(requests)
 
     def drop_if_ours_and_empty(self) -> bool:
