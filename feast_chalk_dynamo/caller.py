@@ -102,13 +102,22 @@ class Caller:
         # Called with (operation, payload) before every attempt: tests and metrics watch here.
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
-    async def call(self, operation: str, payload: dict[str, Any], race: bool = False) -> dict[str, Any]:
-        """One operation, retried on throttling, 5xx and connection failures, raced if asked."""
+    async def call(
+        self, operation: str, payload: dict[str, Any], race: bool = False, inline: bool = False
+    ) -> dict[str, Any]:
+        """One operation, retried on throttling, 5xx and connection failures, raced if asked.
+
+        ``inline`` sends from the loop's own thread instead of the client pool:
+        only for a loop private to one synchronous caller with nothing else in
+        flight, where blocking it costs nothing and saves two thread hand-offs.
+        """
         delays = self.retry.delays()
         while True:
             try:
                 if race and self._racing_wait is not None:
                     return await self._raced(operation, payload, self._racing_wait)
+                if inline:
+                    return self._inline_attempt(operation, payload)
                 return await self._attempt(operation, payload)
             except Exception as error:
                 cause = retry_cause(error)
@@ -123,11 +132,18 @@ class Caller:
                 await self.sleep(delay)
 
     def _attempt(self, operation: str, payload: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        self._count(operation, payload)
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._pool, self._timed_send, operation, payload)
+
+    def _inline_attempt(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._count(operation, payload)
+        return self._timed_send(operation, payload)
+
+    def _count(self, operation: str, payload: dict[str, Any]) -> None:
         self.stats.attempts[operation] += 1
         for listener in self.listeners:
             listener(operation, payload)
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, self._timed_send, operation, payload)
 
     def _timed_send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()

@@ -78,19 +78,24 @@ class Reader:
         caller: Caller,
         settings: DynamoSettings,
         serde_pool: ThreadPoolExecutor,
+        shared_loop: asyncio.AbstractEventLoop | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._caller = caller
         self._settings = settings
         self._serde_pool = serde_pool
+        self._shared_loop = shared_loop
         self._clock = clock
 
     async def read(self, requests: Sequence[ViewRead]) -> list[list[Row]]:
         """Rows for each view, in each view's key order; ``(None, None)`` where absent or expired.
 
-        Each sub-batch is decoded on the serde pool as soon as it arrives, so
-        decoding the first answers overlaps waiting for the rest, and neither
-        the I/O threads nor the loop ever do CPU-bound decoding.
+        Each sub-batch is decoded as soon as it arrives, so decoding the first
+        answers overlaps waiting for the rest. On the engine's shared loop
+        (async callers) decoding goes to the serde pool, so the loop that other
+        reads wait on never does CPU work; on a synchronous caller's private
+        loop it happens right there, and a read of one sub-batch is even sent
+        from there: no thread hand-offs at all.
         """
         keys = list(dict.fromkeys(key for request in requests for key in request.keys))
         if not keys:
@@ -98,12 +103,16 @@ class Reader:
         attributes = list(dict.fromkeys(a for request in requests for a in request.layout.attributes()))
         decoder = _RowDecoder(requests, self._clock())
         loop = asyncio.get_running_loop()
+        private = loop is not self._shared_loop
         decoded: dict[str, list[Row]] = {}
 
         async def fetch_and_decode(batch: list[Item]) -> None:
-            decoded.update(await loop.run_in_executor(self._serde_pool, decoder.decode, batch))
+            if private:
+                decoded.update(decoder.decode(batch))
+            else:
+                decoded.update(await loop.run_in_executor(self._serde_pool, decoder.decode, batch))
 
-        await self._fetch(keys, attributes, fetch_and_decode)
+        await self._fetch(keys, attributes, fetch_and_decode, private)
         absent: Row = (None, None)
         return [
             [decoded[key][index] if key in decoded else absent for key in request.keys]
@@ -115,6 +124,7 @@ class Reader:
         keys: Sequence[str],
         attributes: Sequence[str],
         consume: Callable[[list[Item]], Awaitable[None]],
+        private: bool,
     ) -> None:
         """Fetch items by partition key in parallel sub-batches, handing each answer to ``consume``."""
         names = {f"#{i}": attr for i, attr in enumerate(attributes)}
@@ -126,8 +136,9 @@ class Reader:
         settings = self._settings
         sizes = sub_batch_sizes(len(keys), settings.getitem_min_batch_size, settings.batch_concurrency)
         in_flight = asyncio.Semaphore(settings.batch_concurrency)
+        inline = private and len(sizes) == 1
         await asyncio.gather(
-            *(self._fetch_batch(batch, template, in_flight, consume) for batch in split(keys, sizes))
+            *(self._fetch_batch(batch, template, in_flight, consume, inline) for batch in split(keys, sizes))
         )
 
     async def _fetch_batch(
@@ -136,6 +147,7 @@ class Reader:
         template: dict[str, Any],
         in_flight: asyncio.Semaphore,
         consume: Callable[[list[Item]], Awaitable[None]],
+        inline: bool,
     ) -> None:
         table = self._settings.table_name
         request_keys: list[Item] = [{PK: {"S": key}, SK: {"S": ENTITY_SK}} for key in keys]
@@ -143,7 +155,10 @@ class Reader:
         async with in_flight:
             while True:
                 response = await self._caller.call(
-                    "BatchGetItem", {"RequestItems": {table: {"Keys": request_keys, **template}}}, race=True
+                    "BatchGetItem",
+                    {"RequestItems": {table: {"Keys": request_keys, **template}}},
+                    race=True,
+                    inline=inline,
                 )
                 await consume(response["Responses"].get(table, []))
                 request_keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])

@@ -314,3 +314,16 @@ def test_feature_server_path_reads_all_views_at_once(
     ).to_dict()
     assert [len(spec["Keys"]) for spec in captured] == [4]
     assert result["v2__f0"] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_sync_read_from_inside_a_running_loop_uses_the_shared_loop(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    """Sync code called from async code (a loop already runs in this thread) still reads."""
+    store, config = loaded_store(tmp_path, moto_endpoint.url, table_name)
+
+    async def sync_call_inside_a_loop() -> list[Any]:
+        return store.online_read(config, driver_view("stats"), [key(2)])
+
+    assert values_of(asyncio.run(sync_call_inside_a_loop())) == [2.0]
+    store.close_engines()
