@@ -184,7 +184,12 @@ class _RowDecoder:
             (
                 request.layout.ts_attr,
                 (now - request.layout.ttl_seconds) * 1_000_000 if request.layout.ttl_seconds else None,
-                [(slot.name, slot.attr, decoder_for(slot.field)) for slot in request.layout.features],
+                [
+                    (slot.name, slot.attr, decoder_for(slot.field))
+                    for slot in request.layout.features
+                    if slot.attr
+                ],
+                [slot.name for slot in request.layout.features if not slot.attr],  # never written: null
             )
             for request in requests
         ]
@@ -198,15 +203,20 @@ def _decode_row(
     item: Item,
     ts_attr: str,
     oldest: float | None,
-    slots: list[tuple[str, str | None, Callable[[Item], ValueProto]]],
+    slots: list[tuple[str, str, Callable[[Item], ValueProto]]],
+    unregistered: list[str],
 ) -> Row:
-    if ts_attr not in item:
+    stamp = item.get(ts_attr)
+    if stamp is None:
         return None, None
-    micros = int(item[ts_attr]["N"])
+    micros = int(stamp["N"])
     if oldest is not None and micros < oldest:  # older than the view's ttl
         return None, None
-    features = {}
-    for name, attr, decode in slots:
-        stored = item.get(attr) if attr else None
-        features[name] = decode(stored) if stored is not None else ValueProto()
+    get = item.get
+    features = {
+        name: decode(stored) if (stored := get(attr)) is not None else ValueProto()
+        for name, attr, decode in slots
+    }
+    for name in unregistered:
+        features[name] = ValueProto()
     return micros_to_datetime(micros), features
