@@ -133,14 +133,19 @@ def compare_stores(ours: FeatureStore, feast: FeatureStore, ids: list[int], plan
     log("(p99 of n samples is about the n/100-th slowest one: a single hiccup of the machine moves it)")
 
 
-def compare_floor(ours: FeatureStore, endpoint_url: str, ids: list[int], plan: Plan) -> None:
+def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None:
     log("\n== online_read vs raw floor (ms): 100 keys, 1 view of 20 features ==")
     view: FeatureView = ours.get_feature_view("v0")
-    online_store = dataset.online_store(ours)
+    # The same read as one 100-key request, like the floor: separates the store's
+    # own overhead from the cost of parallel sub-batches on a one-threaded emulator.
+    single = FeatureStore(config=dataset.our_config(tmp_dir, endpoint_url, getitem_min_batch_concurrency=1))
 
-    def online_read(driver_ids: list[int]) -> Any:
-        keys = [dataset.entity_key(driver_id) for driver_id in driver_ids]
-        return online_store.online_read(ours.config, view, keys, None)
+    def online_read(store: FeatureStore) -> Callable[[list[int]], Any]:
+        def read(driver_ids: list[int]) -> Any:
+            keys = [dataset.entity_key(driver_id) for driver_id in driver_ids]
+            return dataset.online_store(store).online_read(store.config, view, keys, None)
+
+        return read
 
     projection = view_projection(endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, "v0")
     partition_keys = entity_partition_keys(endpoint_url, dataset.REGION, dataset.OUR_TABLE)
@@ -153,18 +158,26 @@ def compare_floor(ours: FeatureStore, endpoint_url: str, ids: list[int], plan: P
         returned = len(floor(key_draws[0])["Responses"][dataset.OUR_TABLE])
         if returned != 100:
             raise SystemExit(f"the floor read {returned} of 100 items; the scan found stale keys")
+        default, one_request = online_read(ours), online_read(single)
         samples = time_interleaved(
-            {"online_read": lambda i: online_read(driver_draws[i]), "floor": lambda i: floor(key_draws[i])},
+            {
+                "online_read": lambda i: default(driver_draws[i]),
+                "one request": lambda i: one_request(driver_draws[i]),
+                "floor": lambda i: floor(key_draws[i]),
+            },
             range(count),
             plan.warmup,
         )
     finally:
         floor.close()
-    mine, raw = Summary.of(samples["online_read"]), Summary.of(samples["floor"])
+        dataset.close(single)
+    mine, alone, raw = (Summary.of(samples[name]) for name in ("online_read", "one request", "floor"))
     log(line("", ["n", "p50", "p95", "p99"]))
     log(line("online_read(100)", [mine.n, *percentiles(mine)]))
+    log(line("  as 1 request of 100", [alone.n, *percentiles(alone)]))
     log(line("raw BatchGetItem(100)", [raw.n, *percentiles(raw)]))
     log(line("online_read / floor", ["", *percentiles(mine.ratio(raw))]))
+    log(line("  1 request / floor", ["", *percentiles(alone.ratio(raw))]))
 
 
 def racing(tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None:
@@ -292,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             del data
             settle_heap(freeze=args.gc_freeze)
             compare_stores(ours, feast, ids, plan)
-            compare_floor(ours, url, ids, plan)
+            compare_floor(ours, tmp_dir, url, ids, plan)
             racing(tmp_dir, url, ids, plan)
     finally:
         for store in stores:
