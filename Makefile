@@ -29,7 +29,7 @@ test: venv node_modules
 	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check feast_chalk_dynamo tests feature_repo_example
+	$(VENV)/bin/ruff check feast_chalk_dynamo tests feature_repo_example benchmarks
 	$(VENV)/bin/mypy feast_chalk_dynamo
 
 demo: venv
