@@ -58,30 +58,32 @@ class NameRegistry:
         self._table = table
         self._items: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._namespaces_loaded: set[str] = set()
+        # Projects whose namespaces are all in _items; None: every project (warmed up).
+        self._namespaces_loaded: set[str] | None = set()
 
     # -- loading ------------------------------------------------------------
 
     def warm_up(self) -> int:
         """Load the whole mapping with one paginated Query; returns how many names."""
-        items = self._query({"KeyConditionExpression": "#pk = :pk"}, {})
+        items = self._query("")
         with self._lock:
-            self._items.update(items)
+            self._namespaces_loaded = None
         return len(items)
 
-    def _query(self, condition: dict[str, Any], values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        paginator = self._client.get_paginator("query")
-        found: dict[str, dict[str, Any]] = {}
-        pages = paginator.paginate(
+    def _query(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every mapping item whose name starts with ``prefix`` (all of them for ""), now cached."""
+        condition = "#pk = :pk AND begins_with(#sk, :prefix)" if prefix else "#pk = :pk"
+        prefix_value = {":prefix": {"S": prefix}} if prefix else {}
+        pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             ConsistentRead=True,
-            ExpressionAttributeNames={"#pk": PK, **({"#sk": SK} if ":prefix" in values else {})},
-            ExpressionAttributeValues={":pk": {"S": META_PK}, **values},
-            **condition,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames={"#pk": PK, **({"#sk": SK} if prefix else {})},
+            ExpressionAttributeValues={":pk": {"S": META_PK}, **prefix_value},
         )
-        for page in pages:
-            for item in page["Items"]:
-                found[item[SK]["S"]] = item
+        found = {item[SK]["S"]: item for page in pages for item in page["Items"]}
+        with self._lock:
+            self._items.update(found)
         return found
 
     def _get(self, name: str) -> dict[str, Any] | None:
@@ -178,14 +180,11 @@ class NameRegistry:
     def live_namespaces(self, project: str) -> dict[str, NamespaceInfo]:
         """Every live view of a project by name, loading them once if warm-up did not."""
         prefix = namespace_name(project, "")
-        if project not in self._namespaces_loaded:
-            items = self._query(
-                {"KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)"},
-                {":prefix": {"S": prefix}},
-            )
+        loaded = self._namespaces_loaded
+        if loaded is not None and project not in loaded:
+            self._query(prefix)
             with self._lock:
-                self._items.update(items)
-                self._namespaces_loaded.add(project)
+                loaded.add(project)
         with self._lock:
             snapshot = [(name, item) for name, item in self._items.items() if name.startswith(prefix)]
         return {
@@ -200,13 +199,7 @@ class NameRegistry:
 
     def names_with_prefix(self, prefix: str) -> dict[str, str]:
         """Name -> id for every mapping item under a prefix, read fresh from the table."""
-        items = self._query(
-            {"KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)"},
-            {":prefix": {"S": prefix}},
-        )
-        with self._lock:
-            self._items.update(items)
-        return {name: item["id"]["S"] for name, item in items.items() if "id" in item}
+        return {name: item["id"]["S"] for name, item in self._query(prefix).items() if "id" in item}
 
     def forget(self, names: list[str]) -> None:
         """Delete mapping items (teardown of a project): their ids are never reused."""

@@ -256,8 +256,9 @@ class ChalkDynamoOnlineStore(OnlineStore):
         Feast's generic version reads view after view; here every view of the
         same entity shares one item, so one key per entity fetches them all.
         """
-        plans = _plan_views(grouped_refs, join_key_values, entity_name_to_join_key_map)
-        engine, read = self._read_views(config, [(p.table, p.keys, p.features) for p in plans])
+        plans, engine, read = self._plan_reads(
+            config, grouped_refs, join_key_values, entity_name_to_join_key_map
+        )
         _populate(plans, engine.run(read), online_features_response, full_feature_names,
                   include_feature_view_version_metadata)  # fmt: skip
 
@@ -272,10 +273,19 @@ class ChalkDynamoOnlineStore(OnlineStore):
         include_feature_view_version_metadata: bool,
     ) -> None:
         """The same single set of reads, awaited without parking the server's loop."""
-        plans = _plan_views(grouped_refs, join_key_values, entity_name_to_join_key_map)
-        engine, read = self._read_views(config, [(p.table, p.keys, p.features) for p in plans])
+        plans, engine, read = self._plan_reads(
+            config, grouped_refs, join_key_values, entity_name_to_join_key_map
+        )
         _populate(plans, await engine.run_async(read), online_features_response, full_feature_names,
                   include_feature_view_version_metadata)  # fmt: skip
+
+    def _plan_reads(
+        self, config: RepoConfig, grouped_refs: list, join_key_values: dict, join_key_map: dict
+    ) -> tuple[list[_ViewPlan], Engine, Coroutine[Any, Any, list[list[Row]]]]:
+        """The views of a ``get_online_features`` call, and the one read that serves them all."""
+        plans = _plan_views(grouped_refs, join_key_values, join_key_map)
+        engine, read = self._read_views(config, [(p.table, p.keys, p.features) for p in plans])
+        return plans, engine, read
 
     # -- writes -------------------------------------------------------------
 

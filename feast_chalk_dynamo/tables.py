@@ -184,7 +184,8 @@ class TableAdmin:
             raise
         if not marker or marker.get("by", {}).get("S") != CREATOR:
             return False
-        if next(iter(self._scan({}, "#pk <> :meta", None)), None) is not None:
+        others = self._scan({}, "#pk <> :meta", None, {":meta": {"S": META_PK}})
+        if next(iter(others), None) is not None:
             return False
         if any(name.startswith(("proj/", "ns/", "fqn/")) for name in self._meta_names()):
             return False  # another project still has its names here
@@ -206,17 +207,19 @@ class TableAdmin:
         ]
 
     def _scan(
-        self, names: dict[str, str], condition: str | None, prefix: str | None
+        self,
+        names: dict[str, str],
+        condition: str | None,
+        prefix: str | None,
+        values: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Keys of matching items, scanning segments in parallel."""
         names = {**names, "#pk": PK, "#sk": SK}
-        values: dict[str, Any] = {}
+        values = dict(values or {})
         filters = [condition] if condition else []
         if prefix is not None:
             filters.append("begins_with(#pk, :prefix)")
             values[":prefix"] = {"S": prefix}
-        if ":meta" in (condition or ""):
-            values[":meta"] = {"S": META_PK}
         request: dict[str, Any] = {
             "TableName": self._table,
             "ProjectionExpression": "#pk, #sk",

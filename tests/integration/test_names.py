@@ -96,6 +96,10 @@ def test_warm_up_loads_the_mapping_with_one_query(
     engine = store.engine(config)
     assert engine.requests.snapshot() == {"Query": 1}
     assert engine.reads.stats.attempts == {"BatchGetItem": 1}
+    from tests.integration.test_store import row
+
+    store.online_write_batch(config, driver_view("stats"), [row(1, 1.0)], None)
+    assert engine.requests.snapshot()["Query"] == 1  # writers reuse the warmed mapping
     store.close_engines()
 
 
