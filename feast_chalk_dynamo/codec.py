@@ -884,9 +884,40 @@ def item_size(item: dict[str, AttributeValue]) -> int:
 # builds the Value in one step and hands anything unusual to decode_value.
 
 
-def _fast_scalar(
-    field: str, tag: str, convert: Callable[[Any], Any]
-) -> Callable[[AttributeValue], ValueProto]:
+def _ranged(bits: int) -> Callable[[str], int]:
+    """int() that refuses what the proto field would refuse, so a converted value can always be set."""
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1)
+
+    def convert(payload: str) -> int:
+        number = int(payload)
+        if not low <= number < high:
+            raise ValueError(f"{payload} does not fit in {bits} bits")
+        return number
+
+    return convert
+
+
+_INT64, _INT32 = _ranged(64), _ranged(32)
+
+# A scalar field's one expected tag and the conversion of its payload. A
+# converted payload is a valid value for the field: readers may set it on a
+# Value without checks. Anything else (a NaN stored as S, a decimal) raises
+# KeyError or ValueError, and the caller falls back to decode_value.
+SCALAR_PAYLOADS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "double_val": ("N", float),
+    "float_val": ("N", float),
+    "int64_val": ("N", _INT64),
+    "int32_val": ("N", _INT32),
+    "unix_timestamp_val": ("N", _INT64),
+    "string_val": ("S", str),
+    "bool_val": ("BOOL", bool),
+    "bytes_val": ("B", _raw_bytes),
+}
+
+
+def _fast_scalar(field: str) -> Callable[[AttributeValue], ValueProto]:
+    tag, convert = SCALAR_PAYLOADS[field]
+
     def decode(attr: AttributeValue) -> ValueProto:
         payload = attr.get(tag)
         if payload is not None:
@@ -915,14 +946,7 @@ def _fast_list(
 
 
 _FAST_DECODERS: dict[str, Callable[[AttributeValue], ValueProto]] = {
-    "double_val": _fast_scalar("double_val", "N", float),
-    "float_val": _fast_scalar("float_val", "N", float),
-    "int64_val": _fast_scalar("int64_val", "N", int),
-    "int32_val": _fast_scalar("int32_val", "N", int),
-    "unix_timestamp_val": _fast_scalar("unix_timestamp_val", "N", int),
-    "string_val": _fast_scalar("string_val", "S", str),
-    "bool_val": _fast_scalar("bool_val", "BOOL", bool),
-    "bytes_val": _fast_scalar("bytes_val", "B", _raw_bytes),
+    **{field: _fast_scalar(field) for field in SCALAR_PAYLOADS},
     "double_list_val": _fast_list("double_list_val", DoubleList, "N", float),
     "float_list_val": _fast_list("float_list_val", FloatList, "N", float),
     "int64_list_val": _fast_list("int64_list_val", Int64List, "N", int),

@@ -13,21 +13,26 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from typing import Any, Protocol
 
 from feast_chalk_dynamo.batching import split, sub_batch_sizes
 from feast_chalk_dynamo.caller import Caller
-from feast_chalk_dynamo.codec import decoder_for
 from feast_chalk_dynamo.errors import ThroughputExceeded
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
 from feast_chalk_dynamo.settings import DynamoSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-Row = tuple[datetime | None, dict[str, ValueProto] | None]
 Item = dict[str, Any]
+
+
+class ItemDecoder(Protocol):
+    def decode(self, items: list[Item]) -> dict[str, list[Any]]:
+        """Partition key -> one row per requested view, in request order."""
+
+
+# Builds a read's decoder from its views and the time now (for ttl).
+RowsFactory = Callable[[Sequence["ViewRead"], float], ItemDecoder]
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,11 @@ class Reader:
         self._shared_loop = shared_loop
         self._clock = clock
 
-    async def read(self, requests: Sequence[ViewRead]) -> list[list[Row]]:
+    async def read(self, requests: Sequence[ViewRead], rows: RowsFactory) -> list[list[Any]]:
         """Rows for each view, in each view's key order; ``(None, None)`` where absent or expired.
+
+        ``rows`` builds the decoder of fetched items (``item_decoders``), which
+        decides the rows' shape.
 
         Each sub-batch is decoded as soon as it arrives, so decoding the first
         answers overlaps waiting for the rest. On the engine's shared loop
@@ -101,10 +109,10 @@ class Reader:
         if not keys:
             return [[] for _ in requests]
         attributes = list(dict.fromkeys(a for request in requests for a in request.layout.attributes()))
-        decoder = _RowDecoder(requests, self._clock())
+        decoder = rows(requests, self._clock())
         loop = asyncio.get_running_loop()
         private = loop is not self._shared_loop
-        decoded: dict[str, list[Row]] = {}
+        decoded: dict[str, list[Any]] = {}
 
         async def fetch_and_decode(batch: list[Item]) -> None:
             if private:
@@ -113,7 +121,7 @@ class Reader:
                 decoded.update(await loop.run_in_executor(self._serde_pool, decoder.decode, batch))
 
         await self._fetch(keys, attributes, fetch_and_decode, private)
-        absent: Row = (None, None)
+        absent = (None, None)
         return [
             [decoded[key][index] if key in decoded else absent for key in request.keys]
             for index, request in enumerate(requests)
@@ -174,49 +182,3 @@ class Reader:
                     )
                 self._caller.stats.retries["unprocessed keys"] += 1
                 await self._caller.sleep(delay)
-
-
-class _RowDecoder:
-    """Turns fetched items into each requested view's row, with the per-view work done once."""
-
-    def __init__(self, requests: Sequence[ViewRead], now: float) -> None:
-        self._views = [
-            (
-                request.layout.ts_attr,
-                (now - request.layout.ttl_seconds) * 1_000_000 if request.layout.ttl_seconds else None,
-                [
-                    (slot.name, slot.attr, decoder_for(slot.field))
-                    for slot in request.layout.features
-                    if slot.attr
-                ],
-                [slot.name for slot in request.layout.features if not slot.attr],  # never written: null
-            )
-            for request in requests
-        ]
-
-    def decode(self, items: list[Item]) -> dict[str, list[Row]]:
-        """Partition key -> one row per requested view (in request order)."""
-        return {item[PK]["S"]: [_decode_row(item, *view) for view in self._views] for item in items}
-
-
-def _decode_row(
-    item: Item,
-    ts_attr: str,
-    oldest: float | None,
-    slots: list[tuple[str, str, Callable[[Item], ValueProto]]],
-    unregistered: list[str],
-) -> Row:
-    stamp = item.get(ts_attr)
-    if stamp is None:
-        return None, None
-    micros = int(stamp["N"])
-    if oldest is not None and micros < oldest:  # older than the view's ttl
-        return None, None
-    get = item.get
-    features = {
-        name: decode(stored) if (stored := get(attr)) is not None else ValueProto()
-        for name, attr, decode in slots
-    }
-    for name in unregistered:
-        features[name] = ValueProto()
-    return micros_to_datetime(micros), features

@@ -1,23 +1,29 @@
-"""Feast's ``GetOnlineFeaturesResponse`` filled from read rows, as Feast's own helper does, faster.
+"""Feast's ``GetOnlineFeaturesResponse`` filled from value rows, as Feast's own helper does, faster.
 
-``feast.utils._populate_response_from_feature_data`` builds every feature
-vector from Python lists, copying each row's timestamp once per feature. All
-features of one view share their statuses and timestamps here (a row is
-either found, with every requested feature, or not), so those are built once
-per view and copied into each feature vector in one C++ call; only the
-values differ. For 100 entities x 100 features that halves the cost.
+``feast.utils._populate_response_from_feature_data`` takes a ``Value``
+message per feature per row and copies each row's timestamp once per
+feature. Here rows hold plain values (``item_decoders.ValueRows``) and each
+feature vector is filled as one column: statuses and timestamps, shared by
+all features of a view, are built once and copied in one C++ call, and a
+column of doubles (most feature data) is appended as one serialized chunk.
+For 100 entities x 100 features that is about a third of the helper's cost.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import struct
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import chain, repeat
 from typing import Any
 
 from feast.protos.feast.serving.ServingService_pb2 import FieldStatus, GetOnlineFeaturesResponse
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.protobuf.timestamp_pb2 import Timestamp
 
-Row = tuple[datetime | None, dict[str, ValueProto] | None]
+from feast_chalk_dynamo.item_decoders import ValueRow
+
+FeatureVector = GetOnlineFeaturesResponse.FeatureVector
 # Looked up once: enum attribute access on protobuf wrappers is a Python call.
 PRESENT = FieldStatus.PRESENT
 NOT_FOUND = FieldStatus.NOT_FOUND
@@ -25,7 +31,8 @@ NOT_FOUND = FieldStatus.NOT_FOUND
 
 def populate(
     requested_features: list[str],
-    rows: list[Row],
+    fields: Sequence[str],
+    rows: list[ValueRow],
     indexes: tuple[list[int], ...],
     response: GetOnlineFeaturesResponse,
     full_feature_names: bool,
@@ -33,7 +40,11 @@ def populate(
     output_len: int,
     include_version_metadata: bool,
 ) -> None:
-    """Append one feature vector per requested feature; same result as Feast's helper."""
+    """Append one feature vector per requested feature; same result as Feast's helper.
+
+    ``fields`` names each feature's ``Value`` field, in the order of the
+    rows' values; ``indexes`` lists, for each row, the output positions it fills.
+    """
     table_name = table.projection.name_to_use()
     response.metadata.feature_names.val.extend(
         f"{table_name}__{name}" if full_feature_names else name for name in requested_features
@@ -41,35 +52,75 @@ def populate(
     if include_version_metadata:
         _add_version_metadata(response, table)
 
-    template = GetOnlineFeaturesResponse.FeatureVector()
+    template = FeatureVector()
     timestamps = [Timestamp() for _ in range(output_len)]
     statuses = [NOT_FOUND] * output_len
-    found: list[tuple[dict[str, ValueProto], list[int]]] = []
-    for (event_ts, features), destinations in zip(rows, indexes, strict=True):
-        if event_ts is not None:
-            stamp = Timestamp()
-            stamp.FromDatetime(event_ts)
-            for position in destinations:
-                timestamps[position] = stamp
-        if features is not None:
-            found.append((features, destinations))
-            for position in destinations:
+    source = [0] * output_len  # the row each output position shows
+    nulls = [None] * len(requested_features)
+    values: list[list[Any]] = []
+    for row, ((micros, found), destinations) in enumerate(zip(rows, indexes, strict=True)):
+        values.append(nulls if found is None else found)
+        stamp = Timestamp()
+        if micros is not None:
+            stamp.FromMicroseconds(micros)
+        for position in destinations:
+            source[position] = row
+            timestamps[position] = stamp
+            if found is not None:
                 statuses[position] = PRESENT
     template.statuses.extend(statuses)
     template.event_timestamps.extend(timestamps)
 
-    null = ValueProto()
-    for name in requested_features:
-        values = [null] * output_len
-        for features, destinations in found:
-            value = features.get(name)
-            if value is not None:
-                for position in destinations:
-                    values[position] = value
+    # Rows to columns in one C call; with no output rows, one empty column per feature.
+    columns = zip(*[values[row] for row in source], strict=True) if output_len else repeat(())
+    for field, column in zip(fields, columns, strict=False):
         vector = response.results.add()
         vector.CopyFrom(template)
-        vector.values.extend(values)
+        fill(vector, field, column)
     _track_statuses(table.name, len(requested_features), output_len, statuses)
+
+
+def fill(vector: Any, field: str, column: Sequence[Any]) -> None:
+    """Append ``column`` to ``vector.values``: plain values of ``field``, ``Value``s, or None for null."""
+    if field == "double_val":
+        try:
+            entries = chain.from_iterable(zip(repeat(_DOUBLE_ENTRY), column))
+            vector.MergeFromString(_double_entries(len(column)).pack(*entries))
+            return
+        except struct.error:  # a null or a Value among them: one at a time, below
+            pass
+    add = vector.values.add
+    for value in column:
+        if value is None:
+            add()
+        elif isinstance(value, ValueProto):
+            add().CopyFrom(value)
+        else:
+            setattr(add(), field, value)
+
+
+def _wire_tag(number: int, wire_type: int) -> int:
+    tag = number << 3 | wire_type
+    assert tag < 0x80, "a one-byte tag"  # fields 1 to 15, as these are
+    return tag
+
+
+# One element of FeatureVector.values holding a double, as protobuf serializes
+# it: the values tag, the element's length (9), the double_val tag, then the 8
+# little-endian bytes. Protobuf has no bulk append; parsing one chunk of these
+# is C++ all the way, where setting 10,000 doubles one by one is 10,000 Python calls.
+_DOUBLE_ENTRY = bytes(
+    [
+        _wire_tag(FeatureVector.DESCRIPTOR.fields_by_name["values"].number, 2),
+        9,
+        _wire_tag(ValueProto.DESCRIPTOR.fields_by_name["double_val"].number, 1),
+    ]
+)
+
+
+@lru_cache(maxsize=256)
+def _double_entries(count: int) -> struct.Struct:
+    return struct.Struct("<" + f"{len(_DOUBLE_ENTRY)}sd" * count)
 
 
 def _add_version_metadata(response: GetOnlineFeaturesResponse, table: Any) -> None:

@@ -23,9 +23,10 @@ from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo.codec import value_field_for
 from feast_chalk_dynamo.engine import ENGINES, Engine
+from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRow, ValueRows
 from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr
 from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
-from feast_chalk_dynamo.reader import FeatureSlot, Row, ViewLayout, ViewRead
+from feast_chalk_dynamo.reader import FeatureSlot, RowsFactory, ViewLayout, ViewRead
 from feast_chalk_dynamo.response import populate
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.writer import EntityRow, WriteLayout
@@ -89,25 +90,34 @@ def _plan_views(
     grouped_refs: list, join_key_values: dict, entity_name_to_join_key_map: dict
 ) -> list[_ViewPlan]:
     plans = []
+    # Views keyed by the same join-key columns (usually all views of a call)
+    # share one de-duplication and one list of keys, found once.
+    shared: dict[tuple[tuple[str, int], ...], tuple[tuple[list[int], ...], int, list[EntityKeyProto]]] = {}
     for table, requested_features in grouped_refs:
-        entity_values, indexes, output_len = utils._get_unique_entities(
-            table, join_key_values, entity_name_to_join_key_map
-        )
-        keys = utils._get_entity_key_protos(entity_values)
-        plans.append(_ViewPlan(table, requested_features, indexes, output_len, keys))
+        columns = utils._get_table_entity_values(table, entity_name_to_join_key_map, join_key_values)
+        same_columns = tuple((name, id(values)) for name, values in columns.items())
+        if same_columns not in shared:
+            entity_values, indexes, output_len = utils._get_unique_entities(
+                table, join_key_values, entity_name_to_join_key_map
+            )
+            shared[same_columns] = (indexes, output_len, utils._get_entity_key_protos(entity_values))
+        plans.append(_ViewPlan(table, requested_features, *shared[same_columns]))
     return plans
 
 
 def _populate(
     plans: list[_ViewPlan],
-    results: list[list[Row]],
+    reads: list[ViewRead | None],
+    results: list[list[ValueRow]],
     response: Any,
     full_feature_names: bool,
     include_version_metadata: bool,
 ) -> None:
-    for plan, rows in zip(plans, results, strict=True):
+    for plan, read, rows in zip(plans, reads, results, strict=True):
+        # A view never written has no layout; all its rows are absent, so no field is looked at.
+        fields = [slot.field for slot in read.layout.features] if read else [""] * len(plan.features)
         populate(
-            plan.features, rows, plan.indexes, response, full_feature_names,
+            plan.features, fields, rows, plan.indexes, response, full_feature_names,
             plan.table, plan.output_len, include_version_metadata,
         )  # fmt: skip
 
@@ -169,12 +179,12 @@ class ChalkDynamoOnlineStore(OnlineStore):
         view: AnyView,
         entity_keys: list[EntityKeyProto],
         requested: list[str] | None,
-        encoded: dict[bytes, str],
+        encoded: dict[int, list[str]],
     ) -> ViewRead | None:
         """The layout and keys of one view, or None if nothing of it was ever written.
 
-        ``encoded`` memoises key encodings across the views of one call: they
-        usually share their entities.
+        ``encoded`` memoises the partition keys of each list of entity keys
+        (by identity) across the views of one call: they usually share it.
         """
         project_id = self._project_id(engine, project, allocate=False)
         namespace_id = engine.names.lookup(namespace_name(project, view.name))
@@ -186,36 +196,32 @@ class ChalkDynamoOnlineStore(OnlineStore):
             ttl_seconds=_ttl_seconds(view),
             features=self._slots(engine, project, view, features, allocate=False),
         )
-        keys = []
-        for key in entity_keys:
-            serialized = key.SerializeToString()
-            partition_key = encoded.get(serialized)
-            if partition_key is None:
-                partition_key = encoded[serialized] = encode_entity_key(project_id, key)
-            keys.append(partition_key)
+        keys = encoded.get(id(entity_keys))
+        if keys is None:
+            keys = encoded[id(entity_keys)] = [encode_entity_key(project_id, key) for key in entity_keys]
         return ViewRead(layout, keys)
 
     def _read_views(
-        self, config: RepoConfig, requests: Sequence[ViewRequest]
-    ) -> tuple[Engine, Coroutine[Any, Any, list[list[Row]]]]:
-        """The engine and the coroutine that reads every requested view at once.
+        self, config: RepoConfig, requests: Sequence[ViewRequest], rows: RowsFactory
+    ) -> tuple[Engine, list[ViewRead | None], Coroutine[Any, Any, list[list[Any]]]]:
+        """The engine, each view's layout and keys, and the coroutine that reads every view at once.
 
         Layouts are resolved here, in the caller's thread (a lazy name lookup
         may block); only the reads themselves run on the engine's loop.
         """
         engine = self._ready_engine(config)
-        encoded: dict[bytes, str] = {}
+        encoded: dict[int, list[str]] = {}
         reads = [self._view_read(engine, config.project, *request, encoded) for request in requests]
 
-        async def read() -> list[list[Row]]:
-            fetched = iter(await engine.reader.read([r for r in reads if r is not None]))
-            empty: Row = (None, None)
+        async def read() -> list[list[Any]]:
+            fetched = iter(await engine.reader.read([r for r in reads if r is not None], rows))
+            empty = (None, None)
             return [
                 next(fetched) if r is not None else [empty] * len(request[1])
                 for r, request in zip(reads, requests, strict=True)
             ]
 
-        return engine, read()
+        return engine, reads, read()
 
     def online_read(
         self,
@@ -224,7 +230,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         entity_keys: list[EntityKeyProto],
         requested_features: list[str] | None = None,
     ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
-        engine, read = self._read_views(config, [(table, entity_keys, requested_features)])
+        engine, _, read = self._read_views(config, [(table, entity_keys, requested_features)], ProtoRows)
         return engine.run(read)[0]
 
     async def online_read_async(
@@ -234,7 +240,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         entity_keys: list[EntityKeyProto],
         requested_features: list[str] | None = None,
     ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
-        engine, read = self._read_views(config, [(table, entity_keys, requested_features)])
+        engine, _, read = self._read_views(config, [(table, entity_keys, requested_features)], ProtoRows)
         return (await engine.run_async(read))[0]
 
     @property
@@ -256,10 +262,10 @@ class ChalkDynamoOnlineStore(OnlineStore):
         Feast's generic version reads view after view; here every view of the
         same entity shares one item, so one key per entity fetches them all.
         """
-        plans, engine, read = self._plan_reads(
+        plans, engine, reads, read = self._plan_reads(
             config, grouped_refs, join_key_values, entity_name_to_join_key_map
         )
-        _populate(plans, engine.run(read), online_features_response, full_feature_names,
+        _populate(plans, reads, engine.run(read), online_features_response, full_feature_names,
                   include_feature_view_version_metadata)  # fmt: skip
 
     async def _read_features_per_fv_async(
@@ -273,19 +279,21 @@ class ChalkDynamoOnlineStore(OnlineStore):
         include_feature_view_version_metadata: bool,
     ) -> None:
         """The same single set of reads, awaited without parking the server's loop."""
-        plans, engine, read = self._plan_reads(
+        plans, engine, reads, read = self._plan_reads(
             config, grouped_refs, join_key_values, entity_name_to_join_key_map
         )
-        _populate(plans, await engine.run_async(read), online_features_response, full_feature_names,
+        _populate(plans, reads, await engine.run_async(read), online_features_response, full_feature_names,
                   include_feature_view_version_metadata)  # fmt: skip
 
     def _plan_reads(
         self, config: RepoConfig, grouped_refs: list, join_key_values: dict, join_key_map: dict
-    ) -> tuple[list[_ViewPlan], Engine, Coroutine[Any, Any, list[list[Row]]]]:
+    ) -> tuple[list[_ViewPlan], Engine, list[ViewRead | None], Coroutine[Any, Any, list[list[ValueRow]]]]:
         """The views of a ``get_online_features`` call, and the one read that serves them all."""
         plans = _plan_views(grouped_refs, join_key_values, join_key_map)
-        engine, read = self._read_views(config, [(p.table, p.keys, p.features) for p in plans])
-        return plans, engine, read
+        engine, reads, read = self._read_views(
+            config, [(p.table, p.keys, p.features) for p in plans], ValueRows
+        )
+        return plans, engine, reads, read
 
     # -- writes -------------------------------------------------------------
 

@@ -21,8 +21,10 @@ from feast_chalk_dynamo.caller import RACING_BUDGET_BURST, RACING_BUDGET_SHARE
 from feast_chalk_dynamo.codec import encode_value
 from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, ThroughputExceeded
+from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRows
 from feast_chalk_dynamo.layout import ENTITY_SK
 from feast_chalk_dynamo.reader import FeatureSlot, ViewLayout, ViewRead
+from feast_chalk_dynamo.response import FeatureVector, fill
 from feast_chalk_dynamo.settings import DynamoSettings
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import driver_view, feature_store, repo_config
@@ -172,7 +174,7 @@ def test_backoff_follows_the_policy_with_an_injected_sleep(moto_endpoint: Endpoi
         proxy.faults.update(throttle_share=1.0)
         layout = ViewLayout("_t1", 0, ())
         with pytest.raises(ThroughputExceeded):
-            engine.run(engine.reader.read([ViewRead(layout, ["1/x=i:1"])]))
+            engine.run(engine.reader.read([ViewRead(layout, ["1/x=i:1"])], ProtoRows))
         engine.close()
     assert len(slept) == 5
     assert all(0 <= delay <= 0.010 * 2**n for n, delay in enumerate(slept))
@@ -256,12 +258,19 @@ def _read_both(
     client.put_item(TableName=table, Item=item)
     layout = ViewLayout("_t1", 0, tuple(FeatureSlot(name, name, field) for name, (field, _) in named.items()))
     request = [ViewRead(layout, [pk])]
-    (fast_rows,) = fast.run(fast.reader.read(request))
-    (reference_rows,) = reference.run(reference.reader.read(request))
-    assert fast_rows[0][1] is not None and reference_rows[0][1] is not None
-    for name, (_, value) in named.items():
+    (fast_rows,) = fast.run(fast.reader.read(request, ProtoRows))
+    (reference_rows,) = reference.run(reference.reader.read(request, ProtoRows))
+    # The response path's rows: plain values, made Values by the code that fills responses.
+    (((_, plain),),) = fast.run(fast.reader.read(request, ValueRows))
+    assert fast_rows[0][1] is not None and reference_rows[0][1] is not None and plain is not None
+    for (name, (field, value)), loose in zip(named.items(), plain, strict=True):
+        vector = FeatureVector()
+        fill(vector, field, [loose])
         assert (
-            comparable(fast_rows[0][1][name]) == comparable(reference_rows[0][1][name]) == comparable(value)
+            comparable(fast_rows[0][1][name])
+            == comparable(reference_rows[0][1][name])
+            == comparable(vector.values[0])
+            == comparable(value)
         )
 
 
