@@ -14,20 +14,19 @@ Both treat a view's data older than its ttl as absent: ``(None, None)``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any
-
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from feast_chalk_dynamo.codec import SCALAR_PAYLOADS, decoder_for
 from feast_chalk_dynamo.layout import PK
 from feast_chalk_dynamo.reader import FeatureSlot, Item, ViewRead, micros_to_datetime
+from feast_chalk_dynamo.value_columns import as_values
 
-ProtoRow = tuple[Any, "dict[str, ValueProto] | None"]  # (datetime | None, {name: Value} | None)
 ValueRow = tuple["int | None", "list[Any] | None"]  # (observed-at µs | None, values in slot order | None)
 
 
-class _Rows:
-    """One row per requested view from each item; subclasses say how a live view's row is built."""
+class ValueRows:
+    """Each item to one ``ValueRow`` per requested view."""
 
     def __init__(self, requests: Sequence[ViewRead], now: float) -> None:
         # The per-view work, done once per read: the time attribute, the oldest live time, the decoder.
@@ -35,7 +34,7 @@ class _Rows:
             (
                 request.layout.ts_attr,
                 (now - request.layout.ttl_seconds) * 1_000_000 if request.layout.ttl_seconds else None,
-                self._decoder(request),
+                _values_decoder(request.layout.features),
             )
             for request in requests
         ]
@@ -43,9 +42,33 @@ class _Rows:
     def decode(self, items: list[Item]) -> dict[str, list[Any]]:
         return {item[PK]["S"]: [_row(item, *view) for view in self._views] for item in items}
 
-    @staticmethod
-    def _decoder(request: ViewRead) -> Callable[[Item, int], Any]:
-        raise NotImplementedError
+
+class ProtoRows(ValueRows):
+    """Each item to Feast's ``online_read`` row per requested view: ``(datetime, {name: Value})``.
+
+    Value rows first, then made ``Value`` messages a column at a time.
+    """
+
+    def __init__(self, requests: Sequence[ViewRead], now: float) -> None:
+        super().__init__(requests, now)
+        self._slots = [
+            (
+                [slot.name for slot in request.layout.features],
+                [slot.field for slot in request.layout.features],
+            )
+            for request in requests
+        ]
+
+    def decode(self, items: list[Item]) -> dict[str, list[Any]]:
+        rows = super().decode(items)
+        for view, (names, fields) in enumerate(self._slots):
+            found = [per_view for per_view in rows.values() if per_view[view][1] is not None]
+            columns = zip(*[per_view[view][1] for per_view in found], strict=True)
+            messages = [as_values(field, column) for field, column in zip(fields, columns, strict=False)]
+            by_row = zip(*messages, strict=True) if messages else repeat(())
+            for per_view, values in zip(found, by_row, strict=False):
+                per_view[view] = micros_to_datetime(per_view[view][0]), dict(zip(names, values, strict=True))
+        return rows
 
 
 def _attr(slot: FeatureSlot) -> str:
@@ -54,7 +77,7 @@ def _attr(slot: FeatureSlot) -> str:
     return slot.attr or ""
 
 
-def _row(item: Item, ts_attr: str, oldest: float | None, decode: Callable[[Item, int], Any]) -> Any:
+def _row(item: Item, ts_attr: str, oldest: float | None, decode: Callable[[Item, int], ValueRow]) -> ValueRow:
     stamp = item.get(ts_attr)
     if stamp is None:
         return None, None
@@ -64,46 +87,27 @@ def _row(item: Item, ts_attr: str, oldest: float | None, decode: Callable[[Item,
     return decode(item, micros)
 
 
-class ProtoRows(_Rows):
-    @staticmethod
-    def _decoder(request: ViewRead) -> Callable[[Item, int], ProtoRow]:
-        slots = [(slot.name, _attr(slot), decoder_for(slot.field)) for slot in request.layout.features]
+def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], ValueRow]:
+    as_values = [(_attr(slot), decoder_for(slot.field)) for slot in features]
 
-        def row_of(item: Item, micros: int) -> ProtoRow:
-            get = item.get
-            features = {
-                name: decode(stored) if (stored := get(attr)) is not None else ValueProto()
-                for name, attr, decode in slots
-            }
-            return micros_to_datetime(micros), features
+    def values_of(item: Item, micros: int) -> ValueRow:
+        get = item.get
+        return micros, [
+            decode(stored) if (stored := get(attr)) is not None else None for attr, decode in as_values
+        ]
 
-        return row_of
+    if not all(slot.field in SCALAR_PAYLOADS for slot in features):
+        return values_of
+    scalars = [(_attr(slot), *SCALAR_PAYLOADS[slot.field]) for slot in features]
 
-
-class ValueRows(_Rows):
-    @staticmethod
-    def _decoder(request: ViewRead) -> Callable[[Item, int], ValueRow]:
-        features = request.layout.features
-        as_values = [(_attr(slot), decoder_for(slot.field)) for slot in features]
-
-        def values_of(item: Item, micros: int) -> ValueRow:
-            get = item.get
+    def scalars_of(item: Item, micros: int) -> ValueRow:
+        get = item.get
+        try:
             return micros, [
-                decode(stored) if (stored := get(attr)) is not None else None for attr, decode in as_values
+                convert(stored[tag]) if (stored := get(attr)) is not None else None
+                for attr, tag, convert in scalars
             ]
+        except (KeyError, ValueError):  # an unusual value (NaN is stored as S): the general decoders
+            return values_of(item, micros)
 
-        if not all(slot.field in SCALAR_PAYLOADS for slot in features):
-            return values_of
-        scalars = [(_attr(slot), *SCALAR_PAYLOADS[slot.field]) for slot in features]
-
-        def scalars_of(item: Item, micros: int) -> ValueRow:
-            get = item.get
-            try:
-                return micros, [
-                    convert(stored[tag]) if (stored := get(attr)) is not None else None
-                    for attr, tag, convert in scalars
-                ]
-            except (KeyError, ValueError):  # an unusual value (NaN is stored as S): the general decoders
-                return values_of(item, micros)
-
-        return scalars_of
+    return scalars_of

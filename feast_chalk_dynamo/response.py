@@ -11,19 +11,16 @@ For 100 entities x 100 features that is about a third of the helper's cost.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
-from functools import lru_cache
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any
 
 from feast.protos.feast.serving.ServingService_pb2 import FieldStatus, GetOnlineFeaturesResponse
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from feast_chalk_dynamo.item_decoders import ValueRow
+from feast_chalk_dynamo.value_columns import FeatureVector, fill
 
-FeatureVector = GetOnlineFeaturesResponse.FeatureVector
 # Looked up once: enum attribute access on protobuf wrappers is a Python call.
 PRESENT = FieldStatus.PRESENT
 NOT_FOUND = FieldStatus.NOT_FOUND
@@ -78,49 +75,6 @@ def populate(
         vector.CopyFrom(template)
         fill(vector, field, column)
     _track_statuses(table.name, len(requested_features), output_len, statuses)
-
-
-def fill(vector: Any, field: str, column: Sequence[Any]) -> None:
-    """Append ``column`` to ``vector.values``: plain values of ``field``, ``Value``s, or None for null."""
-    if field == "double_val":
-        try:
-            entries = chain.from_iterable(zip(repeat(_DOUBLE_ENTRY), column))
-            vector.MergeFromString(_double_entries(len(column)).pack(*entries))
-            return
-        except struct.error:  # a null or a Value among them: one at a time, below
-            pass
-    add = vector.values.add
-    for value in column:
-        if value is None:
-            add()
-        elif isinstance(value, ValueProto):
-            add().CopyFrom(value)
-        else:
-            setattr(add(), field, value)
-
-
-def _wire_tag(number: int, wire_type: int) -> int:
-    tag = number << 3 | wire_type
-    assert tag < 0x80, "a one-byte tag"  # fields 1 to 15, as these are
-    return tag
-
-
-# One element of FeatureVector.values holding a double, as protobuf serializes
-# it: the values tag, the element's length (9), the double_val tag, then the 8
-# little-endian bytes. Protobuf has no bulk append; parsing one chunk of these
-# is C++ all the way, where setting 10,000 doubles one by one is 10,000 Python calls.
-_DOUBLE_ENTRY = bytes(
-    [
-        _wire_tag(FeatureVector.DESCRIPTOR.fields_by_name["values"].number, 2),
-        9,
-        _wire_tag(ValueProto.DESCRIPTOR.fields_by_name["double_val"].number, 1),
-    ]
-)
-
-
-@lru_cache(maxsize=256)
-def _double_entries(count: int) -> struct.Struct:
-    return struct.Struct("<" + f"{len(_DOUBLE_ENTRY)}sd" * count)
 
 
 def _add_version_metadata(response: GetOnlineFeaturesResponse, table: Any) -> None:

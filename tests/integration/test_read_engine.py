@@ -24,8 +24,8 @@ from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, Throughput
 from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRows
 from feast_chalk_dynamo.layout import ENTITY_SK
 from feast_chalk_dynamo.reader import FeatureSlot, ViewLayout, ViewRead
-from feast_chalk_dynamo.response import FeatureVector, fill
 from feast_chalk_dynamo.settings import DynamoSettings
+from feast_chalk_dynamo.value_columns import FeatureVector, fill
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import driver_view, feature_store, repo_config
 from tests.integration.test_store import applied, key, row, watch_batch_gets

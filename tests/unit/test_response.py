@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feast_chalk_dynamo.reader import datetime_to_micros
-from feast_chalk_dynamo.response import FeatureVector, fill, populate
+from feast_chalk_dynamo.response import populate
+from feast_chalk_dynamo.value_columns import FeatureVector, fill
 
 VIEW = FeatureView(
     name="stats",
