@@ -225,6 +225,7 @@ def racing(tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None
                 draws(ids, 100, count, SEED + 4),
                 plan.warmup,
             )
+            races = dataset.online_store(racer).engine(racer.config).reads.stats
         finally:
             for store in (plain, racer):
                 if store is not None:
@@ -247,6 +248,11 @@ def racing(tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None
         return sum(sample >= slow_ms for sample in samples[name])
 
     log(f"reads taking >= {slow_ms:.0f} ms: off {slow('racing off')}, on {slow('racing on')}")
+    log(
+        f"races: {races.duplicates} duplicates sent, {races.duplicate_wins} won, "
+        f"{races.duplicates_denied} denied by the budget; "
+        f"racing-on reads over 2 x p50: {sum(sample > 2 * on.median for sample in samples['racing on'])}"
+    )
     log(
         f"duplicated requests: {extra} extra of {asked} asked for ({extra / asked:.1%}); "
         f"delays injected: off {delayed[0]}, on {delayed[1]}"

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from feast_chalk_dynamo.client import RetryPolicy, Transport, retry_cause
+from feast_chalk_dynamo.client import InFlight, RetryPolicy, Transport, retry_cause
 from feast_chalk_dynamo.errors import ConnectionFailed, RetriesExhausted, ServerErrors, ThroughputExceeded
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -131,10 +131,12 @@ class Caller:
                 self.stats.retries[cause] += 1
                 await self.sleep(delay)
 
-    def _attempt(self, operation: str, payload: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+    def _attempt(
+        self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+    ) -> asyncio.Future[dict[str, Any]]:
         self._count(operation, payload)
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, self._timed_send, operation, payload)
+        return loop.run_in_executor(self._pool, self._timed_send, operation, payload, in_flight)
 
     def _inline_attempt(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         self._count(operation, payload)
@@ -145,17 +147,21 @@ class Caller:
         for listener in self.listeners:
             listener(operation, payload)
 
-    def _timed_send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _timed_send(
+        self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+    ) -> dict[str, Any]:
         start = time.perf_counter()
         try:
-            return self._transport.send(operation, payload)
+            return self._transport.send(operation, payload, in_flight)
         finally:
-            self.stats.latencies_ms[operation].append((time.perf_counter() - start) * 1000)
+            if in_flight is None or not in_flight.aborted:  # a cut-off loser's time says nothing
+                self.stats.latencies_ms[operation].append((time.perf_counter() - start) * 1000)
 
     async def _raced(self, operation: str, payload: dict[str, Any], wait: float) -> dict[str, Any]:
-        """Send again if no answer within ``wait``; the first answer wins, the other is dropped."""
+        """Send again if no answer within ``wait``; the first answer wins, the other is cut off."""
         self._budget.earn()
-        primary = self._attempt(operation, payload)
+        primary_connection = InFlight()
+        primary = self._attempt(operation, payload, primary_connection)
         done, _ = await asyncio.wait({primary}, timeout=wait)
         if done:
             return primary.result()
@@ -163,7 +169,9 @@ class Caller:
             self.stats.duplicates_denied += 1
             return await primary
         self.stats.duplicates += 1
-        duplicate = self._attempt(operation, payload)
+        duplicate_connection = InFlight()
+        duplicate = self._attempt(operation, payload, duplicate_connection)
+        connections = {primary: primary_connection, duplicate: duplicate_connection}
         pending = {primary, duplicate}
         failure: BaseException | None = None
         while pending:
@@ -172,8 +180,9 @@ class Caller:
                 if future.exception() is None:
                     if future is duplicate:
                         self.stats.duplicate_wins += 1
-                    for loser in pending:  # its answer, when it comes, is simply dropped
+                    for loser in pending:
                         loser.add_done_callback(_consume)
+                        connections[loser].abort()
                     return future.result()
                 failure = future.exception()
         assert failure is not None

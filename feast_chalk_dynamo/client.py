@@ -8,7 +8,10 @@ behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -84,10 +87,48 @@ def retry_cause(error: BaseException) -> str | None:
     return None
 
 
-class Transport(Protocol):
-    """Sends one attempt of one DynamoDB operation; raises ClientError or a connection error."""
+class InFlight:
+    """One attempt's connection, so that a racer that lost can be cut off.
 
-    def send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]: ...
+    A lost racer left to finish would hold a client thread (and a connection)
+    until its slow answer came: with the pool as large as one read's
+    sub-batches, the next read would queue behind it. Shutting its socket down
+    makes the blocked receive fail at once and frees both.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self.aborted = False
+
+    def attach(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.aborted:
+                _shut(sock)
+
+    def abort(self) -> None:
+        with self._lock:
+            self.aborted = True
+            _shut(self._sock)
+
+
+def _shut(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed: nothing left to cut off
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class Transport(Protocol):
+    """Sends one attempt of one DynamoDB operation; raises ClientError or a connection error.
+
+    ``in_flight``, when given, is told the attempt's socket so it can be cut
+    off (``InFlight.abort``); a transport that cannot do that ignores it.
+    """
+
+    def send(
+        self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+    ) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -120,7 +161,10 @@ class Boto3Transport:
             "GetItem": self.client.get_item,
         }
 
-    def send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def send(
+        self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+    ) -> dict[str, Any]:
+        # botocore hides its sockets: a lost racer here runs to its end (this is the reference path).
         response: dict[str, Any] = self._methods[operation](**payload)
         return response
 
@@ -154,8 +198,18 @@ class RawHttpTransport:
             retries=False,
             **({"ca_certs": get_cert_path(True)} if self._url.startswith("https") else {}),
         )
+        self._pool.ConnectionCls = _TrackedHTTPS if self._url.startswith("https") else _TrackedHTTP
 
-    def send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def send(
+        self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+    ) -> dict[str, Any]:
+        _SENDING.in_flight = in_flight
+        try:
+            return self._send(operation, payload)
+        finally:
+            _SENDING.in_flight = None
+
+    def _send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = orjson.dumps(payload)
         request = AWSRequest(
             method="POST",
@@ -186,6 +240,30 @@ class RawHttpTransport:
 
     def close(self) -> None:
         self._pool.close()
+
+
+# The attempt this thread is sending, for the connection classes below.
+_SENDING = threading.local()
+
+
+class _Tracked:
+    """Connection mixin: once a request is sent, hand its socket to the attempt's ``InFlight``."""
+
+    sock: socket.socket | None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        in_flight: InFlight | None = getattr(_SENDING, "in_flight", None)
+        if in_flight is not None:
+            in_flight.attach(self.sock)
+
+
+class _TrackedHTTP(_Tracked, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _TrackedHTTPS(_Tracked, urllib3.connection.HTTPSConnection):
+    pass
 
 
 def make_transport(settings: DynamoSettings) -> Transport:

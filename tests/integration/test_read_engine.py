@@ -203,6 +203,30 @@ def test_racing_answers_from_the_duplicate_when_the_first_copy_is_slow(
     store.close_engines()
 
 
+def test_the_lost_racer_is_cut_off_and_frees_its_thread(
+    tmp_path: Path, proxy: FaultProxy, table_name: str
+) -> None:
+    # Two client threads: one for the slow first copy, one for the duplicate.
+    # Were the loser left to finish its 60 s, one thread would stay taken.
+    store, config = loaded_store(
+        tmp_path, proxy.url, table_name, num_client_threads=2,
+        enable_request_racing=True, request_racing_wait_time=50,
+    )  # fmt: skip
+    proxy.faults.update(operations=frozenset({"BatchGetItem"}), delay=first_request_slow(60))
+    keys = [key(i) for i in range(8)]
+    assert values_of(store.online_read(config, driver_view("stats"), keys)) == [float(i) for i in range(8)]
+    engine = store.engine(config)
+    both_threads = threading.Barrier(2)  # passes only when both threads are free at once
+    waits = [engine.pool.submit(both_threads.wait, 10) for _ in range(2)]
+    assert sorted(wait.result(timeout=15) for wait in waits) == [0, 1]
+    assert values_of(store.online_read(config, driver_view("stats"), keys)) == [float(i) for i in range(8)]
+    stats = engine.reads.stats
+    assert (stats.duplicates, stats.duplicate_wins) == (1, 1)
+    # The cut-off attempt's time is not a latency sample: the racing wait is set from these.
+    assert len(stats.latencies_ms["BatchGetItem"]) == 2
+    store.close_engines()
+
+
 def test_racing_is_capped_by_its_budget(tmp_path: Path, proxy: FaultProxy, table_name: str) -> None:
     store, config = loaded_store(
         tmp_path, proxy.url, table_name, enable_request_racing=True, request_racing_wait_time=5
