@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
@@ -48,15 +49,17 @@ def ts_attr(namespace_id: str) -> str:
 
 # Each join-key value type gets a one-letter tag so that, say, the string "1"
 # and the integer 1 never share a key. The text after the tag round-trips.
-_ENCODERS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    "string_val": ("s", str),
-    "int64_val": ("i", str),
-    "int32_val": ("j", str),
-    "bytes_val": ("b", lambda v: base64.b64encode(v).decode("ascii")),
-    "bool_val": ("z", lambda v: "1" if v else "0"),
-    "unix_timestamp_val": ("t", str),
-    "uuid_val": ("u", str),
-    "time_uuid_val": ("v", str),
+# The last element says whether the text may hold a character that needs
+# escaping: numbers, booleans and UUIDs never do (a read encodes 100s of keys).
+_ENCODERS: dict[str, tuple[str, Callable[[Any], str], bool]] = {
+    "string_val": ("s", str, True),
+    "int64_val": ("i", str, False),
+    "int32_val": ("j", str, False),
+    "bytes_val": ("b", lambda v: base64.b64encode(v).decode("ascii"), True),  # base64 has "="
+    "bool_val": ("z", lambda v: "1" if v else "0", False),
+    "unix_timestamp_val": ("t", str, False),
+    "uuid_val": ("u", str, True),  # Feast does not check that it holds a UUID
+    "time_uuid_val": ("v", str, True),
 }
 _DECODERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "s": ("string_val", str),
@@ -76,6 +79,9 @@ _UNESCAPE = re.compile(r"\\(.)")
 def _escape(text: str) -> str:
     # "~" is escaped too, so no entity key can ever look like a "~meta" key.
     return _SPECIAL.sub(r"\\\1", text)
+
+
+_escape_name = lru_cache(maxsize=1024)(_escape)  # join-key names: a handful, over and over
 
 
 def _unescape(text: str) -> str:
@@ -106,20 +112,22 @@ def encode_entity_key(project_id: str, entity_key: EntityKeyProto) -> str:
     which a caller names them does not matter. Readable on purpose: an
     operator inspecting the table sees ``3/driver_id=i:1001``.
     """
+    pairs = zip(entity_key.join_keys, entity_key.entity_values, strict=True)
     parts = []
-    for name, value in sorted(
-        zip(entity_key.join_keys, entity_key.entity_values, strict=True), key=lambda kv: kv[0]
-    ):
+    for name, value in sorted(pairs, key=_by_name) if len(entity_key.join_keys) > 1 else pairs:
         field = value.WhichOneof("val")
-        if field not in _ENCODERS:
+        encoder = _ENCODERS.get(field or "")
+        if encoder is None:
             raise UnsupportedEntityType(
                 f"join key {name!r} has a value of type {field or 'null'}; entity keys "
                 f"must be one of {', '.join(sorted(_ENCODERS))}"
             )
-        tag, encode = _ENCODERS[field]
-        parts.append(f"{_escape(name)}={tag}:{_escape(encode(getattr(value, field)))}")
+        tag, encode, may_need_escaping = encoder
+        text = encode(getattr(value, field))
+        parts.append(f"{_escape_name(name)}={tag}:{_escape(text) if may_need_escaping else text}")
     key = f"{project_id}/" + "|".join(parts)
-    size = len(key.encode("utf-8"))
+    # A UTF-8 character is at most 4 bytes: short keys need no encoding to be measured.
+    size = len(key) if len(key) * 4 <= MAX_PARTITION_KEY_BYTES else len(key.encode("utf-8"))
     if size > MAX_PARTITION_KEY_BYTES:
         shown = {k: str(v)[:40] for k, v in zip(entity_key.join_keys, entity_key.entity_values, strict=True)}
         raise EntityKeyTooLarge(
@@ -127,6 +135,10 @@ def encode_entity_key(project_id: str, entity_key: EntityKeyProto) -> str:
             f"encodes to {size} bytes; DynamoDB partition keys hold at most {MAX_PARTITION_KEY_BYTES}"
         )
     return key
+
+
+def _by_name(pair: tuple[str, ValueProto]) -> str:
+    return pair[0]
 
 
 def decode_entity_key(partition_key: str) -> tuple[str, EntityKeyProto]:
