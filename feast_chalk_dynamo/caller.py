@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ Sleep = Callable[[float], Awaitable[None]]
 # (plus a small burst), so a backend that is slow across the board does not
 # get twice the load from racing.
 RACING_BUDGET_SHARE = 0.10
-RACING_BUDGET_BURST = 5.0
+RACING_BUDGET_BURST = 10.0
 
 _EXHAUSTED: dict[str, type[RetriesExhausted]] = {
     "throttled": ThroughputExceeded,
@@ -48,16 +48,55 @@ class CallStats:
     duplicates: int = 0
     duplicate_wins: int = 0
     duplicates_denied: int = 0
+    duplicates_held_back: int = 0  # late, but so were their siblings: not raced
     latencies_ms: dict[str, deque[float]] = field(
         default_factory=lambda: defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
     )
 
     def latency_percentile(self, operation: str, percent: float) -> float | None:
         """Recent attempt latency at ``percent`` (0-100) in ms: what to set the racing wait from."""
-        samples = sorted(self.latencies_ms.get(operation, ()))
-        if not samples:
-            return None
-        return samples[min(len(samples) - 1, int(len(samples) * percent / 100))]
+        return percentile(self.latencies_ms.get(operation, ()), percent)
+
+
+def percentile(samples: Iterable[float], percent: float) -> float | None:
+    """The sample at ``percent`` (0-100) of the sorted samples (nearest rank), or None if none."""
+    ordered = sorted(samples)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
+
+
+class Siblings:
+    """The sub-batches of one read, so that racing duplicates stragglers, not a slow backend.
+
+    When one sub-batch of four is late, its request hit a slow spot: a
+    duplicate will likely be fast. When all of them are late, the backend (or
+    the network, or this machine) is slow for everyone, and duplicates only add
+    load and spend the racing budget a real straggler will need. So a request
+    past the racing wait is raced only if at least half of its siblings have
+    answered (always, when it has none); if they had not, it is held back and
+    raced only if it is still unanswered half a wait after they have.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._others = count - 1
+        self._answered = 0
+        self._next: asyncio.Future[None] | None = None
+
+    def answered(self) -> None:
+        self._answered += 1
+        if self._next is not None and not self._next.done():
+            self._next.set_result(None)
+        self._next = None
+
+    def straggling(self) -> bool:
+        """True if enough siblings have answered for a late request to count as a straggler."""
+        return 2 * self._answered >= self._others
+
+    def next_answer(self) -> asyncio.Future[None]:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        return self._next
 
 
 class RacingBudget:
@@ -103,10 +142,16 @@ class Caller:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     async def call(
-        self, operation: str, payload: dict[str, Any], race: bool = False, inline: bool = False
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        race: bool = False,
+        inline: bool = False,
+        siblings: Siblings | None = None,
     ) -> dict[str, Any]:
         """One operation, retried on throttling, 5xx and connection failures, raced if asked.
 
+        ``siblings``: the other requests of the same read, if any (see ``Siblings``).
         ``inline`` sends from the loop's own thread instead of the client pool:
         only for a loop private to one synchronous caller with nothing else in
         flight, where blocking it costs nothing and saves two thread hand-offs.
@@ -115,7 +160,7 @@ class Caller:
         while True:
             try:
                 if race and self._racing_wait is not None:
-                    return await self._raced(operation, payload, self._racing_wait)
+                    return await self._raced(operation, payload, self._racing_wait, siblings)
                 if inline:
                     return self._inline_attempt(operation, payload)
                 return await self._attempt(operation, payload)
@@ -157,7 +202,9 @@ class Caller:
             if in_flight is None or not in_flight.aborted:  # a cut-off loser's time says nothing
                 self.stats.latencies_ms[operation].append((time.perf_counter() - start) * 1000)
 
-    async def _raced(self, operation: str, payload: dict[str, Any], wait: float) -> dict[str, Any]:
+    async def _raced(
+        self, operation: str, payload: dict[str, Any], wait: float, siblings: Siblings | None
+    ) -> dict[str, Any]:
         """Send again if no answer within ``wait``; the first answer wins, the other is cut off."""
         self._budget.earn()
         primary_connection = InFlight()
@@ -165,6 +212,17 @@ class Caller:
         done, _ = await asyncio.wait({primary}, timeout=wait)
         if done:
             return primary.result()
+        if siblings is not None and not siblings.straggling():
+            self.stats.duplicates_held_back += 1
+            while not siblings.straggling():  # wait for our answer or for siblings', whichever first
+                either: set[asyncio.Future[Any]] = {primary, siblings.next_answer()}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if primary.done():
+                    return primary.result()
+            # Siblings answered late too: ours will likely follow them closely.
+            done, _ = await asyncio.wait({primary}, timeout=wait / 2)
+            if done:
+                return primary.result()
         if not self._budget.spend():
             self.stats.duplicates_denied += 1
             return await primary

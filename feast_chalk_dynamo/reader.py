@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from feast_chalk_dynamo.batching import split, sub_batch_sizes
-from feast_chalk_dynamo.caller import Caller
+from feast_chalk_dynamo.caller import Caller, Siblings
 from feast_chalk_dynamo.errors import ThroughputExceeded
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
 from feast_chalk_dynamo.settings import DynamoSettings
@@ -145,8 +145,12 @@ class Reader:
         sizes = sub_batch_sizes(len(keys), settings.getitem_min_batch_size, settings.batch_concurrency)
         in_flight = asyncio.Semaphore(settings.batch_concurrency)
         inline = private and len(sizes) == 1
+        siblings = Siblings(len(sizes))
         await asyncio.gather(
-            *(self._fetch_batch(batch, template, in_flight, consume, inline) for batch in split(keys, sizes))
+            *(
+                self._fetch_batch(batch, template, in_flight, consume, inline, siblings)
+                for batch in split(keys, sizes)
+            )
         )
 
     async def _fetch_batch(
@@ -156,6 +160,7 @@ class Reader:
         in_flight: asyncio.Semaphore,
         consume: Callable[[list[Item]], Awaitable[None]],
         inline: bool,
+        siblings: Siblings,
     ) -> None:
         table = self._settings.table_name
         request_keys: list[Item] = [{PK: {"S": key}, SK: {"S": ENTITY_SK}} for key in keys]
@@ -167,10 +172,12 @@ class Reader:
                     {"RequestItems": {table: {"Keys": request_keys, **template}}},
                     race=True,
                     inline=inline,
+                    siblings=siblings,
                 )
                 await consume(response["Responses"].get(table, []))
                 request_keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
                 if not request_keys:
+                    siblings.answered()
                     return
                 delay = next(delays, None)
                 if delay is None:

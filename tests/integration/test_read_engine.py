@@ -26,7 +26,7 @@ from feast_chalk_dynamo.layout import ENTITY_SK
 from feast_chalk_dynamo.reader import FeatureSlot, ViewLayout, ViewRead
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.value_columns import FeatureVector, fill
-from tests.fault_proxy import FaultProxy
+from tests.fault_proxy import FaultProxy, fixed
 from tests.feast_objects import driver_view, feature_store, repo_config
 from tests.integration.test_store import applied, key, row, watch_batch_gets
 from tests.servers import Endpoint, create_pk_sk_table
@@ -224,6 +224,29 @@ def test_the_lost_racer_is_cut_off_and_frees_its_thread(
     assert (stats.duplicates, stats.duplicate_wins) == (1, 1)
     # The cut-off attempt's time is not a latency sample: the racing wait is set from these.
     assert len(stats.latencies_ms["BatchGetItem"]) == 2
+    store.close_engines()
+
+
+@pytest.mark.parametrize(
+    ("slow", "duplicates"),
+    [("first", 1), ("all", 0)],  # a straggler is raced; a read slow all over is not
+)
+def test_racing_duplicates_stragglers_not_a_slow_backend(
+    tmp_path: Path, proxy: FaultProxy, table_name: str, slow: str, duplicates: int
+) -> None:
+    # 20 keys: two sub-batches of 10 with the defaults.
+    store, config = loaded_store(
+        tmp_path, proxy.url, table_name, n=20, enable_request_racing=True, request_racing_wait_time=100
+    )
+    delay = first_request_slow(2.0) if slow == "first" else fixed(0.4)
+    proxy.faults.update(operations=frozenset({"BatchGetItem"}), delay=delay)
+    rows = store.online_read(config, driver_view("stats"), [key(i) for i in range(20)])
+    assert values_of(rows) == [float(i) for i in range(20)]
+    stats = store.engine(config).reads.stats
+    assert stats.duplicates == stats.duplicate_wins == duplicates
+    assert proxy.faults.seen["BatchGetItem"] == 2 + duplicates
+    if slow == "all":
+        assert stats.duplicates_held_back == 2
     store.close_engines()
 
 
