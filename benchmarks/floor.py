@@ -62,8 +62,10 @@ class RawBatchGet:
         self._connection.close()
 
 
-def view_projection(endpoint_url: str, region: str, table: str, project: str, view: str) -> dict[str, Any]:
-    """The attributes ``online_read`` of ``view`` needs, found from the table's documented layout.
+def view_projection(
+    endpoint_url: str, region: str, table: str, project: str, views: Sequence[str]
+) -> dict[str, Any]:
+    """The attributes a read of ``views`` needs, found from the table's documented layout.
 
     A view's observed-at time is ``_t<view id>`` and each feature sits under
     its own id; the ids are in the ``~meta`` items ``ns/<project>/<view>`` and
@@ -79,11 +81,15 @@ def view_projection(endpoint_url: str, region: str, table: str, project: str, vi
     ):
         ids.update({item["sk"]["S"]: item["id"]["S"] for item in page["Items"] if "id" in item})
     client.close()
-    namespace = ids.get(f"ns/{project}/{view}")
-    if namespace is None:
-        raise RuntimeError(f"no ns/{project}/{view} item in {table}: was the view written?")
-    prefix = f"fqn/{project}/{view}/"
-    attributes = ["_t" + namespace] + sorted(attr for name, attr in ids.items() if name.startswith(prefix))
+    attributes = []
+    for view in views:
+        namespace = ids.get(f"ns/{project}/{view}")
+        if namespace is None:
+            raise RuntimeError(f"no ns/{project}/{view} item in {table}: was the view written?")
+        prefix = f"fqn/{project}/{view}/"
+        attributes += ["_t" + namespace] + sorted(
+            attr for name, attr in ids.items() if name.startswith(prefix)
+        )
     names = {f"#{i}": attr for i, attr in enumerate(attributes)}
     return {
         "ProjectionExpression": ",".join(["#pk", *names]),

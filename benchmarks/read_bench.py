@@ -1,9 +1,12 @@
 """``make bench``: read latency of this store against Feast's DynamoDB store, on dynalite.
 
-One run loads the same data into both stores, then times each read shape with
-the two stores' repetitions interleaved and prints percentiles and the ratios
-ours/Feast; then ``online_read`` against a raw signed BatchGetItem (the floor);
-then request racing on and off behind a proxy that delays a few reads. Only
+One run loads the same data into both stores, then times each read shape
+through both stores and as raw signed BatchGetItem calls of the same
+attributes (the shape's floor), taking turns in blocks of 10 reads
+(``timing.time_interleaved``), and prints percentiles and the ratios
+ours/Feast and ours/floor; then ``online_read`` against the raw BatchGetItem
+of 100 keys; then request racing on and off behind a proxy that delays a few
+reads. Only
 ratios within the run are meaningful: the machine is shared and noisy, and
 dynalite is not DynamoDB. Nothing is asserted and nothing is written to disk.
 """
@@ -117,22 +120,74 @@ def percentiles(summary: Summary) -> list[float]:
 # -- the three parts ---------------------------------------------------------------------------------
 
 
-def compare_stores(ours: FeatureStore, feast: FeatureStore, ids: list[int], plan: Plan) -> None:
+def compare_stores(
+    ours: FeatureStore, feast: FeatureStore, endpoint_url: str, ids: list[int], plan: Plan
+) -> None:
+    """Each shape through both stores, and as raw signed BatchGetItem calls of the same attributes."""
     log("\n== Read latency (ms): get_online_features, ours vs Feast's DynamoDB store ==")
-    log(groups([("ours", 3), ("feast", 3), ("ours / feast", 3)]))
-    log(line("shape", ["n", *["p50", "p95", "p99"] * 3]))
+    log(groups([("ours", 3), ("feast", 3), ("ours / feast", 3), ("floor", 2)]))
+    log(line("shape", ["n", *["p50", "p95", "p99"] * 3, "p50", "ours/fl"]))
+    partition_keys = entity_partition_keys(endpoint_url, dataset.REGION, dataset.OUR_TABLE)
     for label, n_entities, n_views, reps in SHAPES:
-        refs = dataset.feature_refs(dataset.view_names()[:n_views])
-        inputs = draws(ids, n_entities, reps(plan) + plan.warmup, SEED + n_entities * 10 + n_views)
-        check_same_answers({"ours": ours, "feast": feast}, refs, inputs[0])
+        views = dataset.view_names()[:n_views]
+        refs = dataset.feature_refs(views)
+        seed = SEED + n_entities * 10 + n_views
+        # The floor reads other entities, drawn alike: it knows partition keys, not driver ids.
+        inputs = list(
+            zip(
+                draws(ids, n_entities, reps(plan) + plan.warmup, seed),
+                draws(partition_keys, n_entities, reps(plan) + plan.warmup, seed + 1),
+                strict=True,
+            )
+        )
+        check_same_answers({"ours": ours, "feast": feast}, refs, inputs[0][0])
+        mine, theirs, raw = time_shape(ours, feast, raw_reader(endpoint_url, views), refs, inputs, plan)
+        log(
+            line(
+                label,
+                [
+                    mine.n,
+                    *percentiles(mine),
+                    *percentiles(theirs),
+                    *percentiles(mine.ratio(theirs)),
+                    raw.median,
+                    mine.median / raw.median,
+                ],
+            )  # fmt: skip
+        )
+    log("(p99 of n samples is about the n/100-th slowest one: a single hiccup of the machine moves it)")
+
+
+def time_shape(
+    ours: FeatureStore,
+    feast: FeatureStore,
+    floor: RawBatchGet,
+    refs: list[str],
+    inputs: list[tuple[list[int], list[str]]],
+    plan: Plan,
+) -> tuple[Summary, Summary, Summary]:
+    """Ours, Feast's and the floor's latencies on (driver ids, partition keys) inputs, interleaved."""
+    ours_read, feast_read = online_features(ours, refs), online_features(feast, refs)
+    try:
         samples = time_interleaved(
-            {"ours": online_features(ours, refs), "feast": online_features(feast, refs)},
+            {
+                "ours": lambda pair: ours_read(pair[0]),
+                "feast": lambda pair: feast_read(pair[0]),
+                "floor": lambda pair: floor(pair[1]),
+            },
             inputs,
             plan.warmup,
         )
-        mine, theirs = Summary.of(samples["ours"]), Summary.of(samples["feast"])
-        log(line(label, [mine.n, *percentiles(mine), *percentiles(theirs), *percentiles(mine.ratio(theirs))]))
-    log("(p99 of n samples is about the n/100-th slowest one: a single hiccup of the machine moves it)")
+    finally:
+        floor.close()
+    mine, theirs, raw = (Summary.of(samples[name]) for name in ("ours", "feast", "floor"))
+    return mine, theirs, raw
+
+
+def raw_reader(endpoint_url: str, views: list[str]) -> RawBatchGet:
+    """Raw signed BatchGetItem of the attributes a read of ``views`` asks for, on our table."""
+    projection = view_projection(endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, views)
+    return RawBatchGet(endpoint_url, dataset.REGION, dataset.OUR_TABLE, projection)
 
 
 def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None:
@@ -149,9 +204,8 @@ def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, ids: lis
 
         return read
 
-    projection = view_projection(endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, "v0")
     partition_keys = entity_partition_keys(endpoint_url, dataset.REGION, dataset.OUR_TABLE)
-    floor = RawBatchGet(endpoint_url, dataset.REGION, dataset.OUR_TABLE, projection)
+    floor = raw_reader(endpoint_url, ["v0"])
     count = plan.reps_large + plan.warmup
     # Different entities for the two, drawn alike: the floor knows partition keys, not driver ids.
     driver_draws = draws(ids, 100, count, SEED + 1)
@@ -325,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ids = dataset.driver_ids(plan.entities)
             del data
             settle_heap(freeze=args.gc_freeze)
-            compare_stores(ours, feast, ids, plan)
+            compare_stores(ours, feast, url, ids, plan)
             compare_floor(ours, tmp_dir, url, ids, plan)
             racing(tmp_dir, url, ids, plan)
     finally:
