@@ -112,6 +112,16 @@ class InFlight:
             self.aborted = True
             _shut(self._sock)
 
+    def release(self) -> None:
+        """The attempt is over and its connection back in the pool: no longer ours to cut off.
+
+        (Should an abort still land on a pooled connection, urllib3 sees it
+        dropped and reconnects; a request already using it fails as a
+        connection error and is retried.)
+        """
+        with self._lock:
+            self._sock = None
+
 
 def _shut(sock: socket.socket | None) -> None:
     if sock is not None:
@@ -208,6 +218,8 @@ class RawHttpTransport:
             return self._send(operation, payload)
         finally:
             _SENDING.in_flight = None
+            if in_flight is not None:
+                in_flight.release()
 
     def _send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = orjson.dumps(payload)

@@ -1,13 +1,14 @@
-"""Retry and racing policies as values: no server, no clock."""
+"""Retry and racing policies as values: no server, no clock (a socket pair for cutting attempts off)."""
 
 from __future__ import annotations
 
 import random
+import socket
 
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from feast_chalk_dynamo.caller import RacingBudget
-from feast_chalk_dynamo.client import MAX_DELAY_SECONDS, RetryPolicy, retry_cause
+from feast_chalk_dynamo.caller import RacingBudget, Siblings
+from feast_chalk_dynamo.client import MAX_DELAY_SECONDS, InFlight, RetryPolicy, retry_cause
 
 
 def test_delays_grow_exponentially_with_full_jitter_and_a_cap() -> None:
@@ -49,3 +50,48 @@ def test_racing_budget_allows_a_burst_then_a_share_of_requests() -> None:
         granted += budget.spend()
     assert granted <= 3 + 0.05 * 1000
     assert granted >= 0.05 * 1000 - 1
+
+
+def _cut_off(sock: socket.socket) -> bool:
+    """True if ``sock`` was shut down: its peer then reads EOF at once."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+
+
+def test_an_aborted_attempt_has_its_socket_shut_down_even_if_attached_later() -> None:
+    for abort_first in (False, True):
+        ours, server = socket.socketpair()
+        in_flight = InFlight()
+        if abort_first:
+            in_flight.abort()
+            in_flight.attach(ours)
+        else:
+            in_flight.attach(ours)
+            in_flight.abort()
+        assert in_flight.aborted and _cut_off(server)
+        ours.close()
+        server.close()
+
+
+def test_a_released_attempt_leaves_its_pooled_connection_alone() -> None:
+    ours, server = socket.socketpair()
+    in_flight = InFlight()
+    in_flight.attach(ours)
+    in_flight.release()
+    in_flight.abort()
+    assert not _cut_off(server)
+    ours.close()
+    server.close()
+
+
+def test_siblings_call_a_late_request_a_straggler_once_half_the_others_answered() -> None:
+    assert Siblings(1).straggling()  # no siblings: late is late
+    four = Siblings(4)
+    assert not four.straggling()
+    four.answered()
+    assert not four.straggling()
+    four.answered()
+    assert four.straggling()
