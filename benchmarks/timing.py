@@ -3,11 +3,12 @@
 Candidates are timed in interleaved turns so that a burst of load from other
 processes on this shared machine lands on all of them alike; comparisons are
 then made as ratios within one run. A turn is a block of a few calls (A×10,
-B×10, A×10, …), not one call: measured on this machine, a fast read right
-after a 130 ms read of Feast's store runs ~10 ms slower than in a row of its
-own kind (CPU caches and the emulator's state after another workload), which
-one-call turns charge to the fast candidate. A server runs one store's reads
-back to back, as blocks do.
+B×10, A×10, …), not one call: measured on this machine, our read of 100
+entities x 5 views took ~24 ms in a row of its own kind but ~36 ms when each
+one followed a 130 ms read of Feast's store (not Python's GC, not page faults;
+CPU caches or the emulator's state are the likely cause), a cost one-call
+turns charge to the fast candidate and no server pays: a server runs one
+store's reads back to back, as blocks do.
 """
 
 from __future__ import annotations
