@@ -88,12 +88,12 @@ def _row(item: Item, ts_attr: str, oldest: float | None, decode: Callable[[Item,
 
 
 def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], ValueRow]:
-    as_values = [(_attr(slot), decoder_for(slot.field)) for slot in features]
+    general = [(_attr(slot), decoder_for(slot.field)) for slot in features]
 
     def values_of(item: Item, micros: int) -> ValueRow:
         get = item.get
         return micros, [
-            decode(stored) if (stored := get(attr)) is not None else None for attr, decode in as_values
+            decode(stored) if (stored := get(attr)) is not None else None for attr, decode in general
         ]
 
     if not all(slot.field in SCALAR_PAYLOADS for slot in features):

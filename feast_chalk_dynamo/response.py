@@ -50,7 +50,7 @@ def populate(
         _add_version_metadata(response, table)
 
     template = FeatureVector()
-    timestamps = [Timestamp() for _ in range(output_len)]
+    timestamps = [Timestamp()] * output_len  # every position is set below: indexes cover them all
     statuses = [NOT_FOUND] * output_len
     source = [0] * output_len  # the row each output position shows
     nulls = [None] * len(requested_features)

@@ -15,7 +15,7 @@ from feast.utils import _populate_response_from_feature_data
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.reader import datetime_to_micros
+from feast_chalk_dynamo.reader import datetime_to_micros, micros_to_datetime
 from feast_chalk_dynamo.response import populate
 from feast_chalk_dynamo.value_columns import FeatureVector, fill
 
@@ -55,7 +55,7 @@ def as_feast_row(row: Any) -> Any:
             features[name] = value or ValueProto()
         else:
             features[name] = ValueProto(**{field: value})
-    return T0 + timedelta(microseconds=micros - datetime_to_micros(T0)), features
+    return micros_to_datetime(micros), features
 
 
 @pytest.mark.parametrize("full_feature_names", [True, False])
