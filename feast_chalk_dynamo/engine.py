@@ -10,9 +10,10 @@ sockets when applications create many of them.
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -129,15 +130,29 @@ def _loop_running_here() -> bool:
 
 
 class SharedEngines:
-    """Process-wide engines by configuration, reference-counted by the stores using them."""
+    """Process-wide engines by configuration, reference-counted by the stores using them.
+
+    A store that is garbage-collected gives its engines back from a
+    finalizer, and a finalizer may run on any thread at any allocation,
+    including inside ``acquire`` while it holds the lock to build an engine.
+    So a finalizer only queues the engines (``release_later``: no lock, no
+    blocking, no I/O), and a reaper thread releases them, closing the last
+    user's pools on its own time.
+    """
 
     def __init__(self) -> None:
         self._engines: dict[str, tuple[Engine, int]] = {}
         self._lock = threading.Lock()
+        # SimpleQueue.put is reentrant: safe from finalizers and signal handlers.
+        self._returned: queue.SimpleQueue[list[Engine] | threading.Event] = queue.SimpleQueue()
+        self._reaper: threading.Thread | None = None
 
     def acquire(self, settings: DynamoSettings) -> Engine:
         key = settings.model_dump_json()
         with self._lock:
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, name="dynamodb-engine-reaper", daemon=True)
+                self._reaper.start()
             engine, users = self._engines.get(key) or (None, 0)
             if engine is None:
                 engine = Engine(settings)
@@ -153,6 +168,27 @@ class SharedEngines:
                 return
             del self._engines[key]
         engine.close()
+
+    def release_later(self, engines: Iterable[Engine]) -> None:
+        """Queue engines for the reaper; the only call a finalizer may make."""
+        self._returned.put(list(engines))
+
+    def _reap(self) -> None:
+        while True:
+            returned = self._returned.get()
+            if isinstance(returned, threading.Event):
+                returned.set()
+                continue
+            for engine in returned:
+                self.release(engine)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until the engines queued so far are released: the reaper takes them in order."""
+        if self._reaper is None:
+            return True
+        done = threading.Event()
+        self._returned.put(done)
+        return done.wait(timeout)
 
     def __len__(self) -> int:
         with self._lock:

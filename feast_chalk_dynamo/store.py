@@ -128,10 +128,11 @@ class ChalkDynamoOnlineStore(OnlineStore):
     def __init__(self) -> None:
         super().__init__()
         # Engines this store holds, by configuration; released when the store
-        # is closed or garbage-collected, whichever comes first.
+        # is closed or garbage-collected, whichever comes first. The finalizer
+        # only queues them (see SharedEngines): it may run inside any lock.
         self._held: dict[str, Engine] = {}
         self._lock = threading.Lock()
-        weakref.finalize(self, _release_all, self._held, self._lock)
+        weakref.finalize(self, _release_later, self._held)
 
     # -- engine -------------------------------------------------------------
 
@@ -412,6 +413,10 @@ class ChalkDynamoOnlineStore(OnlineStore):
 
     async def close(self) -> None:
         self.close_engines()
+
+
+def _release_later(held: dict[str, Engine]) -> None:
+    ENGINES.release_later(held.values())
 
 
 def _release_all(held: dict[str, Engine], lock: threading.Lock) -> None:

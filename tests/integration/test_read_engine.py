@@ -73,6 +73,7 @@ def test_many_feature_stores_share_one_engine_and_leak_no_threads(
         asyncio.run(fs._get_provider().online_store.close())
     del stores, fs
     gc.collect()
+    assert ENGINES.flush()
     assert len(ENGINES) == 0
     assert threading.active_count() <= baseline
 
@@ -84,6 +85,7 @@ def test_a_dropped_store_gives_its_engine_back(
     assert len(ENGINES) == 1
     del store
     gc.collect()
+    assert ENGINES.flush()
     assert len(ENGINES) == 0
 
 
