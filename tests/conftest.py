@@ -6,14 +6,17 @@ Integration tests that should hold on any DynamoDB take ``dynamodb_endpoint``
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.servers import DYNALITE_BIN, Endpoint, start_dynalite, start_moto
+from tests.fault_proxy import FaultProxy
+from tests.servers import DYNALITE_BIN, Endpoint, ServerProcess, start_dynalite, start_moto
 
 REGION = "us-east-1"
 
@@ -55,24 +58,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _env_patch.undo()
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[Endpoint]:
-    server = start_moto()
+@contextmanager
+def strict(server: ServerProcess) -> Iterator[Endpoint]:
+    """The server behind a proxy that rejects, as AWS does, every request past DynamoDB's limits.
+
+    moto and dynalite accept 4 KB+ expressions, oversize batches and keys;
+    every integration test talks to them through this, so a request AWS
+    would refuse fails the test that sent it.
+    """
     try:
-        yield server.endpoint
+        with FaultProxy(server.endpoint.url, strict=True) as proxy:
+            yield dataclasses.replace(server.endpoint, url=proxy.url)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[Endpoint]:
+    with strict(start_moto()) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
 def dynalite_endpoint() -> Iterator[Endpoint]:
     if not DYNALITE_BIN.exists():
         pytest.skip(f"dynalite is not installed ({DYNALITE_BIN} missing): run `make test`, which installs it")
-    server = start_dynalite()
-    try:
-        yield server.endpoint
-    finally:
-        server.stop()
+    with strict(start_dynalite()) as endpoint:
+        yield endpoint
 
 
 _CAPABILITY_MARKERS = {

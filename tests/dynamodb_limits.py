@@ -392,7 +392,7 @@ def _path(tokens: Sequence[_Token], start: int, names: Mapping[str, str]) -> tup
         if nested is not None:
             parts.append(nested)
             i += 2
-        elif [t.kind for t in tokens[i : i + 3]] == ["symbol", "number", "symbol"] and tokens[i].text == "[":
+        elif [t.text if t.kind == "symbol" else t.kind for t in tokens[i : i + 3]] == ["[", "number", "]"]:
             parts.append(int(tokens[i + 1].text))
             i += 3
         else:
@@ -443,24 +443,33 @@ def _show(path: Path) -> str:
 
 
 def _overlaps(paths: Sequence[Path]) -> Iterator[str]:
-    """Two paths may not be one the prefix of the other (a, a.b; or the same path twice)."""
-    for i, one in enumerate(paths):
-        for two in paths[i + 1 :]:
-            if not one or not two:
-                continue
-            clash = "overlap"
-            for a, b in zip(one, two, strict=False):  # up to the shorter one's length
-                if type(a) is not type(b):
-                    clash = "conflict"  # a.b against a[0]: a map and a list at once
-                    break
-                if a != b:
-                    clash = ""
-                    break
-            if clash:
-                yield (
-                    f"Two document paths {clash} with each other; must remove or rewrite one of these "
-                    f"paths; path one: {_show(one)}, path two: {_show(two)}"
-                )
+    """No path may be a prefix of another (a and a.b, or one path twice), nor use one attribute as
+    both a map and a list (a.b and a[0]). Each clash names the earlier path first, as AWS does.
+
+    One pass over the paths' prefixes rather than a comparison of every pair: a projection can
+    name hundreds of attributes.
+    """
+    through: dict[Path, Path] = {}  # each prefix of an earlier path -> the first path through it
+    steps: dict[Path, tuple[type, Path]] = {}  # each prefix -> the kind of element after it, and whose
+    for path in paths:
+        for end in range(1, len(path) + 1):
+            prefix, parent, element = path[:end], path[: end - 1], path[end - 1]
+            step = steps.get(parent)
+            if step is not None and step[0] is not type(element):
+                yield _clash("conflict", step[1], path)
+            earlier = through.get(prefix)
+            if earlier is not None and (earlier == prefix or end == len(path)):
+                yield _clash("overlap", earlier, path)  # the earlier path ends here, or this one does
+        for end in range(1, len(path) + 1):
+            through.setdefault(path[:end], path)
+            steps.setdefault(path[: end - 1], (type(path[end - 1]), path))
+
+
+def _clash(kind: str, one: Path, two: Path) -> str:
+    return (
+        f"Two document paths {kind} with each other; must remove or rewrite one of these paths; "
+        f"path one: {_show(one)}, path two: {_show(two)}"
+    )
 
 
 # -- expressions: the checks ---------------------------------------------------------------------
@@ -494,7 +503,7 @@ def _check_action(spec: _Action, action: Mapping[str, Any], keys: Keys) -> Itera
         yield from _check_key(action["ExclusiveStartKey"], keys)
     yield from _check_expressions(spec.expressions, action, keys)
     if action.get("UpdateExpression"):
-        yield from _check_update_size(action, keys)
+        yield from _check_update_size(action)
 
 
 def _check_expressions(fields: tuple[str, ...], action: Mapping[str, Any], keys: Keys) -> Iterator[str]:
@@ -635,7 +644,7 @@ def _check_unused(where: str, placeholders: Mapping[str, Any], used: set[str]) -
         yield f"Value provided in {where} unused in expressions: keys: {{{', '.join(unused)}}}"
 
 
-def _check_update_size(action: Mapping[str, Any], keys: Keys) -> Iterator[str]:
+def _check_update_size(action: Mapping[str, Any]) -> Iterator[str]:
     if _update_size_at_least(action) > MAX_ITEM_BYTES:
         yield UPDATE_TOO_LARGE
 

@@ -27,6 +27,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.dynamodb_limits import violation
+
 # Seconds to wait before forwarding one request, drawn from the proxy's seeded generator.
 Delay = Callable[[random.Random], float]
 
@@ -173,10 +175,18 @@ class _Server(ThreadingHTTPServer):
 
 
 class FaultProxy:
-    """Forwards to ``upstream_url`` on a thread per connection, faulting as ``faults`` says."""
+    """Forwards to ``upstream_url`` on a thread per connection, faulting as ``faults`` says.
 
-    def __init__(self, upstream_url: str) -> None:
+    ``strict``: answer every request that AWS would reject (``dynamodb_limits``)
+    with AWS's ValidationException instead of forwarding it, because the local
+    servers accept oversize expressions, batches and keys. ``rejected`` keeps
+    (operation, message) of each such request.
+    """
+
+    def __init__(self, upstream_url: str, strict: bool = False) -> None:
         self.faults = Faults()
+        self.strict = strict
+        self.rejected: list[tuple[str, str]] = []
         self._closing = threading.Event()
         self._handlers: set[_Handler] = set()
         self._handlers_lock = threading.Lock()
@@ -255,6 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self.owner.faults
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+        if self.owner.strict:
+            problem = violation(operation, json.loads(body or b"{}"), body_size=len(body))
+            if problem is not None:
+                self.owner.rejected.append((operation, problem))
+                return self._reply_error(400, "ValidationException", problem)
         delay, outcome = faults.plan(operation)
         if delay > 0 and not self._hold(delay):
             return self._hang_up()
@@ -264,24 +279,27 @@ class _Handler(BaseHTTPRequestHandler):
         if outcome == "drop":
             return self._hang_up()
         if outcome in ("throttle", "error"):
-            status, code, message = _THROTTLE if outcome == "throttle" else _SERVER_ERROR
-            payload = json.dumps(
-                {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message},
-                separators=(",", ":"),
-            ).encode()
-            return self._reply(
-                status,
-                payload,
-                [
-                    ("Content-Type", "application/x-amz-json-1.0"),
-                    ("x-amzn-ErrorType", code),
-                    ("x-amzn-RequestId", uuid.uuid4().hex.upper()),
-                ],
-            )
+            return self._reply_error(*(_THROTTLE if outcome == "throttle" else _SERVER_ERROR))
         status, headers, payload = self._forward(body)
         if operation == "BatchGetItem" and status == 200 and faults.take_unprocessed():
             payload = _unprocess_half(body, payload)
         self._reply(status, payload, headers)
+
+    def _reply_error(self, status: int, code: str, message: str) -> None:
+        """An error as DynamoDB sends it, which botocore and the fast path parse as they would AWS's."""
+        payload = json.dumps(
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message},
+            separators=(",", ":"),
+        ).encode()
+        self._reply(
+            status,
+            payload,
+            [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("x-amzn-ErrorType", code),
+                ("x-amzn-RequestId", uuid.uuid4().hex.upper()),
+            ],
+        )
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         self._upstream = http.client.HTTPConnection(
