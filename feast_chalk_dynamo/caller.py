@@ -19,6 +19,7 @@ from typing import Any
 
 from feast_chalk_dynamo.client import InFlight, RetryPolicy, Transport, retry_cause
 from feast_chalk_dynamo.errors import ConnectionFailed, RetriesExhausted, ServerErrors, ThroughputExceeded
+from feast_chalk_dynamo.tables import is_missing_table, missing_table
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -167,6 +168,8 @@ class Caller:
             except Exception as error:
                 cause = retry_cause(error)
                 if cause is None:
+                    if is_missing_table(error):
+                        raise missing_table(self._table) from None
                     raise
                 delay = next(delays, None)
                 if delay is None:

@@ -17,14 +17,13 @@ from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
-
 from feast_chalk_dynamo.caller import Caller, Sleep
 from feast_chalk_dynamo.client import Boto3Transport, RetryPolicy, make_client, make_transport
+from feast_chalk_dynamo.expiry import ExpiryFollower
 from feast_chalk_dynamo.names import NameRegistry
 from feast_chalk_dynamo.reader import Reader
 from feast_chalk_dynamo.settings import DynamoSettings
-from feast_chalk_dynamo.tables import TableAdmin, missing_table
+from feast_chalk_dynamo.tables import TableAdmin, report_missing_table
 from feast_chalk_dynamo.writer import Writer
 
 T = TypeVar("T")
@@ -69,12 +68,19 @@ class Engine:
         self.client = make_client(settings)
         self.requests = RequestCounter()
         self.client.meta.events.register("before-call.dynamodb", self.requests)
-        self.names = NameRegistry(self.client, table)
+        report_missing_table(self.client, table)
+        self.names = NameRegistry(
+            self.client,
+            table,
+            warm=settings.warmup_fqn_mapping,
+            refresh_seconds=settings.mapping_refresh_seconds,
+            retry=retry,
+            pool=self.pool,
+        )
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop)
         self.writer = Writer(self.writes, settings, self.serde_pool)
         self.admin = TableAdmin(self.client, settings, self.pool)
-        self._warm = False
-        self._warm_lock = threading.Lock()
+        self.expiry = ExpiryFollower(self.admin, self.client, table)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run to completion for a synchronous caller, on a loop of the caller's own thread.
@@ -95,20 +101,9 @@ class Engine:
         """Run on the engine's loop without blocking the caller's loop (``feast serve``)."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
 
-    def warm(self) -> None:
-        """Load the name mapping once, if configured to, before the first read or write."""
-        if self._warm:
-            return
-        with self._warm_lock:
-            if not self._warm:
-                if self.settings.warmup_fqn_mapping:
-                    try:
-                        self.names.warm_up()
-                    except ClientError as error:
-                        if error.response["Error"]["Code"] == "ResourceNotFoundException":
-                            raise missing_table(self.settings.table_name) from None
-                        raise
-                self._warm = True
+    def ready(self) -> None:
+        """The name mapping loaded (if configured to warm up) and not staler than its refresh interval."""
+        self.names.ensure_fresh()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

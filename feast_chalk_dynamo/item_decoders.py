@@ -33,6 +33,7 @@ class ValueRows:
         self._views = [
             (
                 request.layout.ts_attr,
+                request.layout.values_attr,
                 (now - request.layout.ttl_seconds) * 1_000_000 if request.layout.ttl_seconds else None,
                 _values_decoder(request.layout.features),
             )
@@ -77,14 +78,19 @@ def _attr(slot: FeatureSlot) -> str:
     return slot.attr or ""
 
 
-def _row(item: Item, ts_attr: str, oldest: float | None, decode: Callable[[Item, int], ValueRow]) -> ValueRow:
+def _row(
+    item: Item, ts_attr: str, values_attr: str, oldest: float | None, decode: Callable[[Item, int], ValueRow]
+) -> ValueRow:
     stamp = item.get(ts_attr)
     if stamp is None:
         return None, None
     micros = int(stamp["N"])
-    if oldest is not None and micros < oldest:  # older than the view's ttl
+    if oldest is not None and micros < oldest:  # older than the view's ttl (Chalk-style expiry)
         return None, None
-    return decode(item, micros)
+    # A row too wide to SET attribute by attribute was written as one map; when
+    # present it is the newest row (see layout.values_attr).
+    packed = item.get(values_attr)
+    return decode(packed["M"] if packed is not None else item, micros)
 
 
 def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], ValueRow]:

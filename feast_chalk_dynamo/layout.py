@@ -22,12 +22,32 @@ PK = "pk"
 SK = "sk"
 ENTITY_SK = "#"
 META_PK = "~meta"
+# Every attribute the layout itself names starts with this prefix, now and in
+# any later version, and no short id ever does: so a feature can never land
+# on an attribute the layout uses, whatever the counter reaches.
+RESERVED_PREFIX = "_"
 EXPIRY_ATTR = "_x"
 TS_PREFIX = "_t"
+VALUES_PREFIX = "_v"
 MAX_PARTITION_KEY_BYTES = 2048
 MAX_ITEM_BYTES = 400 * 1024
 
 _ID_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def is_reserved_attribute(name: str) -> bool:
+    """True for the key attributes and every attribute name the layout keeps for itself."""
+    return name in (PK, SK) or name.startswith(RESERVED_PREFIX)
+
+
+def id_for_counter(number: int) -> str | None:
+    """The short id a counter value stands for, or None if its text is reserved (``pk`` is 920).
+
+    The allocator takes another counter value on None, so ids stay unique and
+    never name a key or layout attribute.
+    """
+    candidate = short_id(number)
+    return None if is_reserved_attribute(candidate) else candidate
 
 
 def short_id(number: int) -> str:
@@ -45,6 +65,15 @@ def short_id(number: int) -> str:
 def ts_attr(namespace_id: str) -> str:
     """Attribute holding a view's observed-at time (epoch µs) on an entity item."""
     return TS_PREFIX + namespace_id
+
+
+def values_attr(namespace_id: str) -> str:
+    """Attribute holding a whole row of a view as one map, when its features are too many to SET.
+
+    When present it holds the view's newest row (a row written attribute by
+    attribute removes it), so readers take the map first.
+    """
+    return VALUES_PREFIX + namespace_id
 
 
 # Each join-key value type gets a one-letter tag so that, say, the string "1"
@@ -129,9 +158,9 @@ def encode_entity_key(project_id: str, entity_key: EntityKeyProto) -> str:
     # A UTF-8 character is at most 4 bytes: short keys need no encoding to be measured.
     size = len(key) if len(key) * 4 <= MAX_PARTITION_KEY_BYTES else len(key.encode("utf-8"))
     if size > MAX_PARTITION_KEY_BYTES:
-        shown = {k: str(v)[:40] for k, v in zip(entity_key.join_keys, entity_key.entity_values, strict=True)}
+        shown = describe_entity(key)
         raise EntityKeyTooLarge(
-            f"entity key {shown} "
+            f"entity key {shown[:200]}{'...' if len(shown) > 200 else ''} "
             f"encodes to {size} bytes; DynamoDB partition keys hold at most {MAX_PARTITION_KEY_BYTES}"
         )
     return key
@@ -154,6 +183,16 @@ def decode_entity_key(partition_key: str) -> tuple[str, EntityKeyProto]:
         entity_key.join_keys.append(_unescape(name))
         entity_key.entity_values.append(value)
     return project_id, entity_key
+
+
+def describe_entity(partition_key: str) -> str:
+    """An entity as its user wrote it, for error messages: ``driver_id=2, city='SF'``."""
+    try:
+        _, entity_key = decode_entity_key(partition_key)
+    except (KeyError, ValueError):  # not an entity key: show it as it is
+        return partition_key
+    pairs = zip(entity_key.join_keys, entity_key.entity_values, strict=True)
+    return ", ".join(f"{name}={getattr(value, value.WhichOneof('val'))!r}" for name, value in pairs)
 
 
 def project_prefix(project_id: str) -> str:

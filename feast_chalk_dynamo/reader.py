@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from feast_chalk_dynamo.batching import split, sub_batch_sizes
 from feast_chalk_dynamo.caller import Caller, Siblings
 from feast_chalk_dynamo.errors import ThroughputExceeded
+from feast_chalk_dynamo.expressions import projection
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
 from feast_chalk_dynamo.settings import DynamoSettings
 
@@ -49,11 +50,12 @@ class ViewLayout:
     """Where one view's data sits on an entity item."""
 
     ts_attr: str
+    values_attr: str
     ttl_seconds: int
     features: tuple[FeatureSlot, ...]
 
     def attributes(self) -> list[str]:
-        return [self.ts_attr] + [slot.attr for slot in self.features if slot.attr]
+        return [self.ts_attr, self.values_attr] + [slot.attr for slot in self.features if slot.attr]
 
 
 @dataclass(frozen=True)
@@ -135,12 +137,11 @@ class Reader:
         private: bool,
     ) -> None:
         """Fetch items by partition key in parallel sub-batches, handing each answer to ``consume``."""
-        names = {f"#{i}": attr for i, attr in enumerate(attributes)}
-        template = {
-            "ProjectionExpression": ",".join(["#pk", *names]),
-            "ExpressionAttributeNames": {"#pk": PK, **names},
-            "ConsistentRead": self._settings.consistent_reads,
-        }
+        # The partition key comes back too: answers are matched to requests by it.
+        projected = projection([PK, *attributes])
+        template: dict[str, Any] = {"ConsistentRead": self._settings.consistent_reads}
+        if projected is not None:  # else the whole item: same read units, more bytes
+            template["ProjectionExpression"], template["ExpressionAttributeNames"] = projected
         settings = self._settings
         sizes = sub_batch_sizes(len(keys), settings.getitem_min_batch_size, settings.batch_concurrency)
         in_flight = asyncio.Semaphore(settings.batch_concurrency)

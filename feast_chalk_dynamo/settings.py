@@ -83,6 +83,13 @@ class DynamoSettings(FeastConfigBaseModel):
     # Initialization.
     warmup_fqn_mapping: bool = True
     create_tables_if_not_exists: bool = False
+    # Not in the seed. How stale a process's name mapping may be: the
+    # generation item is read at most this often (0: before every call).
+    mapping_refresh_seconds: float = Field(default=5.0, ge=0)
+    # Not in the seed: Feast's online stores serve the newest row whatever
+    # its age, so read-time expiry by a view's ttl, and DynamoDB item expiry,
+    # are opt-in (Chalk's behaviour).
+    chalk_style_expiry: bool = False
 
     @model_validator(mode="before")
     @classmethod

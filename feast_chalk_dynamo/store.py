@@ -23,9 +23,18 @@ from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo.codec import value_field_for
 from feast_chalk_dynamo.engine import ENGINES, Engine
+from feast_chalk_dynamo.expiry import expiry_state_name
 from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRow, ValueRows
-from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr
-from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
+from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr, values_attr
+from feast_chalk_dynamo.names import (
+    NamespaceInfo,
+    feature_name,
+    namespace_name,
+    namespace_prefix,
+    project_features_prefix,
+    project_name,
+    view_features_prefix,
+)
 from feast_chalk_dynamo.reader import FeatureSlot, RowsFactory, ViewLayout, ViewRead
 from feast_chalk_dynamo.response import populate
 from feast_chalk_dynamo.settings import DynamoSettings
@@ -152,7 +161,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
     def _ready_engine(self, config: RepoConfig) -> Engine:
         """The engine with its name mapping loaded, for reads and writes."""
         engine = self.engine(config)
-        engine.warm()
+        engine.ready()
         return engine
 
     def _project_id(self, engine: Engine, project: str, allocate: bool) -> str | None:
@@ -163,13 +172,15 @@ class ChalkDynamoOnlineStore(OnlineStore):
         self, engine: Engine, project: str, view: AnyView, features: Sequence[str], allocate: bool
     ) -> tuple[FeatureSlot, ...]:
         by_name = {field.name: field for field in view.features}
-        slots = []
-        for feature in features:
-            field = by_name[feature]
-            name = feature_name(project, view.name, feature, _dtype_name(field))
-            attr = engine.names.allocate(name) if allocate else engine.names.lookup(name)
-            slots.append(FeatureSlot(feature, attr, value_field_for(field.dtype.to_value_type())))
-        return tuple(slots)
+        names = [feature_name(project, view.name, f, _dtype_name(by_name[f])) for f in features]
+        if allocate:
+            attrs: list[str | None] = list(engine.names.allocate_many(names).values())
+        else:
+            attrs = [engine.names.lookup(name) for name in names]
+        return tuple(
+            FeatureSlot(feature, attr, value_field_for(by_name[feature].dtype.to_value_type()))
+            for feature, attr in zip(features, attrs, strict=True)
+        )
 
     # -- reads --------------------------------------------------------------
 
@@ -194,7 +205,8 @@ class ChalkDynamoOnlineStore(OnlineStore):
         features = requested if requested is not None else [f.name for f in view.features]
         layout = ViewLayout(
             ts_attr=ts_attr(namespace_id),
-            ttl_seconds=_ttl_seconds(view),
+            values_attr=values_attr(namespace_id),
+            ttl_seconds=_ttl_seconds(view) if engine.settings.chalk_style_expiry else 0,
             features=self._slots(engine, project, view, features, allocate=False),
         )
         keys = encoded.get(id(entity_keys))
@@ -341,23 +353,33 @@ class ChalkDynamoOnlineStore(OnlineStore):
         live = engine.names.live_namespaces(project)
         if view.name not in live:
             self._register_view(engine, project, view)
+            engine.names.bump_generation()
             live = engine.names.live_namespaces(project)
-        keys = tuple(_join_keys(view))
-        siblings = [info for info in live.values() if info.join_keys == keys]
-        ttls = [info.ttl_seconds for info in siblings]
         slots = self._slots(engine, project, view, [f.name for f in view.features], allocate=True)
+        namespace_id = live[view.name].id
         return WriteLayout(
             view=view.name,
-            ts_attr=ts_attr(live[view.name].id),
+            ts_attr=ts_attr(namespace_id),
+            values_attr=values_attr(namespace_id),
             features={slot.name: slot for slot in slots},
-            item_ttl_seconds=max(ttls) if ttls and all(ttls) else None,
+            item_ttl_seconds=self._item_ttl(engine, live, view),
+            view_names={ts_attr(info.id): name for name, info in live.items()},
         )
+
+    def _item_ttl(self, engine: Engine, live: dict[str, NamespaceInfo], view: AnyView) -> int | None:
+        """How long an item written now may live: None (never expire) unless Chalk-style expiry is on
+        and every view that can share the item has a ttl; then the longest of them."""
+        if not engine.settings.chalk_style_expiry:
+            return None
+        keys = tuple(_join_keys(view))
+        ttls = [info.ttl_seconds for info in live.values() if info.join_keys == keys]
+        return max(ttls) if ttls and all(ttls) else None
 
     # -- lifecycle ----------------------------------------------------------
 
     def _register_view(self, engine: Engine, project: str, view: AnyView) -> None:
-        engine.names.register_namespace(project, view.name, _ttl_seconds(view), _join_keys(view))
-        self._slots(engine, project, view, [f.name for f in view.features], allocate=True)
+        features = [(field.name, _dtype_name(field)) for field in view.features]
+        engine.names.register_view(project, view.name, _ttl_seconds(view), _join_keys(view), features)
 
     def update(
         self,
@@ -370,8 +392,9 @@ class ChalkDynamoOnlineStore(OnlineStore):
     ) -> None:
         engine = self.engine(config)
         engine.admin.ensure()
-        engine.warm()
+        engine.ready()
         project = config.project
+        had_data = engine.names.lookup(project_name(project)) is not None
         project_id = self._project_id(engine, project, allocate=True)
         assert project_id is not None
         for view in tables_to_keep:
@@ -379,17 +402,32 @@ class ChalkDynamoOnlineStore(OnlineStore):
                 self._register_view(engine, project, view)
         for view in tables_to_delete:
             self._remove_view(engine, project, project_id, view.name)
+        engine.expiry.follow(
+            project, project_id, engine.names.live_namespaces(project), engine.settings.chalk_style_expiry,
+            scan=had_data,
+        )  # fmt: skip
+        engine.names.bump_generation()
 
     def _remove_view(self, engine: Engine, project: str, project_id: str, view: str) -> None:
-        namespace_id = engine.names.lookup(namespace_name(project, view))
-        if namespace_id is None:
+        live = engine.names.live_namespaces(project)
+        removed = live.get(view)
+        if removed is None:
+            engine.names.retire_view(project, view)  # names left by an interrupted removal
             return
-        engine.names.retire_namespace(project, view)
-        feature_ids = engine.names.names_with_prefix(f"fqn/{project}/{view}/").values()
-        live = [ts_attr(info.id) for info in engine.names.live_namespaces(project).values()]
+        feature_ids = engine.names.names_with_prefix(view_features_prefix(project, view)).values()
+        # Only views keyed like the removed one can share its items.
+        siblings = [
+            ts_attr(info.id)
+            for name, info in live.items()
+            if name != view and info.join_keys == removed.join_keys
+        ]
         engine.admin.remove_attributes(
-            project_prefix(project_id), ts_attr(namespace_id), list(feature_ids), live
+            project_prefix(project_id),
+            ts_attr(removed.id),
+            [values_attr(removed.id), *feature_ids],
+            siblings,
         )
+        engine.names.retire_view(project, view)
 
     def teardown(self, config: RepoConfig, tables: Sequence[FeatureView], entities: Sequence[Entity]) -> None:
         """Delete this project's items and names; drop the table only if we made it and it is empty."""
@@ -401,9 +439,10 @@ class ChalkDynamoOnlineStore(OnlineStore):
         project_id = engine.names.lookup(project_name(project))
         if project_id is not None:
             engine.admin.delete_items(project_prefix(project_id))
-            names = engine.names.names_with_prefix(f"fqn/{project}/")
-            names.update(engine.names.names_with_prefix(namespace_name(project, "")))
-            engine.names.forget([*names, project_name(project)])
+            names = engine.names.names_with_prefix(project_features_prefix(project))
+            names.update(engine.names.names_with_prefix(namespace_prefix(project)))
+            engine.names.forget([*names, project_name(project), expiry_state_name(project)])
+            engine.names.bump_generation()
         engine.admin.drop_if_ours_and_empty()
         self.close_engines()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from feast_chalk_dynamo.client import RetryPolicy
 from feast_chalk_dynamo.errors import TableNotFound, TableSchemaMismatch, ThroughputExceeded
+from feast_chalk_dynamo.expressions import MAX_EXPRESSION_BYTES, MAX_UPDATE_ACTIONS, fits, placeholder_suffix
 from feast_chalk_dynamo.layout import EXPIRY_ATTR, META_PK, PK, SK, TS_PREFIX
 from feast_chalk_dynamo.settings import DynamoSettings
 
@@ -34,8 +35,51 @@ TERRAFORM_HINT = (
 EXPECTED_KEYS = [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}]
 
 
+# DynamoDB's limit on the requests of one BatchWriteItem.
+MAX_BATCH_WRITE = 25
+
+
+def delete_keys(client: Any, table: str, keys: Sequence[dict[str, Any]], retry: RetryPolicy) -> None:
+    """Delete items by key, 25 a request, resending what DynamoDB leaves unprocessed on the retry schedule."""
+    for start in range(0, len(keys), MAX_BATCH_WRITE):
+        pending = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + MAX_BATCH_WRITE]]
+        delays = retry.delays()
+        while pending:
+            response = client.batch_write_item(RequestItems={table: pending})
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+            if pending:
+                delay = next(delays, None)
+                if delay is None:
+                    cause = f"{len(pending)} deletes still unprocessed"
+                    raise ThroughputExceeded(table, "BatchWriteItem", cause)
+                time.sleep(delay)
+
+
 def missing_table(table: str) -> TableNotFound:
     return TableNotFound(f"DynamoDB table {table!r} does not exist: {TERRAFORM_HINT}")
+
+
+def is_missing_table(error: BaseException) -> bool:
+    return isinstance(error, ClientError) and error.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+# Operations whose callers ask whether the table exists, and expect DynamoDB's own answer.
+_TABLE_LIFECYCLE_OPERATIONS = frozenset({"DescribeTable", "CreateTable", "DeleteTable"})
+
+
+def report_missing_table(client: Any, table: str) -> None:
+    """Make every data call of ``client`` raise ``TableNotFound`` for a missing table.
+
+    One hook on the client rather than a try in every caller, so a lazy name
+    lookup, a warm-up, a teardown and a write all fail the same clear way.
+    """
+
+    def after_call(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        code = parsed.get("Error", {}).get("Code")
+        if code == "ResourceNotFoundException" and model.name not in _TABLE_LIFECYCLE_OPERATIONS:
+            raise missing_table(table)
+
+    client.meta.events.register("after-call.dynamodb", after_call)
 
 
 class TableAdmin:
@@ -110,32 +154,37 @@ class TableAdmin:
     # -- removal ------------------------------------------------------------
 
     def remove_attributes(
-        self, prefix: str, ts_attr: str, attributes: Sequence[str], live_ts_attrs: Sequence[str]
+        self, prefix: str, ts_attr: str, attributes: Sequence[str], sibling_ts_attrs: Sequence[str]
     ) -> int:
         """Strip a view's attributes from every item of a project; delete items left with no view.
 
-        Returns how many items were touched.
+        The removals of one item go in as many updates as 4 KB expressions
+        need, the timestamp last: the view is gone from reads by then, so a
+        half-stripped item is never served. Returns how many items were touched.
         """
         touched = 0
-        names = {f"#r{i}": attr for i, attr in enumerate([ts_attr, *attributes])}
+        chunks = _removal_chunks([*attributes, ts_attr])
         for item in self._scan({"#t": ts_attr}, "attribute_exists(#t)", prefix):
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={PK: item[PK], SK: item[SK]},
-                UpdateExpression="REMOVE " + ", ".join(names),
-                ExpressionAttributeNames=names,
-                ReturnValues="ALL_NEW",
-            )
+            for names in chunks:
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key={PK: item[PK], SK: item[SK]},
+                    UpdateExpression="REMOVE " + ", ".join(names),
+                    ExpressionAttributeNames=names,
+                    ReturnValues="ALL_NEW",
+                )
             remaining = response.get("Attributes", {})
             if not any(name.startswith(TS_PREFIX) for name in remaining):
-                self._delete_if_no_view(item, live_ts_attrs)
+                self._delete_if_no_view(item, sibling_ts_attrs)
             touched += 1
         return touched
 
-    def _delete_if_no_view(self, item: dict[str, Any], live_ts_attrs: Sequence[str]) -> None:
+    def _delete_if_no_view(self, item: dict[str, Any], sibling_ts_attrs: Sequence[str]) -> None:
         # The condition keeps an item a concurrent writer has just given a live view.
-        names = {f"#l{i}": attr for i, attr in enumerate(live_ts_attrs)}
+        names = {f"#{placeholder_suffix(i)}": attr for i, attr in enumerate(sibling_ts_attrs)}
         condition = " AND ".join(f"attribute_not_exists({n})" for n in names)
+        if not fits(condition):
+            return  # too many views to guard the delete: an empty item costs less than a lost row
         try:
             self._client.delete_item(
                 TableName=self._table,
@@ -148,29 +197,9 @@ class TableAdmin:
 
     def delete_items(self, prefix: str) -> int:
         """Delete every item whose partition key starts with ``prefix``; returns how many."""
-        deleted = 0
-        batch: list[dict[str, Any]] = []
-        for item in self._scan({}, None, prefix):
-            batch.append({"DeleteRequest": {"Key": {PK: item[PK], SK: item[SK]}}})
-            if len(batch) == 25:
-                deleted += self._batch_write(batch)
-                batch = []
-        return deleted + self._batch_write(batch)
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> int:
-        """Send deletes, resending what DynamoDB leaves unprocessed on the retry schedule."""
-        pending = requests
-        delays = RetryPolicy.from_settings(self._settings).delays()
-        while pending:
-            response = self._client.batch_write_item(RequestItems={self._table: pending})
-            pending = response.get("UnprocessedItems", {}).get(self._table, [])
-            if pending:
-                delay = next(delays, None)
-                if delay is None:
-                    cause = f"{len(pending)} deletes still unprocessed"
-                    raise ThroughputExceeded(self._table, "BatchWriteItem", cause)
-                time.sleep(delay)
-        return len(requests)
+        keys = [{PK: item[PK], SK: item[SK]} for item in self._scan({}, None, prefix)]
+        delete_keys(self._client, self._table, keys, RetryPolicy.from_settings(self._settings))
+        return len(keys)
 
     def drop_if_ours_and_empty(self) -> bool:
         """Delete the table only if this store created it and no data of anyone is left in it."""
@@ -178,16 +207,14 @@ class TableAdmin:
             marker = self._client.get_item(
                 TableName=self._table, Key={PK: {"S": META_PK}, SK: {"S": CREATED_MARKER_SK}}
             ).get("Item")
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ResourceNotFoundException":
-                return False
-            raise
+        except TableNotFound:
+            return False
         if not marker or marker.get("by", {}).get("S") != CREATOR:
             return False
         others = self._scan({}, "#pk <> :meta", None, {":meta": {"S": META_PK}})
         if next(iter(others), None) is not None:
             return False
-        if any(name.startswith(("proj/", "ns/", "fqn/")) for name in self._meta_names()):
+        if any(name.startswith(("proj/", "ns/", "fqn/", "expiry/")) for name in self._meta_names()):
             return False  # another project still has its names here
         self._client.delete_table(TableName=self._table)
         return True
@@ -214,26 +241,61 @@ class TableAdmin:
         values: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Keys of matching items, scanning segments in parallel."""
-        names = {**names, "#pk": PK, "#sk": SK}
+        found: list[dict[str, Any]] = []
+        self._scan_segments(names, condition, prefix, values, found.append, keys_only=True)
+        yield from found
+
+    def scan_each(self, prefix: str, handle: Callable[[dict[str, Any]], None]) -> None:
+        """Hand every whole item whose partition key starts with ``prefix`` to ``handle``, on the pool.
+
+        Segments are scanned in parallel and each hands its items on as its
+        pages arrive, so ``handle`` runs on several threads at once.
+        """
+        self._scan_segments({}, None, prefix, None, handle, keys_only=False)
+
+    def _scan_segments(
+        self,
+        names: dict[str, str],
+        condition: str | None,
+        prefix: str | None,
+        values: dict[str, Any] | None,
+        handle: Callable[[dict[str, Any]], None],
+        keys_only: bool,
+    ) -> None:
+        names = {**names, "#pk": PK, **({"#sk": SK} if keys_only else {})}
         values = dict(values or {})
         filters = [condition] if condition else []
         if prefix is not None:
             filters.append("begins_with(#pk, :prefix)")
             values[":prefix"] = {"S": prefix}
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "ProjectionExpression": "#pk, #sk",
-            "ExpressionAttributeNames": names,
-            "TotalSegments": SCAN_SEGMENTS,
-        }
+        request: dict[str, Any] = {"TableName": self._table, "TotalSegments": SCAN_SEGMENTS}
+        if keys_only:
+            request["ProjectionExpression"] = "#pk, #sk"
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
+        if "#pk" in request.get("FilterExpression", "") + request.get("ProjectionExpression", ""):
+            request["ExpressionAttributeNames"] = names
         if values:
             request["ExpressionAttributeValues"] = values
 
-        def segment(number: int) -> list[dict[str, Any]]:
-            pages = self._client.get_paginator("scan").paginate(**request, Segment=number)
-            return [item for page in pages for item in page["Items"]]
+        def segment(number: int) -> None:
+            for page in self._client.get_paginator("scan").paginate(**request, Segment=number):
+                for item in page["Items"]:
+                    handle(item)
 
-        for items in self._pool.map(segment, range(SCAN_SEGMENTS)):
-            yield from items
+        for _ in self._pool.map(segment, range(SCAN_SEGMENTS)):
+            pass
+
+
+def _removal_chunks(attributes: Sequence[str]) -> list[dict[str, str]]:
+    """Placeholder maps for REMOVE expressions of ``attributes``, each within 4 KB, in order."""
+    chunks: list[dict[str, str]] = [{}]
+    length = len("REMOVE ")
+    for index, attr in enumerate(attributes):
+        placeholder = f"#{placeholder_suffix(index)}"
+        if length + len(placeholder) + 2 > MAX_EXPRESSION_BYTES or len(chunks[-1]) == MAX_UPDATE_ACTIONS:
+            chunks.append({})
+            length = len("REMOVE ")
+        chunks[-1][placeholder] = attr
+        length += len(placeholder) + 2
+    return chunks

@@ -25,7 +25,16 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast_chalk_dynamo.caller import Caller
 from feast_chalk_dynamo.codec import encode_value, item_size
 from feast_chalk_dynamo.errors import ItemTooLarge
-from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR, MAX_ITEM_BYTES, PK, SK, TS_PREFIX
+from feast_chalk_dynamo.expressions import placeholder_suffix, update_fits
+from feast_chalk_dynamo.layout import (
+    ENTITY_SK,
+    EXPIRY_ATTR,
+    MAX_ITEM_BYTES,
+    PK,
+    SK,
+    TS_PREFIX,
+    describe_entity,
+)
 from feast_chalk_dynamo.reader import FeatureSlot, datetime_to_micros
 from feast_chalk_dynamo.settings import DynamoSettings
 
@@ -36,14 +45,18 @@ Item = dict[str, Any]
 class WriteLayout:
     """Where one view's row goes, and how long the entity item may live.
 
-    ``item_ttl_seconds`` is None when some view on the same entity has no
-    ttl: then the item must never expire as a whole.
+    ``item_ttl_seconds`` is None when the item must never expire as a whole
+    (Chalk-style expiry off, or some view on the same entity has no ttl).
+    ``view_names`` names the views of the project by timestamp attribute,
+    for errors about a full item.
     """
 
     view: str
     ts_attr: str
+    values_attr: str
     features: dict[str, FeatureSlot]
     item_ttl_seconds: int | None
+    view_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,46 +141,48 @@ class Writer:
         self.stats.add(written=1)
 
     def _update_request(self, layout: WriteLayout, row: EntityRow) -> dict[str, Any]:
+        """One UpdateItem that writes the whole row, or nothing: never half a row.
+
+        The view's features are SET attribute by attribute (and the values map
+        removed) when the expression fits DynamoDB's 4 KB; a row of a view too
+        wide for that goes in as one map attribute instead. Either way the
+        timestamp, the values and the guard are one request.
+        """
         micros = datetime_to_micros(row.event_ts)
-        assigned: dict[str, Any] = {layout.ts_attr: {"N": str(micros)}}
-        removed: list[str] = []
+        stamp = {"N": str(micros)}
+        features: dict[str, Any] = {}
+        nulls: list[str] = []
         for name, value in row.values.items():
             slot = layout.features.get(name)
             if slot is None or slot.attr is None:
                 continue  # not a feature of this view's schema
             encoded = encode_value(value, slot.field)
             if encoded is None:  # null: drop any older value rather than keep it
-                removed.append(slot.attr)
+                nulls.append(slot.attr)
             else:
-                assigned[slot.attr] = encoded
-        if layout.item_ttl_seconds is None:
-            removed.append(EXPIRY_ATTR)
-        else:
-            expiry = math.ceil(max(self._clock(), micros / 1e6) + layout.item_ttl_seconds)
-            assigned[EXPIRY_ATTR] = {"N": str(expiry)}
-        size = item_size({PK: {"S": row.key}, SK: {"S": ENTITY_SK}, **assigned})
+                features[slot.attr] = encoded
+        expiry: dict[str, Any] = {}
+        if layout.item_ttl_seconds is not None:
+            seconds = math.ceil(max(self._clock(), micros / 1e6) + layout.item_ttl_seconds)
+            expiry[EXPIRY_ATTR] = {"N": str(seconds)}
+        # The timestamp is placeholder 0 (the guard refers to it), always.
+        request = _update(
+            {layout.ts_attr: stamp, **features, **expiry},
+            [*nulls, layout.values_attr, *([] if expiry else [EXPIRY_ATTR])],
+        )
+        if not update_fits(request["UpdateExpression"], request["ExpressionAttributeNames"]):
+            packed = {layout.values_attr: {"M": features}}
+            request = _update({layout.ts_attr: stamp, **packed, **expiry}, [] if expiry else [EXPIRY_ATTR])
+        size = item_size({PK: {"S": row.key}, SK: {"S": ENTITY_SK}, **{layout.ts_attr: stamp}, **features})
         if size > MAX_ITEM_BYTES:
             raise ItemTooLarge(
-                f"row of view {layout.view!r} for entity {row.key!r} is {size} bytes on its own; "
-                f"a DynamoDB item holds at most {MAX_ITEM_BYTES}; nothing was written"
+                f"row of view {layout.view!r} for entity {describe_entity(row.key)} is {size} bytes on its "
+                f"own; a DynamoDB item holds at most {MAX_ITEM_BYTES}; nothing was written"
             )
-        # Placeholders for every name: short ids can collide with reserved words.
-        names = {f"#a{i}": attr for i, attr in enumerate([*assigned, *removed])}
-        values = {f":a{i}": value for i, value in enumerate(assigned.values())}
-        placeholders = list(names)
-        expression = "SET " + ", ".join(f"{placeholders[i]} = :a{i}" for i in range(len(assigned)))
-        if removed:
-            expression += " REMOVE " + ", ".join(placeholders[len(assigned) :])
-        request: dict[str, Any] = {
-            "TableName": self._settings.table_name,
-            "Key": {PK: {"S": row.key}, SK: {"S": ENTITY_SK}},
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
+        request["TableName"] = self._settings.table_name
+        request["Key"] = {PK: {"S": row.key}, SK: {"S": ENTITY_SK}}
         if self._settings.only_write_newer_values:
-            # #a0/:a0 are the view's timestamp: assigned first, above.
-            request["ConditionExpression"] = "attribute_not_exists(#a0) OR #a0 <= :a0"
+            request["ConditionExpression"] = "attribute_not_exists(#0) OR #0 <= :0"
         return request
 
     async def _too_large(self, layout: WriteLayout, row: EntityRow, reason: str) -> ItemTooLarge:
@@ -177,12 +192,31 @@ class Writer:
             {"TableName": self._settings.table_name, "Key": {PK: {"S": row.key}, SK: {"S": ENTITY_SK}}},
         )
         item = response.get("Item", {})
-        views = sorted(name for name in item if name.startswith(TS_PREFIX))
-        return ItemTooLarge(
-            f"writing view {layout.view!r} would push the item of entity {row.key!r} past "
-            f"DynamoDB's {MAX_ITEM_BYTES}-byte limit; it already holds {item_size(item)} bytes "
-            f"from views with timestamp attributes {views}; nothing was written ({reason})"
+        views = sorted(
+            layout.view_names.get(name, f"a removed view ({name})")
+            for name in item
+            if name.startswith(TS_PREFIX)
         )
+        return ItemTooLarge(
+            f"writing view {layout.view!r} would push the item of entity {describe_entity(row.key)} past "
+            f"DynamoDB's {MAX_ITEM_BYTES}-byte limit; it already holds {item_size(item)} bytes "
+            f"from views {views}; nothing was written ({reason})"
+        )
+
+
+def _update(assigned: dict[str, Any], removed: list[str]) -> dict[str, Any]:
+    """UpdateExpression with the shortest placeholders: ``SET #0 = :0, … REMOVE #k, …``."""
+    names = {f"#{placeholder_suffix(i)}": attr for i, attr in enumerate([*assigned, *removed])}
+    placeholders = list(names)
+    values = {f":{p[1:]}": value for p, value in zip(placeholders, assigned.values(), strict=False)}
+    expression = "SET " + ", ".join(f"{p} = :{p[1:]}" for p in placeholders[: len(assigned)])
+    if removed:
+        expression += " REMOVE " + ", ".join(placeholders[len(assigned) :])
+    return {
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def _newest_per_key(rows: Sequence[EntityRow]) -> list[EntityRow]:

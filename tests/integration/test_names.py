@@ -94,7 +94,7 @@ def test_warm_up_loads_the_mapping_with_one_query(
     store, config = counting_store(tmp_path, moto_endpoint, table_name, warm=True)
     store.online_read(config, driver_view("stats"), [key(1)])
     engine = store.engine(config)
-    assert engine.requests.snapshot() == {"Query": 1}
+    assert engine.requests.snapshot() == {"Query": 1, "GetItem": 1}  # the mapping and its generation
     assert engine.reads.stats.attempts == {"BatchGetItem": 1}
     from tests.integration.test_store import row
 
@@ -114,7 +114,7 @@ def test_lazy_mapping_looks_names_up_on_first_use(
     store.online_read(config, view, [key(1)])
     engine = store.engine(config)
     first = engine.requests.snapshot()
-    assert first == {"GetItem": 2 + len(view.features)}  # project, view, each feature; no Query
+    assert first == {"GetItem": 3 + len(view.features)}  # generation, project, view, each feature; no Query
     store.online_read(config, view, [key(1)])
     assert engine.requests.snapshot() == first  # now cached
     assert engine.reads.stats.attempts == {"BatchGetItem": 2}

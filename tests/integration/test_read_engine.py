@@ -174,7 +174,7 @@ def test_backoff_follows_the_policy_with_an_injected_sleep(moto_endpoint: Endpoi
         )
         engine = Engine(settings_, sleep=fake_sleep)
         proxy.faults.update(throttle_share=1.0)
-        layout = ViewLayout("_t1", 0, ())
+        layout = ViewLayout("_t1", "_v1", 0, ())
         with pytest.raises(ThroughputExceeded):
             engine.run(engine.reader.read([ViewRead(layout, ["1/x=i:1"])], ProtoRows))
         engine.close()
@@ -305,7 +305,7 @@ def _read_both(
         elif encoded is not None:
             item[name] = encoded
     client.put_item(TableName=table, Item=item)
-    layout = ViewLayout("_t1", 0, tuple(FeatureSlot(name, name, field) for name, (field, _) in named.items()))
+    layout = ViewLayout("_t1", "_v1", 0, tuple(FeatureSlot(name, name, field) for name, (field, _) in named.items()))
     request = [ViewRead(layout, [pk])]
     (fast_rows,) = fast.run(fast.reader.read(request, ProtoRows))
     (reference_rows,) = reference.run(reference.reader.read(request, ProtoRows))

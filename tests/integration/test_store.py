@@ -100,7 +100,7 @@ def test_projection_asks_only_for_requested_features(
     assert rows[0][1] is not None and set(rows[0][1]) == {"f1"}
     spec = captured[0]
     requested = set(spec["ExpressionAttributeNames"].values())
-    assert len(requested) == 3  # pk, the view's timestamp, f1
+    assert len(requested) == 4  # pk, the view's timestamp and values map, f1
     assert "pk" in requested
 
 
@@ -153,9 +153,16 @@ def test_newest_row_of_a_batch_wins(store: ChalkDynamoOnlineStore, config: RepoC
     assert rows[0][1] is not None and rows[0][1]["f0"].double_val == 3.0
 
 
+@pytest.fixture
+def chalk_config(tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str) -> RepoConfig:
+    url = dynamodb_endpoint.url
+    return repo_config(tmp_path, url, table_name, retry_scale_factor=1, chalk_style_expiry=True)
+
+
 def test_expired_rows_read_as_absent_and_item_expiry(
-    store: ChalkDynamoOnlineStore, config: RepoConfig, ddb_client: Any, table_name: str
+    store: ChalkDynamoOnlineStore, chalk_config: RepoConfig, ddb_client: Any, table_name: str
 ) -> None:
+    config = chalk_config
     short = driver_view("short", ttl=timedelta(hours=1))
     long = driver_view("long", ttl=timedelta(days=2))
     applied(store, config, short, long)
@@ -171,8 +178,9 @@ def test_expired_rows_read_as_absent_and_item_expiry(
 
 
 def test_no_item_expiry_when_a_view_keeps_rows_forever(
-    store: ChalkDynamoOnlineStore, config: RepoConfig, ddb_client: Any, table_name: str
+    store: ChalkDynamoOnlineStore, chalk_config: RepoConfig, ddb_client: Any, table_name: str
 ) -> None:
+    config = chalk_config
     expiring = driver_view("expiring", ttl=timedelta(hours=1))
     forever = driver_view("forever", ttl=None)
     applied(store, config, expiring, forever)
@@ -285,7 +293,7 @@ def test_oversize_item_is_refused_and_nothing_written(
     view = driver_view("stats")
     applied(store, config, view)
     huge = {"tags": ValueProto(string_list_val=StringList(val=["x" * 1000] * 500))}
-    with pytest.raises(ItemTooLarge, match="driver_id=i:1"):
+    with pytest.raises(ItemTooLarge, match="driver_id=1 "):
         store.online_write_batch(config, view, [(key(1), huge, NOW, None)], None)
     assert store.online_read(config, view, [key(1)]) == [(None, None)]
 
@@ -327,7 +335,7 @@ def test_removed_view_loses_its_data_and_empty_items_go(
     store.update(config, [removed], [kept], [], [DRIVER], partial=False)
     item = raw_item(ddb_client, table_name, store, config, 1)
     assert sum(name.startswith("_t") for name in item) == 1
-    assert len(item) == 2 + 1 + 4 + 1  # pk, sk, kept's timestamp, 4 non-null features, expiry
+    assert len(item) == 2 + 1 + 4  # pk, sk, kept's timestamp, 4 non-null features; no expiry by default
     assert "Item" not in ddb_client.get_item(
         TableName=table_name, Key={"pk": raw_item_key(store, config, 2), "sk": {"S": ENTITY_SK}}
     )
