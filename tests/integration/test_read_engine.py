@@ -305,7 +305,9 @@ def _read_both(
         elif encoded is not None:
             item[name] = encoded
     client.put_item(TableName=table, Item=item)
-    layout = ViewLayout("_t1", "_v1", 0, tuple(FeatureSlot(name, name, field) for name, (field, _) in named.items()))
+    layout = ViewLayout(
+        "_t1", "_v1", 0, tuple(FeatureSlot(name, name, field) for name, (field, _) in named.items())
+    )
     request = [ViewRead(layout, [pk])]
     (fast_rows,) = fast.run(fast.reader.read(request, ProtoRows))
     (reference_rows,) = reference.run(reference.reader.read(request, ProtoRows))

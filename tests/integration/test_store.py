@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -38,18 +37,6 @@ def row(driver_id: int, value: float, ts: datetime = NOW) -> tuple[Any, ...]:
         "rate": ValueProto(float_val=0.25),
     }
     return key(driver_id), features, ts, None
-
-
-@pytest.fixture
-def store() -> Iterator[ChalkDynamoOnlineStore]:
-    online_store = ChalkDynamoOnlineStore()
-    yield online_store
-    online_store.close_engines()
-
-
-@pytest.fixture
-def config(tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str) -> RepoConfig:
-    return repo_config(tmp_path, dynamodb_endpoint.url, table_name, retry_scale_factor=1)
 
 
 def watch_batch_gets(engine: Engine) -> list[dict[str, Any]]:

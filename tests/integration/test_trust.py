@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,6 @@ from tests.integration.test_store import NOW, applied, key, raw_item, row
 from tests.servers import Endpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def store() -> Iterator[ChalkDynamoOnlineStore]:
-    online_store = ChalkDynamoOnlineStore()
-    yield online_store
-    online_store.close_engines()
-
-
-@pytest.fixture
-def config(tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str) -> RepoConfig:
-    return repo_config(tmp_path, dynamodb_endpoint.url, table_name, retry_scale_factor=1)
 
 
 def view_of(name: str, fields: dict[str, Any], ttl: timedelta | None = None) -> FeatureView:

@@ -1,0 +1,25 @@
+"""Fixtures the store's integration tests share: a store and a repo config on each server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from feast.repo_config import RepoConfig
+
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from tests.feast_objects import repo_config
+from tests.servers import Endpoint
+
+
+@pytest.fixture
+def store() -> Iterator[ChalkDynamoOnlineStore]:
+    online_store = ChalkDynamoOnlineStore()
+    yield online_store
+    online_store.close_engines()
+
+
+@pytest.fixture
+def config(tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str) -> RepoConfig:
+    return repo_config(tmp_path, dynamodb_endpoint.url, table_name, retry_scale_factor=1)
