@@ -91,18 +91,17 @@ class ExpiryFollower:
     def _recompute(self, project_id: str, live: Mapping[str, NamespaceInfo], enabled: bool) -> int:
         ttls = {ts_attr(info.id): info.ttl_seconds if enabled else 0 for info in live.values()}
         families = {ts_attr(info.id): info.join_keys for info in live.values()}
-        changed = 0
+        changed: list[bool] = []  # appended from the scan's segment threads: list.append is atomic
         with tqdm(desc="Recomputing item expiry", unit="item", leave=False) as bar:
 
             def handle(item: Item) -> None:
-                nonlocal changed
                 if self._recompute_item(item, ttls, families):
-                    changed += 1
+                    changed.append(True)
                 bar.update(1)
 
             self._admin.scan_each(f"{project_id}/", handle)
-        log.info("item expiry recomputed: %d items changed", changed)
-        return changed
+        log.info("item expiry recomputed: %d items changed", len(changed))
+        return len(changed)
 
     def _recompute_item(self, item: Item, ttls: Mapping[str, int], families: Mapping[str, Any]) -> bool:
         key = {PK: item[PK], SK: {"S": ENTITY_SK}}
