@@ -435,6 +435,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         if not engine.admin.exists():
             self.close_engines()
             return
+        engine.ready()  # a cached project id may be another apply's: look at the generation
         project = config.project
         project_id = engine.names.lookup(project_name(project))
         if project_id is not None:
