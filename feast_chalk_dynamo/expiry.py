@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from feast_chalk_dynamo.expressions import MAX_EXPRESSION_BYTES
+from feast_chalk_dynamo.expressions import fits
 from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR, META_PK, PK, SK, ts_attr
 from feast_chalk_dynamo.names import NamespaceInfo, name_component
 from feast_chalk_dynamo.tables import TableAdmin
@@ -153,7 +153,7 @@ class ExpiryFollower:
         if expiry is not None:
             values[":x"] = {"N": str(expiry)}
         condition = " AND ".join(clauses)
-        if len(condition) > MAX_EXPRESSION_BYTES:  # too many views to guard: the safe choice
+        if not fits(condition):  # too many views to guard: the safe choice
             names, values, update, condition = {"#x": EXPIRY_ATTR}, {}, "REMOVE #x", ""
         request: dict[str, Any] = {
             "TableName": self._table,

@@ -149,15 +149,18 @@ class NameRegistry:
         Cheap on the read path: a clock read, and every ``refresh_seconds``
         one GetItem of the generation.
         """
-        if self._checked_at is not None and self._clock() - self._checked_at < self._refresh_seconds:
+        if not self._check_due():
             return
         with self._refresh_lock:
-            if self._checked_at is not None and self._clock() - self._checked_at < self._refresh_seconds:
+            if not self._check_due():
                 return
             generation = self._read_generation()
             if generation != self._generation:
                 self._reload(generation)
             self._checked_at = self._clock()
+
+    def _check_due(self) -> bool:
+        return self._checked_at is None or self._clock() - self._checked_at >= self._refresh_seconds
 
     def _read_generation(self) -> int:
         item = self._client.get_item(
@@ -166,11 +169,15 @@ class NameRegistry:
         return int(item["n"]["N"]) if item else 0
 
     def _reload(self, generation: int) -> None:
+        """Swap in a fresh mapping (the whole of it, with warm-up; else an empty cache to fill lazily).
+
+        Loaded before the swap, so concurrent reads keep the old mapping until
+        then instead of looking every name up one by one meanwhile.
+        """
+        items = self._fetch("") if self._warm else {}
         with self._lock:
-            self._items = {}
-            self._namespaces_loaded = set()
-        if self._warm:
-            self.warm_up()
+            self._items = items
+            self._namespaces_loaded = None if self._warm else set()
         self._generation = generation
 
     def bump_generation(self) -> None:
@@ -190,15 +197,15 @@ class NameRegistry:
             else:
                 self._checked_at = None  # another process changed it too: look again next time
 
-    def warm_up(self) -> int:
-        """Load the whole mapping with one paginated Query; returns how many names."""
-        items = self._query("")
-        with self._lock:
-            self._namespaces_loaded = None
-        return len(items)
-
     def _query(self, prefix: str) -> dict[str, Item]:
         """Every mapping item whose name starts with ``prefix`` (all of them for ""), now cached."""
+        found = self._fetch(prefix)
+        with self._lock:
+            self._items.update(found)
+        return found
+
+    def _fetch(self, prefix: str) -> dict[str, Item]:
+        """Every mapping item whose name starts with ``prefix``, by one paginated Query."""
         condition = "#pk = :pk AND begins_with(#sk, :prefix)" if prefix else "#pk = :pk"
         prefix_value = {":prefix": {"S": prefix}} if prefix else {}
         pages = self._client.get_paginator("query").paginate(
@@ -208,10 +215,7 @@ class NameRegistry:
             ExpressionAttributeNames={"#pk": PK, **({"#sk": SK} if prefix else {})},
             ExpressionAttributeValues={":pk": {"S": META_PK}, **prefix_value},
         )
-        found = {item[SK]["S"]: item for page in pages for item in page["Items"]}
-        with self._lock:
-            self._items.update(found)
-        return found
+        return {item[SK]["S"]: item for page in pages for item in page["Items"]}
 
     def _get(self, name: str, cached: bool = True) -> Item | None:
         if cached:

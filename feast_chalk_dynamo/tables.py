@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from feast_chalk_dynamo.client import RetryPolicy
 from feast_chalk_dynamo.errors import TableNotFound, TableSchemaMismatch, ThroughputExceeded
-from feast_chalk_dynamo.expressions import MAX_EXPRESSION_BYTES, MAX_UPDATE_ACTIONS, fits, placeholder_suffix
+from feast_chalk_dynamo.expressions import fits, placeholder_suffix, update_fits
 from feast_chalk_dynamo.layout import EXPIRY_ATTR, META_PK, PK, SK, TS_PREFIX
 from feast_chalk_dynamo.settings import DynamoSettings
 
@@ -262,18 +262,20 @@ class TableAdmin:
         handle: Callable[[dict[str, Any]], None],
         keys_only: bool,
     ) -> None:
-        names = {**names, "#pk": PK, **({"#sk": SK} if keys_only else {})}
+        names = dict(names)
         values = dict(values or {})
         filters = [condition] if condition else []
-        if prefix is not None:
-            filters.append("begins_with(#pk, :prefix)")
-            values[":prefix"] = {"S": prefix}
         request: dict[str, Any] = {"TableName": self._table, "TotalSegments": SCAN_SEGMENTS}
         if keys_only:
             request["ProjectionExpression"] = "#pk, #sk"
+            names.update({"#pk": PK, "#sk": SK})
+        if prefix is not None:
+            filters.append("begins_with(#pk, :prefix)")
+            values[":prefix"] = {"S": prefix}
+            names["#pk"] = PK
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
-        if "#pk" in request.get("FilterExpression", "") + request.get("ProjectionExpression", ""):
+        if names:
             request["ExpressionAttributeNames"] = names
         if values:
             request["ExpressionAttributeValues"] = values
@@ -288,14 +290,12 @@ class TableAdmin:
 
 
 def _removal_chunks(attributes: Sequence[str]) -> list[dict[str, str]]:
-    """Placeholder maps for REMOVE expressions of ``attributes``, each within 4 KB, in order."""
+    """Placeholder maps for REMOVE expressions of ``attributes``, each within the update limits, in order."""
     chunks: list[dict[str, str]] = [{}]
-    length = len("REMOVE ")
     for index, attr in enumerate(attributes):
-        placeholder = f"#{placeholder_suffix(index)}"
-        if length + len(placeholder) + 2 > MAX_EXPRESSION_BYTES or len(chunks[-1]) == MAX_UPDATE_ACTIONS:
-            chunks.append({})
-            length = len("REMOVE ")
-        chunks[-1][placeholder] = attr
-        length += len(placeholder) + 2
+        grown = {**chunks[-1], f"#{placeholder_suffix(index)}": attr}
+        if update_fits("REMOVE " + ", ".join(grown), grown):
+            chunks[-1] = grown
+        else:
+            chunks.append({f"#{placeholder_suffix(index)}": attr})
     return chunks

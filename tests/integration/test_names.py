@@ -51,7 +51,7 @@ def test_concurrent_allocators_agree(dynamodb_endpoint: Endpoint, table_name: st
         "import sys, json, boto3\n"
         "from feast_chalk_dynamo.names import NameRegistry\n"
         "client = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1')\n"
-        "names = NameRegistry(client, sys.argv[2]); names.warm_up()\n"
+        "names = NameRegistry(client, sys.argv[2]); names.ensure_fresh()\n"
         "print(json.dumps([names.lookup(n) for n in json.loads(sys.argv[3])]))\n"
     )
     output = subprocess.run(

@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 from botocore.exceptions import ClientError
 from feast import FeatureView, Field, FileSource
+from feast.protos.feast.types.Value_pb2 import Map as MapProto
 from feast.protos.feast.types.Value_pb2 import StringList
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
-from feast.types import Float64, Int64, String
+from feast.types import Array, Bool, Float64, Int64, Map, String
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -389,6 +390,41 @@ def test_wide_views_write_read_and_go_whole(
     store.update(config, [wide], [other], [], [DRIVER], partial=False)  # removal in 4 KB pieces
     item = raw_item(ddb_client, table_name, store, config, 1)
     assert len(item) == 2 + 1 + 3  # pk, sk, and only the other view: its timestamp and 3 features
+
+
+MIXED_TYPES = [Float64, Int64, String, Array(String), Map, Bool]
+
+
+def mixed_value(index: int, base: int) -> ValueProto:
+    """Real-looking data for feature ``index``: numbers, text (empty and accented), lists, maps, flags."""
+    kind = index % len(MIXED_TYPES)
+    number = base + index
+    return [
+        ValueProto(double_val=number / 7),
+        ValueProto(int64_val=-number),
+        ValueProto(string_val="" if number % 5 == 0 else f"café-{number}"),
+        ValueProto(string_list_val=StringList(val=[f"t{number}", ""])),
+        ValueProto(
+            map_val=MapProto(
+                val={"score": ValueProto(double_val=number), "city": ValueProto(string_val="Lagos")}
+            )
+        ),
+        ValueProto(bool_val=number % 2 == 0),
+    ][kind]
+
+
+@pytest.mark.parametrize("width", [100, 400])
+def test_rows_of_every_value_type_round_trip_in_both_write_shapes(
+    store: ChalkDynamoOnlineStore, config: RepoConfig, width: int
+) -> None:
+    """100 features go in attribute by attribute, 400 as one map: strings, lists and maps come back alike."""
+    view = view_of("mixed", {f"f{i}": MIXED_TYPES[i % len(MIXED_TYPES)] for i in range(width)})
+    applied(store, config, view)
+    for base, ts in ((0, NOW - timedelta(hours=1)), (1000, NOW)):
+        write(store, config, view, {f"f{i}": mixed_value(i, base) for i in range(width)}, ts)
+    ts, values = read_one(store, config, view)
+    assert ts == NOW
+    assert values == {f"f{i}": mixed_value(i, 1000) for i in range(width)}
 
 
 def test_many_views_read_at_once_without_a_4kb_projection(
