@@ -61,21 +61,30 @@ def test_many_feature_stores_share_one_engine_and_leak_no_threads(
     first = feature_store(config, driver_view("stats"))  # creates the table and the names
     asyncio.run(first._get_provider().online_store.close())
     gc.collect()
-    baseline = threading.active_count()
+    baseline = engine_threads()
     stores = [feature_store(config, driver_view("stats")) for _ in range(12)]
     for fs in stores:
         fs.get_online_features(features=["stats:f0"], entity_rows=[{"driver_id": 1}])
     engines = {id(fs._get_provider().online_store.engine(fs.config)) for fs in stores}
     assert len(engines) == 1  # one engine, one set of pools, for all of them
     settings_ = stores[0].config.online_store
-    assert threading.active_count() - baseline <= settings_.client_threads + settings_.serde_threads + 1
+    assert 0 < engine_threads() - baseline <= settings_.client_threads + settings_.serde_threads + 1
     for fs in stores:
         asyncio.run(fs._get_provider().online_store.close())
     del stores, fs
     gc.collect()
     assert ENGINES.flush()
     assert len(ENGINES) == 0
-    assert threading.active_count() <= baseline
+    assert engine_threads() <= baseline
+
+
+def engine_threads() -> int:
+    """Threads of engines' pools and loops. Not all threads: the strict proxy in front of the
+    servers runs in this process and keeps a handler thread per open connection for a moment."""
+    return sum(
+        t.name.startswith(("dynamodb-client", "dynamodb-serde", "dynamodb-loop"))
+        for t in threading.enumerate()
+    )
 
 
 def test_a_dropped_store_gives_its_engine_back(
