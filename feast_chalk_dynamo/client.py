@@ -72,6 +72,32 @@ class RetryPolicy:
         return cls(max_retries=settings.max_retries, scale_ms=settings.retry_scale_factor)
 
 
+@dataclass(frozen=True)
+class ConflictBackoff:
+    """Waits between retries of a transaction that conflicted with another writer.
+
+    Retry ``n`` (from 0) waits ``min_ms * 2**n`` times a uniform factor in
+    ``[1, 2)``: never less than the minimum (the other transaction needs that
+    long to finish), jittered so two writers that conflicted do not collide
+    again on the same beat.
+    """
+
+    max_retries: int
+    min_ms: float
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        uniform = (rng or random).uniform
+        for attempt in range(self.max_retries):
+            yield min(MAX_DELAY_SECONDS, self.min_ms * 2**attempt * uniform(1, 2) / 1000)
+
+    @classmethod
+    def from_settings(cls, settings: DynamoSettings) -> ConflictBackoff:
+        return cls(
+            max_retries=settings.transaction_write_conflict_max_retries,
+            min_ms=settings.transaction_write_conflict_min_retry_millis,
+        )
+
+
 def retry_cause(error: BaseException) -> str | None:
     """Why an attempt may be retried ("throttled", "server error", "connection"), or None."""
     if isinstance(error, ClientError):
@@ -168,6 +194,7 @@ class Boto3Transport:
         self._methods = {
             "BatchGetItem": self.client.batch_get_item,
             "UpdateItem": self.client.update_item,
+            "TransactWriteItems": self.client.transact_write_items,
             "GetItem": self.client.get_item,
         }
 
@@ -245,10 +272,13 @@ class RawHttpTransport:
         # The same error botocore would raise, so one retry classifier serves both paths.
         code = str(parsed.get("__type", "UnknownError")).rsplit("#", 1)[-1]
         message = parsed.get("message") or parsed.get("Message") or response.reason or ""
-        error = {"Code": code, "Message": message}
-        raise ClientError(
-            {"Error": error, "ResponseMetadata": {"HTTPStatusCode": response.status}}, operation
-        )
+        error: dict[str, Any] = {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": response.status},
+        }
+        if "CancellationReasons" in parsed:  # where botocore puts them too
+            error["CancellationReasons"] = parsed["CancellationReasons"]
+        raise ClientError(error, operation)
 
     def close(self) -> None:
         self._pool.close()

@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from feast_chalk_dynamo.caller import Caller, Sleep
-from feast_chalk_dynamo.client import Boto3Transport, RetryPolicy, make_client, make_transport
+from feast_chalk_dynamo.client import RetryPolicy, make_client, make_transport
 from feast_chalk_dynamo.expiry import ExpiryFollower
 from feast_chalk_dynamo.names import NameRegistry
 from feast_chalk_dynamo.reader import Reader
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.tables import TableAdmin, report_missing_table
-from feast_chalk_dynamo.writer import Writer
+from feast_chalk_dynamo.writes import Writer
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ class Engine:
         table = settings.table_name
         read_wait = settings.request_racing_wait_time if settings.enable_request_racing else None
         self.read_transport = make_transport(settings)
-        self.write_transport = Boto3Transport(settings)
+        self.write_transport = make_transport(settings)
         self.reads = Caller(self.read_transport, table, self.pool, retry, read_wait, sleep)
         self.writes = Caller(self.write_transport, table, self.pool, retry, None, sleep)
         # Admin and name lookups are rare: botocore's own retries are enough there.

@@ -51,3 +51,35 @@ class ServerErrors(RetriesExhausted):
 
 class ConnectionFailed(RetriesExhausted):
     """The endpoint kept dropping connections or not answering within the request timeout."""
+
+
+class WriteIncomplete(ChalkDynamoError):
+    """A write stopped part-way: some rows landed, the rest did not.
+
+    Rows that landed stay (guarded writes never let an older row replace
+    them), so running the same write again finishes the job. ``unwritten``
+    holds the partition keys of every row not written, ``cause`` the first
+    failure.
+    """
+
+    def __init__(
+        self, view: str, rows: int, written: int, stale: int, unwritten: list[str], first_shown: list[str],
+        cause: BaseException,
+    ) -> None:  # fmt: skip
+        """``first_shown``: the first few unwritten entities as their user wrote them."""
+        more = len(unwritten) - len(first_shown)
+        shown = ", ".join(first_shown) + (f" and {more} more" if more > 0 else "")
+        super().__init__(
+            f"write of view {view!r} stopped part-way: {written} of {rows} rows written, {stale} skipped as "
+            f"older than the stored row, {len(unwritten)} not written ({shown}); running the same write "
+            f"again finishes it. Cause: {type(cause).__name__}: {cause}"
+        )
+        self.view = view
+        self.written = written
+        self.stale = stale
+        self.unwritten = unwritten
+        self.cause = cause
+
+
+class TransactionConflicts(WriteIncomplete):
+    """Transactions kept conflicting with other writers past ``transaction_write_conflict_max_retries``."""

@@ -76,6 +76,10 @@ class DynamoSettings(FeastConfigBaseModel):
     transaction_write_conflict_min_retry_millis: float = Field(default=50, ge=0)
     transaction_write_conflict_max_retries: int = Field(default=5, ge=0)
     aggregate_update_cache_size: int = Field(default=256, ge=0)
+    # Not in the seed: a write of at least this many distinct entities is a
+    # bulk write (materialization); fewer (pushes) go one guarded UpdateItem
+    # per row, which costs half the write units of a transaction.
+    bulk_write_min_rows: int = Field(default=16, ge=1)
     # Retries and timeouts.
     max_retries: int = Field(default=12, ge=0)
     retry_scale_factor: float = Field(default=10, gt=0)

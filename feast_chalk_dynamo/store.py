@@ -38,7 +38,7 @@ from feast_chalk_dynamo.names import (
 from feast_chalk_dynamo.reader import FeatureSlot, RowsFactory, ViewLayout, ViewRead
 from feast_chalk_dynamo.response import populate
 from feast_chalk_dynamo.settings import DynamoSettings
-from feast_chalk_dynamo.writer import EntityRow, WriteLayout
+from feast_chalk_dynamo.writes import EntityRow, WriteLayout
 
 AnyView = FeatureView | OnDemandFeatureView
 

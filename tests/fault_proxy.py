@@ -48,6 +48,16 @@ _THROTTLE = (
     "Consider increasing your provisioning level with the UpdateTable API.",
 )
 _SERVER_ERROR = (500, "InternalServerError", "Internal server error")
+_CONFLICT = (
+    400,
+    "TransactionConflictException",
+    "Transaction is ongoing for the item",
+)
+_CANCELLED = (
+    400,
+    "TransactionCanceledException",
+    "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+)
 
 
 def fixed(seconds: float) -> Delay:
@@ -88,6 +98,9 @@ class Faults:
     throttle_share: float = 0.0  # 400 ProvisionedThroughputExceededException, not forwarded
     error_share: float = 0.0  # 500 InternalServerError, not forwarded
     drop_share: float = 0.0  # request read, connection closed without an answer
+    # Another writer's transaction holds the item, not forwarded: a TransactWriteItems is
+    # cancelled with a TransactionConflict reason, an UpdateItem gets TransactionConflictException.
+    conflict_share: float = 0.0
     # Accept and read requests, never answer: a dead endpoint. Held until the
     # client hangs up or the proxy closes.
     blackhole: bool = False
@@ -97,6 +110,9 @@ class Faults:
     seed: int = 0
     seen: Counter[str] = field(default_factory=Counter)  # every request, by operation
     injected: Counter[str] = field(default_factory=Counter)  # by kind: "delay", "throttle", ...
+    # Requests being handled now, and the most there ever were at once: how parallel a client is.
+    in_flight: int = field(default=0, init=False)
+    max_in_flight: int = field(default=0, init=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _random: random.Random = field(init=False, repr=False, compare=False)
 
@@ -123,6 +139,7 @@ class Faults:
             # Cleared in place: a test may hold on to the counter objects.
             self.seen.clear()
             self.injected.clear()
+            self.max_in_flight = self.in_flight
             self.seed = self.seed  # restarts the generator
 
     def plan(self, operation: str) -> tuple[float, str | None]:
@@ -144,9 +161,20 @@ class Faults:
                 outcome = "error"
             elif roll < self.throttle_share + self.error_share + self.drop_share:
                 outcome = "drop"
+            elif roll < self.throttle_share + self.error_share + self.drop_share + self.conflict_share:
+                outcome = "conflict"
             if outcome is not None:
                 self.injected[outcome] += 1
             return delay, outcome
+
+    def entered(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def left(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def take_unprocessed(self) -> bool:
         with self.lock:
@@ -262,6 +290,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:
+        self.owner.faults.entered()
+        try:
+            self._handle_post()
+        finally:
+            self.owner.faults.left()
+
+    def _handle_post(self) -> None:
         faults = self.owner.faults
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
@@ -280,15 +315,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._hang_up()
         if outcome in ("throttle", "error"):
             return self._reply_error(*(_THROTTLE if outcome == "throttle" else _SERVER_ERROR))
+        if outcome == "conflict" and operation == "TransactWriteItems":
+            actions = len(json.loads(body).get("TransactItems") or [])
+            reasons = [{"Code": "TransactionConflict", "Message": _CONFLICT[2]}] + [{"Code": "None"}] * (
+                actions - 1
+            )
+            return self._reply_error(*_CANCELLED, CancellationReasons=reasons)
+        if outcome == "conflict" and operation == "UpdateItem":
+            return self._reply_error(*_CONFLICT)
         status, headers, payload = self._forward(body)
         if operation == "BatchGetItem" and status == 200 and faults.take_unprocessed():
             payload = _unprocess_half(body, payload)
         self._reply(status, payload, headers)
 
-    def _reply_error(self, status: int, code: str, message: str) -> None:
+    def _reply_error(self, status: int, code: str, message: str, **extra: Any) -> None:
         """An error as DynamoDB sends it, which botocore and the fast path parse as they would AWS's."""
         payload = json.dumps(
-            {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message},
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message, **extra},
             separators=(",", ":"),
         ).encode()
         self._reply(

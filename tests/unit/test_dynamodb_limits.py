@@ -2,7 +2,7 @@
 
 Each check gets a request AWS rejects, which must get AWS's message, and the nearest request AWS
 accepts, which must get None. The property tests vary the input around each limit. The requests
-the store really sends (see feast_chalk_dynamo/writer.py, names.py, tables.py, reader.py) must all
+the store really sends (see feast_chalk_dynamo/writes/rows.py, names.py, tables.py, reader.py) must all
 pass: a checker that cries wolf would be switched off.
 """
 

@@ -8,7 +8,7 @@ import socket
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from feast_chalk_dynamo.caller import RacingBudget, Siblings
-from feast_chalk_dynamo.client import MAX_DELAY_SECONDS, InFlight, RetryPolicy, retry_cause
+from feast_chalk_dynamo.client import MAX_DELAY_SECONDS, ConflictBackoff, InFlight, RetryPolicy, retry_cause
 
 
 def test_delays_grow_exponentially_with_full_jitter_and_a_cap() -> None:
@@ -21,6 +21,21 @@ def test_delays_grow_exponentially_with_full_jitter_and_a_cap() -> None:
 
 def test_no_retries_means_no_delays() -> None:
     assert list(RetryPolicy(max_retries=0, scale_ms=10).delays()) == []
+
+
+def test_conflict_backoff_starts_at_the_minimum_and_doubles_with_jitter() -> None:
+    delays = list(ConflictBackoff(max_retries=5, min_ms=50).delays(random.Random(3)))
+    assert len(delays) == 5
+    for attempt, delay in enumerate(delays):
+        assert 0.050 * 2**attempt <= delay < 0.050 * 2 ** (attempt + 1)
+    # Jittered: two writers that conflicted do not retry on the same beat.
+    other = list(ConflictBackoff(max_retries=5, min_ms=50).delays(random.Random(4)))
+    assert delays != other
+
+
+def test_conflict_backoff_is_capped_and_can_be_off() -> None:
+    assert max(ConflictBackoff(max_retries=30, min_ms=50).delays()) <= MAX_DELAY_SECONDS
+    assert list(ConflictBackoff(max_retries=0, min_ms=50).delays()) == []
 
 
 def client_error(code: str, status: int) -> ClientError:

@@ -58,7 +58,11 @@ def test_every_knob_is_an_env_var() -> None:
         "DYNAMODB_AGGREGATE_UPDATE_CACHE_SIZE", "DYNAMODB_MAX_RETRIES", "DYNAMODB_RETRY_SCALE_FACTOR",
         "DYNAMODB_REQUEST_TIMEOUT_MS", "DYNAMODB_WARMUP_FQN_MAPPING", "DYNAMODB_CREATE_TABLES_IF_NOT_EXISTS",
     }  # fmt: skip
-    ours = {"DYNAMODB_MAPPING_REFRESH_SECONDS", "DYNAMODB_CHALK_STYLE_EXPIRY"}  # not in the seed
+    ours = {  # not in the seed
+        "DYNAMODB_MAPPING_REFRESH_SECONDS",
+        "DYNAMODB_CHALK_STYLE_EXPIRY",
+        "DYNAMODB_BULK_WRITE_MIN_ROWS",
+    }
     assert {env_var(n) for n in knob_names(ChalkDynamoOnlineStoreConfig)} == seed_vars | ours
 
 

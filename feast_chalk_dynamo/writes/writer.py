@@ -1,0 +1,300 @@
+"""Sending rows: per row, in guarded transactions, or unguarded, always in parallel.
+
+A call with fewer than ``bulk_write_min_rows`` distinct entities (a push)
+sends one UpdateItem per row, guarded when ``only_write_newer_values``. A
+larger call (materialization) is a bulk write: with
+``check_ts_for_bulk_writes`` the rows go in TransactWriteItems of up to 100
+guarded updates (2x the write units, a round trip per 100 rows); without it,
+as unguarded UpdateItems. Never a PutItem or BatchWriteItem put: a put
+replaces the whole item and would erase the other views sharing it.
+
+Up to ``num_client_threads`` requests are in flight; each retries throttling,
+5xx and dropped connections by the read path's policy (``Caller``). A row
+whose guard fails is stale: counted, not raised. When a request runs out of
+retries, nothing more is sent and the error says which rows landed and which
+did not (``WriteIncomplete``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from feast_chalk_dynamo.caller import Caller
+from feast_chalk_dynamo.client import ConflictBackoff
+from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.errors import ItemTooLarge, ThroughputExceeded, TransactionConflicts, WriteIncomplete
+from feast_chalk_dynamo.layout import ENTITY_SK, MAX_ITEM_BYTES, PK, SK, TS_PREFIX, describe_entity
+from feast_chalk_dynamo.settings import DynamoSettings
+from feast_chalk_dynamo.writes.rows import EntityRow, RowUpdate, WriteLayout, encode_update, newest_per_key
+from feast_chalk_dynamo.writes.transactions import cancellation, transaction_chunks, transaction_request
+
+log = logging.getLogger(__name__)
+
+# Unwritten entities an error spells out; the rest are counted (all are on the error).
+SHOWN_KEYS = 10
+
+
+@dataclass
+class WriteStats:
+    """What writes did, for tests and metrics."""
+
+    written: int = 0
+    stale_skipped: int = 0
+    conflict_retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, written: int = 0, stale_skipped: int = 0, conflict_retries: int = 0) -> None:
+        with self._lock:
+            self.written += written
+            self.stale_skipped += stale_skipped
+            self.conflict_retries += conflict_retries
+
+
+class _NoTransactions(Exception):
+    """The endpoint has no TransactWriteItems (dynalite, some emulators)."""
+
+
+class _ConflictsPersisted(Exception):
+    """Conflicts outlasted ``transaction_write_conflict_max_retries``."""
+
+
+class _Run:
+    """One write call's accounting: what landed, what did not, and the first failure."""
+
+    def __init__(
+        self, view: str, rows: int, stats: WriteStats, progress: Callable[[int], Any] | None
+    ) -> None:
+        self.view = view
+        self.rows = rows
+        self.written = 0
+        self.stale = 0
+        self.unwritten: list[str] = []
+        self.error: BaseException | None = None
+        self._stats = stats
+        self._progress = progress
+
+    def landed(self, written: int = 0, stale: int = 0) -> None:
+        self.written += written
+        self.stale += stale
+        self._stats.add(written=written, stale_skipped=stale)
+        if self._progress:
+            self._progress(written + stale)
+
+    def failed(self, updates: Sequence[RowUpdate], error: BaseException | None = None) -> None:
+        """``updates`` were not written; ``error`` (the first one kept) is why, None if never sent."""
+        self.unwritten.extend(update.key for update in updates)
+        if error is not None and self.error is None:
+            self.error = error
+
+    def raise_if_failed(self) -> None:
+        error = self.error
+        if error is None:
+            return
+        shown = [describe_entity(key) for key in self.unwritten[:SHOWN_KEYS]]
+        details = (self.view, self.rows, self.written, self.stale, self.unwritten, shown)
+        if isinstance(error, _ConflictsPersisted):
+            raise TransactionConflicts(*details, error) from error
+        if self.written + self.stale == 0:
+            # Nothing landed: the failure is the whole story, and its type (a
+            # missing table, a full item) is what the caller acts on. So any
+            # error but WriteIncomplete means no row of the call was written.
+            raise error
+        raise WriteIncomplete(*details, error) from error
+
+
+Send = Callable[[WriteLayout, list[RowUpdate], _Run], Awaitable[None]]
+
+
+class Writer:
+    def __init__(
+        self,
+        caller: Caller,
+        settings: DynamoSettings,
+        serde_pool: ThreadPoolExecutor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._caller = caller
+        self._settings = settings
+        self._serde_pool = serde_pool
+        self._clock = clock
+        self._conflicts = ConflictBackoff.from_settings(settings)
+        # Whether the endpoint takes TransactWriteItems: None until a bulk write finds out.
+        self.transactions: bool | None = None
+        self.stats = WriteStats()
+
+    async def write(
+        self,
+        layout: WriteLayout,
+        rows: Sequence[EntityRow],
+        progress: Callable[[int], Any] | None = None,
+    ) -> None:
+        """Write rows, reporting progress as each lands; raise if any did not.
+
+        Every row is encoded (on the serde pool) before any is sent, so a row
+        that cannot be stored fails the batch before anything is written.
+        """
+        settings = self._settings
+        newest = newest_per_key(rows)
+        bulk = len(newest) >= settings.bulk_write_min_rows
+        guarded = settings.check_ts_for_bulk_writes if bulk else settings.only_write_newer_values
+        loop = asyncio.get_running_loop()
+        now = self._clock()
+        updates = await loop.run_in_executor(
+            self._serde_pool,
+            lambda: [encode_update(layout, row, settings.table_name, guarded, now) for row in newest],
+        )
+        if progress and len(newest) < len(rows):
+            progress(len(rows) - len(newest))  # superseded rows are done already
+        run = _Run(layout.view, len(newest), self.stats, progress)
+        if bulk and settings.check_ts_for_bulk_writes and self.transactions is not False:
+            await self._transactional(layout, updates, run)
+        else:
+            await self._send_all(layout, [[update] for update in updates], self._update, run)
+        run.raise_if_failed()
+
+    async def _transactional(self, layout: WriteLayout, updates: list[RowUpdate], run: _Run) -> None:
+        chunks = list(transaction_chunks(updates))
+        if self.transactions is None:  # the first transaction alone finds out whether there are any
+            first = chunks.pop(0)
+            try:
+                await self._transact(layout, first, run)
+            except _NoTransactions:
+                self._fall_back()
+                chunks.insert(0, first)
+            else:
+                self.transactions = True
+        if self.transactions is False:
+            singles = [[update] for chunk in chunks for update in chunk]
+            await self._send_all(layout, singles, self._update, run)
+        else:
+            await self._send_all(layout, chunks, self._transact, run)
+
+    def _fall_back(self) -> None:
+        if self.transactions is not False:
+            self.transactions = False
+            log.warning(
+                "DynamoDB endpoint %s has no TransactWriteItems: bulk writes go as one guarded UpdateItem "
+                "per row instead (as safe, slower). Set check_ts_for_bulk_writes: false "
+                "(DYNAMODB_CHECK_TS_FOR_BULK_WRITES=false) to send them unguarded, if your pipeline's "
+                "timestamps only ever increase.",
+                self._settings.endpoint_url or "of AWS",
+            )
+
+    async def _send_all(
+        self, layout: WriteLayout, units: list[list[RowUpdate]], send: Send, run: _Run
+    ) -> None:
+        """Send every unit, ``num_client_threads`` at a time; after a failure, send no more."""
+        remaining = iter(units)
+
+        async def worker() -> None:
+            for unit in remaining:  # one iterator shared by the workers of this loop
+                if run.error is not None:
+                    run.failed(unit)
+                    continue
+                await send(layout, unit, run)
+
+        workers = min(self._settings.client_threads, len(units))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    async def _update(self, layout: WriteLayout, unit: list[RowUpdate], run: _Run) -> None:
+        """One row's UpdateItem, retried when it conflicts with a transaction on the same item."""
+        (update,) = unit
+        conflict_delays = self._conflicts.delays()
+        try:
+            while True:
+                try:
+                    await self._caller.call("UpdateItem", update.request)
+                except ClientError as error:
+                    code = error.response.get("Error", {}).get("Code")
+                    if code == "ConditionalCheckFailedException":
+                        run.landed(stale=1)
+                        return
+                    if code == "TransactionConflictException":
+                        await self._after_conflict(conflict_delays, error)
+                        continue
+                    if code == "ValidationException" and "size" in str(error).lower():
+                        raise await self._too_large(layout, update.key, str(error)) from error
+                    raise
+                run.landed(written=1)
+                return
+        except Exception as error:
+            run.failed(unit, error)
+
+    async def _transact(self, layout: WriteLayout, unit: list[RowUpdate], run: _Run) -> None:
+        """One transaction; stale rows dropped from it, conflicts and throttling retried."""
+        pending = unit
+        conflict_delays = self._conflicts.delays()
+        throttle_delays = self._caller.retry.delays()
+        try:
+            while pending:
+                try:
+                    await self._caller.call("TransactWriteItems", transaction_request(pending))
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") == "UnknownOperationException":
+                        raise _NoTransactions from error
+                    cancelled = cancellation(error, len(pending))
+                    if cancelled is None:
+                        raise
+                    if cancelled.invalid:
+                        index, reason = cancelled.invalid[0]
+                        if "size" in reason.lower():
+                            raise await self._too_large(layout, pending[index].key, reason) from error
+                        raise
+                    if cancelled.stale:  # final for those rows; the rest go again at once
+                        run.landed(stale=len(cancelled.stale))
+                        stale = set(cancelled.stale)
+                        pending = [update for i, update in enumerate(pending) if i not in stale]
+                    elif cancelled.conflicted:
+                        await self._after_conflict(conflict_delays, error)
+                    else:  # throttled, or cancelled for no reason given: back off as for throttling
+                        delay = next(throttle_delays, None)
+                        if delay is None:
+                            raise ThroughputExceeded(
+                                self._settings.table_name, "TransactWriteItems",
+                                f"throttled after {self._caller.retry.max_retries} retries: {error}",
+                            ) from error  # fmt: skip
+                        self._caller.stats.retries["throttled"] += 1
+                        await self._caller.sleep(delay)
+                    continue
+                run.landed(written=len(pending))
+                return
+        except _NoTransactions:
+            raise
+        except Exception as error:
+            run.failed(pending, error)
+
+    async def _after_conflict(self, delays: Any, error: ClientError) -> None:
+        delay = next(delays, None)
+        if delay is None:
+            raise _ConflictsPersisted(
+                f"conflicted with other writers {self._conflicts.max_retries + 1} times "
+                f"(transaction_write_conflict_max_retries={self._conflicts.max_retries}): {error}"
+            ) from error
+        self.stats.add(conflict_retries=1)
+        await self._caller.sleep(delay)
+
+    async def _too_large(self, layout: WriteLayout, key: str, reason: str) -> ItemTooLarge:
+        """Explain which views fill an item that DynamoDB refused as too large."""
+        response = await self._caller.call(
+            "GetItem", {"TableName": self._settings.table_name, "Key": {PK: {"S": key}, SK: {"S": ENTITY_SK}}}
+        )
+        item = response.get("Item", {})
+        views = sorted(
+            layout.view_names.get(name, f"a removed view ({name})")
+            for name in item
+            if name.startswith(TS_PREFIX)
+        )
+        return ItemTooLarge(
+            f"writing view {layout.view!r} would push the item of entity {describe_entity(key)} past "
+            f"DynamoDB's {MAX_ITEM_BYTES}-byte limit; it already holds {item_size(item)} bytes "
+            f"from views {views}; nothing was written ({reason})"
+        )
