@@ -48,6 +48,7 @@ _THROTTLE = (
     "Consider increasing your provisioning level with the UpdateTable API.",
 )
 _SERVER_ERROR = (500, "InternalServerError", "Internal server error")
+_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 _CONFLICT = (
     400,
     "TransactionConflictException",
@@ -208,12 +209,18 @@ class FaultProxy:
     ``strict``: answer every request that AWS would reject (``dynamodb_limits``)
     with AWS's ValidationException instead of forwarding it, because the local
     servers accept oversize expressions, batches and keys. ``rejected`` keeps
-    (operation, message) of each such request.
+    (operation, message) of each such request. A strict proxy also forwards
+    writes one at a time: DynamoDB applies each write and each transaction
+    atomically, but moto's threaded server does not (a transaction deep-copies
+    the table while other threads write to it, answers 500 and can roll their
+    writes back; a conditional update checks and writes in two steps), and a
+    test of concurrent writers must test the client, not moto's races.
     """
 
     def __init__(self, upstream_url: str, strict: bool = False) -> None:
         self.faults = Faults()
         self.strict = strict
+        self._one_write_at_a_time = threading.Lock()
         self.rejected: list[tuple[str, str]] = []
         self._closing = threading.Event()
         self._handlers: set[_Handler] = set()
@@ -232,6 +239,13 @@ class FaultProxy:
             target=self._server.serve_forever, args=(_POLL_SECONDS,), name="fault-proxy", daemon=True
         )
         self._thread.start()
+
+    def retarget(self, upstream_url: str) -> None:
+        """Forward from now on to ``upstream_url``: a restarted server on a new port."""
+        upstream = urlsplit(upstream_url)
+        handler = self._server.RequestHandlerClass
+        handler.upstream_host = upstream.hostname or "127.0.0.1"  # type: ignore[attr-defined]
+        handler.upstream_port = upstream.port or 80  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Stop accepting, cut every open connection (held ones included) and wait briefly for handlers."""
@@ -323,7 +337,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply_error(*_CANCELLED, CancellationReasons=reasons)
         if outcome == "conflict" and operation == "UpdateItem":
             return self._reply_error(*_CONFLICT)
-        status, headers, payload = self._forward(body)
+        if self.owner.strict and operation in _WRITES:
+            with self.owner._one_write_at_a_time:
+                status, headers, payload = self._forward(body)
+        else:
+            status, headers, payload = self._forward(body)
         if operation == "BatchGetItem" and status == 200 and faults.take_unprocessed():
             payload = _unprocess_half(body, payload)
         self._reply(status, payload, headers)
