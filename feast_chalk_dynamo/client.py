@@ -8,6 +8,7 @@ behaviour.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import random
 import socket
@@ -249,7 +250,7 @@ class RawHttpTransport:
                 in_flight.release()
 
     def _send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-        body = orjson.dumps(payload)
+        body = orjson.dumps(payload, default=_base64)
         request = AWSRequest(
             method="POST",
             url=self._url,
@@ -282,6 +283,13 @@ class RawHttpTransport:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _base64(value: Any) -> str:
+    """Binary attributes go on the wire as base64 text, as botocore sends them."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} cannot be sent to DynamoDB")
 
 
 # The attempt this thread is sending, for the connection classes below.

@@ -962,3 +962,84 @@ def decoder_for(field: str) -> Callable[[AttributeValue], ValueProto]:
         return fast
     _codec(field)  # fail now, not on the first row, for a field the codec does not know
     return lambda attr: decode_value(attr, field)
+
+
+# -- the write path's fast encoders ---------------------------------------------------
+#
+# A materialization encodes millions of values; like the read path's decoders,
+# the common shapes get an encoder that builds the attribute in one step, and
+# anything unusual (a null, a NaN, a zero that may be negative, a value set to
+# another field than declared) goes to encode_value, which decides.
+
+
+def _in_double_range(x: float) -> bool:
+    # False for 0.0 (which may be -0.0), NaN and the infinities: encode_value decides those.
+    return _DOUBLE_N_MIN <= abs(x) < _DOUBLE_N_LIMIT
+
+
+def _fast_double(value: ValueProto) -> AttributeValue | None:
+    if value.WhichOneof("val") == "double_val":
+        x = value.double_val
+        if _in_double_range(x):
+            return {"N": repr(x)}
+    return encode_value(value, "double_val")
+
+
+def _fast_integer(field: str) -> Callable[[ValueProto], AttributeValue | None]:
+    def encode(value: ValueProto) -> AttributeValue | None:
+        if value.WhichOneof("val") == field:
+            return {"N": str(getattr(value, field))}
+        return encode_value(value, field)
+
+    return encode
+
+
+def _fast_string(value: ValueProto) -> AttributeValue | None:
+    if value.WhichOneof("val") == "string_val":
+        return {"S": value.string_val}
+    return encode_value(value, "string_val")
+
+
+def _fast_double_list(value: ValueProto) -> AttributeValue | None:
+    if value.WhichOneof("val") == "double_list_val":
+        items = value.double_list_val.val
+        if all(map(_in_double_range, items)):
+            return {"L": [{"N": repr(x)} for x in items]}
+    return encode_value(value, "double_list_val")
+
+
+def _fast_integer_list(field: str) -> Callable[[ValueProto], AttributeValue | None]:
+    def encode(value: ValueProto) -> AttributeValue | None:
+        if value.WhichOneof("val") == field:
+            return {"L": [{"N": str(i)} for i in getattr(value, field).val]}
+        return encode_value(value, field)
+
+    return encode
+
+
+def _fast_string_list(value: ValueProto) -> AttributeValue | None:
+    if value.WhichOneof("val") == "string_list_val":
+        return {"L": [{"S": s} for s in value.string_list_val.val]}
+    return encode_value(value, "string_list_val")
+
+
+_FAST_ENCODERS: dict[str, Callable[[ValueProto], AttributeValue | None]] = {
+    "double_val": _fast_double,
+    "int64_val": _fast_integer("int64_val"),
+    "int32_val": _fast_integer("int32_val"),
+    "unix_timestamp_val": _fast_integer("unix_timestamp_val"),
+    "string_val": _fast_string,
+    "double_list_val": _fast_double_list,
+    "int64_list_val": _fast_integer_list("int64_list_val"),
+    "int32_list_val": _fast_integer_list("int32_list_val"),
+    "string_list_val": _fast_string_list,
+}
+
+
+def encoder_for(field: str) -> Callable[[ValueProto], AttributeValue | None]:
+    """An encoder equal to ``encode_value(_, field)``, faster for common fields."""
+    fast = _FAST_ENCODERS.get(field)
+    if fast is not None:
+        return fast
+    _codec(field)  # fail now, not on the first row, for a field the codec does not know
+    return lambda value: encode_value(value, field)
