@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from feast_chalk_dynamo.codec import encode_value, item_size
+from feast_chalk_dynamo.codec import encoder_for, item_size
 from feast_chalk_dynamo.errors import ItemTooLarge
 from feast_chalk_dynamo.expressions import placeholder_suffix, update_fits
 from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR, MAX_ITEM_BYTES, PK, SK, describe_entity
@@ -61,67 +62,121 @@ class RowUpdate:
     size: int
 
 
-def encode_update(layout: WriteLayout, row: EntityRow, table: str, guarded: bool, now: float) -> RowUpdate:
-    """One UpdateItem that writes the whole row, or nothing: never half a row.
+@dataclass(frozen=True)
+class _Shape:
+    """What every row with the same attributes shares: the expression and its names."""
+
+    expression: str
+    names: dict[str, str]
+    value_placeholders: tuple[str, ...]
+
+
+class RowEncoder:
+    """Encodes the rows of one view for one write: one UpdateItem per row, the whole row or nothing.
 
     The view's features are SET attribute by attribute (and the values map
     removed) when the expression fits DynamoDB's 4 KB; a row of a view too
     wide for that goes in as one map attribute instead. Either way the
     timestamp, the values and the guard are one request. ``now`` (epoch
     seconds) dates the item's expiry when Chalk-style expiry is on.
+
+    Rows of a batch nearly always set the same attributes, so the expression
+    and its name map are built once per shape and shared by the requests
+    (nothing modifies a request after it is built).
     """
-    micros = datetime_to_micros(row.event_ts)
-    stamp = {"N": str(micros)}
-    features: dict[str, Any] = {}
-    nulls: list[str] = []
-    for name, value in row.values.items():
-        slot = layout.features.get(name)
-        if slot is None or slot.attr is None:
-            continue  # not a feature of this view's schema
-        encoded = encode_value(value, slot.field)
-        if encoded is None:  # null: drop any older value rather than keep it
-            nulls.append(slot.attr)
-        else:
-            features[slot.attr] = encoded
-    expiry: dict[str, Any] = {}
-    if layout.item_ttl_seconds is not None:
-        seconds = math.ceil(max(now, micros / 1e6) + layout.item_ttl_seconds)
-        expiry[EXPIRY_ATTR] = {"N": str(seconds)}
-    # The timestamp is placeholder 0 (the guard refers to it), always.
-    request = _update(
-        {layout.ts_attr: stamp, **features, **expiry},
-        [*nulls, layout.values_attr, *([] if expiry else [EXPIRY_ATTR])],
-    )
-    if not update_fits(request["UpdateExpression"], request["ExpressionAttributeNames"]):
-        packed = {layout.values_attr: {"M": features}}
-        request = _update({layout.ts_attr: stamp, **packed, **expiry}, [] if expiry else [EXPIRY_ATTR])
-    key = {PK: {"S": row.key}, SK: {"S": ENTITY_SK}}
-    size = item_size({**key, layout.ts_attr: stamp, **features})
-    if size > MAX_ITEM_BYTES:
-        raise ItemTooLarge(
-            f"row of view {layout.view!r} for entity {describe_entity(row.key)} is {size} bytes on its "
-            f"own; a DynamoDB item holds at most {MAX_ITEM_BYTES}; nothing was written"
-        )
-    request["TableName"] = table
-    request["Key"] = key
-    if guarded:
-        request["ConditionExpression"] = GUARD
-    return RowUpdate(row.key, request, size)
+
+    def __init__(self, layout: WriteLayout, table: str, guarded: bool, now: float) -> None:
+        self._layout = layout
+        self._table = table
+        self._guarded = guarded
+        self._now = now
+        self._features = {
+            name: (slot.attr, encoder_for(slot.field))
+            for name, slot in layout.features.items()
+            if slot.attr is not None  # a feature of the schema without an id is never written
+        }
+        self._shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], _Shape | None] = {}
+
+    def __call__(self, row: EntityRow) -> RowUpdate:
+        layout = self._layout
+        micros = datetime_to_micros(row.event_ts)
+        stamp = {"N": str(micros)}
+        features: dict[str, Any] = {}
+        nulls: list[str] = []
+        encoders = self._features
+        for name, value in row.values.items():
+            spec = encoders.get(name)
+            if spec is None:
+                continue  # not a feature of this view's schema
+            encoded = spec[1](value)
+            if encoded is None:  # null: drop any older value rather than keep it
+                nulls.append(spec[0])
+            else:
+                features[spec[0]] = encoded
+        expiry: dict[str, Any] = {}
+        if layout.item_ttl_seconds is not None:
+            seconds = math.ceil(max(self._now, micros / 1e6) + layout.item_ttl_seconds)
+            expiry[EXPIRY_ATTR] = {"N": str(seconds)}
+        unexpired = [] if expiry else [EXPIRY_ATTR]
+        # The timestamp is placeholder 0 (the guard refers to it), always.
+        assigned = {layout.ts_attr: stamp, **features, **expiry}
+        request = self._update(assigned, [*nulls, layout.values_attr, *unexpired])
+        if request is None:
+            packed = {layout.ts_attr: stamp, layout.values_attr: {"M": features}, **expiry}
+            request = self._update(packed, unexpired)
+            assert request is not None  # a few attributes always fit
+        key = {PK: {"S": row.key}, SK: {"S": ENTITY_SK}}
+        size = self._size_at_most(row, key, stamp, features)
+        request["TableName"] = self._table
+        request["Key"] = key
+        if self._guarded:
+            request["ConditionExpression"] = GUARD
+        return RowUpdate(row.key, request, size)
+
+    def _update(self, assigned: dict[str, Any], removed: list[str]) -> dict[str, Any] | None:
+        """``SET #0 = :0, … REMOVE #k, …`` with the shortest placeholders, or None past the limits."""
+        signature = (tuple(assigned), tuple(removed))
+        if signature not in self._shapes:
+            self._shapes[signature] = _shape(*signature)
+        shape = self._shapes[signature]
+        if shape is None:
+            return None
+        return {
+            "UpdateExpression": shape.expression,
+            "ExpressionAttributeNames": shape.names,
+            "ExpressionAttributeValues": dict(zip(shape.value_placeholders, assigned.values(), strict=True)),
+        }
+
+    def _size_at_most(
+        self, row: EntityRow, key: dict[str, Any], stamp: dict[str, Any], features: dict[str, Any]
+    ) -> int:
+        """The row's bytes, or more: its JSON is longer than DynamoDB's measure of it.
+
+        (Every name and value costs more in JSON than in DynamoDB's size
+        rules: quotes, type tags, digits against half-bytes, base64.) Only a
+        row near the 400 KB limit pays for the exact measure.
+        """
+        bound = len(orjson.dumps(features, default=str)) + len(row.key) + len(self._layout.ts_attr) + 32
+        if bound <= MAX_ITEM_BYTES:
+            return bound
+        size = item_size({**key, self._layout.ts_attr: stamp, **features})
+        if size > MAX_ITEM_BYTES:
+            raise ItemTooLarge(
+                f"row of view {self._layout.view!r} for entity {describe_entity(row.key)} is {size} bytes "
+                f"on its own; a DynamoDB item holds at most {MAX_ITEM_BYTES}; nothing was written"
+            )
+        return size
 
 
-def _update(assigned: dict[str, Any], removed: list[str]) -> dict[str, Any]:
-    """UpdateExpression with the shortest placeholders: ``SET #0 = :0, … REMOVE #k, …``."""
-    names = {f"#{placeholder_suffix(i)}": attr for i, attr in enumerate([*assigned, *removed])}
-    placeholders = list(names)
-    values = {f":{p[1:]}": value for p, value in zip(placeholders, assigned.values(), strict=False)}
+def _shape(assigned: tuple[str, ...], removed: tuple[str, ...]) -> _Shape | None:
+    placeholders = [f"#{placeholder_suffix(i)}" for i in range(len(assigned) + len(removed))]
+    names = dict(zip(placeholders, [*assigned, *removed], strict=True))
     expression = "SET " + ", ".join(f"{p} = :{p[1:]}" for p in placeholders[: len(assigned)])
     if removed:
         expression += " REMOVE " + ", ".join(placeholders[len(assigned) :])
-    return {
-        "UpdateExpression": expression,
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
+    if not update_fits(expression, names):
+        return None
+    return _Shape(expression, names, tuple(f":{p[1:]}" for p in placeholders[: len(assigned)]))
 
 
 def newest_per_key(rows: Sequence[EntityRow]) -> list[EntityRow]:

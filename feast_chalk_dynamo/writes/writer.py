@@ -34,7 +34,7 @@ from feast_chalk_dynamo.codec import item_size
 from feast_chalk_dynamo.errors import ItemTooLarge, ThroughputExceeded, TransactionConflicts, WriteIncomplete
 from feast_chalk_dynamo.layout import ENTITY_SK, MAX_ITEM_BYTES, PK, SK, TS_PREFIX, describe_entity
 from feast_chalk_dynamo.settings import DynamoSettings
-from feast_chalk_dynamo.writes.rows import EntityRow, RowUpdate, WriteLayout, encode_update, newest_per_key
+from feast_chalk_dynamo.writes.rows import EntityRow, RowEncoder, RowUpdate, WriteLayout, newest_per_key
 from feast_chalk_dynamo.writes.transactions import cancellation, transaction_chunks, transaction_request
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,8 @@ class Writer:
         guarded = settings.check_ts_for_bulk_writes if bulk else settings.only_write_newer_values
         loop = asyncio.get_running_loop()
         now = self._clock()
-        updates = await loop.run_in_executor(
-            self._serde_pool,
-            lambda: [encode_update(layout, row, settings.table_name, guarded, now) for row in newest],
-        )
+        encode = RowEncoder(layout, settings.table_name, guarded, now)
+        updates = await loop.run_in_executor(self._serde_pool, lambda: [encode(row) for row in newest])
         if progress and len(newest) < len(rows):
             progress(len(rows) - len(newest))  # superseded rows are done already
         run = _Run(layout.view, len(newest), self.stats, progress)
