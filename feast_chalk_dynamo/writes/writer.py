@@ -21,7 +21,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 # Unwritten entities an error spells out; the rest are counted (all are on the error).
 SHOWN_KEYS = 10
+# Rows encoded per job on the serde pool: a transaction's worth, so the first
+# request leaves while the rest are still being encoded.
+ENCODE_SLICE = 100
 
 
 @dataclass
@@ -89,9 +92,9 @@ class _Run:
         if self._progress:
             self._progress(written + stale)
 
-    def failed(self, updates: Sequence[RowUpdate], error: BaseException | None = None) -> None:
-        """``updates`` were not written; ``error`` (the first one kept) is why, None if never sent."""
-        self.unwritten.extend(update.key for update in updates)
+    def failed(self, keys: Iterable[str], error: BaseException | None = None) -> None:
+        """The rows of ``keys`` were not written; ``error`` (the first kept) is why, None if never sent."""
+        self.unwritten.extend(keys)
         if error is not None and self.error is None:
             self.error = error
 
@@ -139,42 +142,83 @@ class Writer:
     ) -> None:
         """Write rows, reporting progress as each lands; raise if any did not.
 
-        Every row is encoded (on the serde pool) before any is sent, so a row
-        that cannot be stored fails the batch before anything is written.
+        Rows are encoded on the serde pool a slice at a time while earlier
+        slices are in flight, so encoding overlaps the network. A row that
+        cannot be stored stops the write: nothing after it is sent.
         """
         settings = self._settings
         newest = newest_per_key(rows)
-        bulk = len(newest) >= settings.bulk_write_min_rows
-        guarded = settings.check_ts_for_bulk_writes if bulk else settings.only_write_newer_values
-        loop = asyncio.get_running_loop()
-        now = self._clock()
-        encode = RowEncoder(layout, settings.table_name, guarded, now)
-        updates = await loop.run_in_executor(self._serde_pool, lambda: [encode(row) for row in newest])
         if progress and len(newest) < len(rows):
             progress(len(rows) - len(newest))  # superseded rows are done already
+        bulk = len(newest) >= settings.bulk_write_min_rows
+        guarded = settings.check_ts_for_bulk_writes if bulk else settings.only_write_newer_values
+        encode = RowEncoder(layout, settings.table_name, guarded, self._clock())
         run = _Run(layout.view, len(newest), self.stats, progress)
-        if bulk and settings.check_ts_for_bulk_writes and self.transactions is not False:
-            await self._transactional(layout, updates, run)
-        else:
-            await self._send_all(layout, [[update] for update in updates], self._update, run)
+        slices = [newest[i : i + ENCODE_SLICE] for i in range(0, len(newest), ENCODE_SLICE)]
+        transactional = bulk and settings.check_ts_for_bulk_writes and self.transactions is not False
+        first: list[RowUpdate] = []
+        if transactional and self.transactions is None and slices:
+            first = await self._probe(layout, await self._encoded(encode, slices.pop(0), run), run)
+            transactional = self.transactions is not False
+        workers = settings.client_threads
+        units: asyncio.Queue[list[RowUpdate] | None] = asyncio.Queue(maxsize=2 * workers)
+        producer = self._produce(encode, first, slices, transactional, units, run, workers)
+        send = self._transact if transactional else self._update
+        await asyncio.gather(producer, *(self._work(layout, units, send, run) for _ in range(workers)))
         run.raise_if_failed()
 
-    async def _transactional(self, layout: WriteLayout, updates: list[RowUpdate], run: _Run) -> None:
-        chunks = list(transaction_chunks(updates))
-        if self.transactions is None:  # the first transaction alone finds out whether there are any
-            first = chunks.pop(0)
-            try:
-                await self._transact(layout, first, run)
-            except _NoTransactions:
-                self._fall_back()
-                chunks.insert(0, first)
+    async def _encoded(self, encode: RowEncoder, rows: Sequence[EntityRow], run: _Run) -> list[RowUpdate]:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._serde_pool, lambda: [encode(row) for row in rows]
+            )
+        except Exception as error:  # a row that cannot be stored: it and the rest stay unwritten
+            run.failed([row.key for row in rows], error)
+            return []
+
+    async def _probe(self, layout: WriteLayout, updates: list[RowUpdate], run: _Run) -> list[RowUpdate]:
+        """Send the first transaction alone, to find out whether the endpoint has any; the rest back."""
+        if not updates:
+            return updates
+        probe = next(transaction_chunks(updates))
+        try:
+            await self._transact(layout, probe, run)
+        except _NoTransactions:
+            self._fall_back()
+            return updates
+        self.transactions = True
+        return updates[len(probe) :]
+
+    async def _produce(
+        self, encode: RowEncoder, first: list[RowUpdate], slices: Sequence[Sequence[EntityRow]],
+        transactional: bool, units: asyncio.Queue[list[RowUpdate] | None], run: _Run, workers: int,
+    ) -> None:  # fmt: skip
+        """Encode slice after slice into units to send (transactions, or single rows) for the workers."""
+
+        async def put(updates: list[RowUpdate]) -> None:
+            for unit in transaction_chunks(updates) if transactional else ([u] for u in updates):
+                await units.put(unit)
+
+        try:
+            await put(first)
+            for rows in slices:
+                if run.error is not None:
+                    run.failed([row.key for row in rows])
+                else:
+                    await put(await self._encoded(encode, rows, run))
+        finally:
+            for _ in range(workers):
+                await units.put(None)
+
+    async def _work(
+        self, layout: WriteLayout, units: asyncio.Queue[list[RowUpdate] | None], send: Send, run: _Run
+    ) -> None:
+        """Send units until the producer is done; after a failure, only count them as not written."""
+        while (unit := await units.get()) is not None:
+            if run.error is not None:
+                run.failed([update.key for update in unit])
             else:
-                self.transactions = True
-        if self.transactions is False:
-            singles = [[update] for chunk in chunks for update in chunk]
-            await self._send_all(layout, singles, self._update, run)
-        else:
-            await self._send_all(layout, chunks, self._transact, run)
+                await send(layout, unit, run)
 
     def _fall_back(self) -> None:
         if self.transactions is not False:
@@ -186,22 +230,6 @@ class Writer:
                 "timestamps only ever increase.",
                 self._settings.endpoint_url or "of AWS",
             )
-
-    async def _send_all(
-        self, layout: WriteLayout, units: list[list[RowUpdate]], send: Send, run: _Run
-    ) -> None:
-        """Send every unit, ``num_client_threads`` at a time; after a failure, send no more."""
-        remaining = iter(units)
-
-        async def worker() -> None:
-            for unit in remaining:  # one iterator shared by the workers of this loop
-                if run.error is not None:
-                    run.failed(unit)
-                    continue
-                await send(layout, unit, run)
-
-        workers = min(self._settings.client_threads, len(units))
-        await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def _update(self, layout: WriteLayout, unit: list[RowUpdate], run: _Run) -> None:
         """One row's UpdateItem, retried when it conflicts with a transaction on the same item."""
@@ -225,7 +253,7 @@ class Writer:
                 run.landed(written=1)
                 return
         except Exception as error:
-            run.failed(unit, error)
+            run.failed([update.key for update in unit], error)
 
     async def _transact(self, layout: WriteLayout, unit: list[RowUpdate], run: _Run) -> None:
         """One transaction; stale rows dropped from it, conflicts and throttling retried."""
@@ -268,7 +296,7 @@ class Writer:
         except _NoTransactions:
             raise
         except Exception as error:
-            run.failed(pending, error)
+            run.failed([update.key for update in pending], error)
 
     async def _after_conflict(self, delays: Any, error: ClientError) -> None:
         delay = next(delays, None)
