@@ -142,9 +142,9 @@ class Writer:
     ) -> None:
         """Write rows, reporting progress as each lands; raise if any did not.
 
-        Rows are encoded on the serde pool a slice at a time while earlier
-        slices are in flight, so encoding overlaps the network. A row that
-        cannot be stored stops the write: nothing after it is sent.
+        Rows are encoded on the serde pool; for transactions a slice at a time
+        while earlier slices are in flight, so encoding overlaps the network.
+        A row that cannot be stored stops the write: nothing after it is sent.
         """
         settings = self._settings
         newest = newest_per_key(rows)
@@ -154,8 +154,11 @@ class Writer:
         guarded = settings.check_ts_for_bulk_writes if bulk else settings.only_write_newer_values
         encode = RowEncoder(layout, settings.table_name, guarded, self._clock())
         run = _Run(layout.view, len(newest), self.stats, progress)
-        slices = [newest[i : i + ENCODE_SLICE] for i in range(0, len(newest), ENCODE_SLICE)]
         transactional = bulk and settings.check_ts_for_bulk_writes and self.transactions is not False
+        # Rows sent one per request are encoded first instead: encoding beside them holds
+        # the GIL against the many threads sending them (on dynalite, 830 rows/s against 1,100).
+        size = ENCODE_SLICE if transactional else max(1, len(newest))
+        slices = [newest[i : i + size] for i in range(0, len(newest), size)]
         first: list[RowUpdate] = []
         if transactional and self.transactions is None and slices:
             first = await self._probe(layout, await self._encoded(encode, slices.pop(0), run), run)
