@@ -36,9 +36,19 @@ demo: venv
 	$(VENV_PY) -m feature_repo_example.demo
 
 # Read latency vs Feast's DynamoDB store on a local dynalite; prints ratios, asserts nothing.
+# Then write throughput (bench-write), in the same recipe so reads always run first.
 .PHONY: bench
 bench: venv node_modules
 	$(VENV_PY) -m benchmarks.read_bench
+	$(VENV_PY) -m benchmarks.write_bench $(BENCH_WRITE_ARGS)
+
+# Write throughput vs Feast's DynamoDB store, on dynalite and on a simulated DynamoDB
+# (benchmarks/simulated_dynamodb.py); prints ratios, asserts nothing. About 6 minutes;
+# `make bench-write BENCH_WRITE_ARGS=--quick` takes under 2.
+BENCH_WRITE_ARGS ?=
+.PHONY: bench-write
+bench-write: venv node_modules
+	$(VENV_PY) -m benchmarks.write_bench $(BENCH_WRITE_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

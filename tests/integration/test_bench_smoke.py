@@ -47,3 +47,38 @@ def test_quick_bench_runs_and_prints_its_tables() -> None:
     assert result.returncode == 0, f"exit code {result.returncode}; output ends:\n{output[-4000:]}"
     missing = [text for text in EXPECTED if text not in result.stdout]
     assert not missing, f"missing from the output: {missing}; output ends:\n{output[-4000:]}"
+
+
+# The write benchmark's --smoke plan: 40 drivers, one turn of everything. Mostly
+# set-up (two dynalites, the simulator, Feast applies): under a minute when idle.
+WRITE_EXPECTED = (
+    "== (a) dynalite, store level",
+    "== (a) dynalite, end to end",
+    "round trip:",
+    "== (b) SIMULATION, write units per row",
+    "== (b) SIMULATION, store level",
+    "== (b) SIMULATION, end to end",
+    "== (b) SIMULATION, feature_repo_example",
+    "== (c) SIMULATION at 0 ms, client cost",
+    "== Targets",
+)
+
+
+def test_tiny_write_bench_runs_and_prints_its_tables() -> None:
+    """Also that no store failed a write and what was written reads back: a broken table says nothing."""
+    if not DYNALITE_BIN.exists():
+        pytest.skip(f"dynalite is not installed ({DYNALITE_BIN} missing): run `make test`, which installs it")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.write_bench", "--smoke"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"exit code {result.returncode}; output ends:\n{output[-4000:]}"
+    missing = [text for text in WRITE_EXPECTED if text not in result.stdout]
+    assert not missing, f"missing from the output: {missing}; output ends:\n{output[-4000:]}"
+    broken = [line for line in result.stdout.splitlines() if "FAILED" in line or "mismatches" in line]
+    assert not broken, f"the bench reports: {broken}"
