@@ -10,6 +10,7 @@ parquet files directly, so a mistake shared by both paths cannot hide.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,9 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 from feast import FeatureStore
 
+from feast_chalk_dynamo.errors import WriteIncomplete
 from feature_repo_example import checks, data_gen
 from feature_repo_example.config import write_feature_store_yaml
 from feature_repo_example.features import JOIN_KEY, RepoObjects, build_objects
+from tests.fault_proxy import FaultProxy
 from tests.servers import Endpoint
 
 MISSING_DRIVER = 999_999
@@ -208,3 +211,34 @@ def test_source_data_is_deterministic_and_in_the_past(tmp_path: Path, source: da
         table = pq.read_table(mine)
         assert table.equals(pq.read_table(theirs))
         assert max(table.column("event_timestamp").to_pylist()) < source.now
+
+
+def test_a_materialize_that_fails_part_way_names_what_is_missing_and_a_rerun_finishes(
+    tmp_path: Path,
+    moto_endpoint: Endpoint,
+    table_name: str,
+    source: data_gen.SourceData,
+    objects: RepoObjects,
+    entity_ids: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``feast materialize`` through a proxy that throttles half the writes, one retry each, then again."""
+    # Every write one request per row, so that some land and some run out of retries.
+    monkeypatch.setenv("DYNAMODB_BULK_WRITE_MIN_ROWS", "1000000")
+    monkeypatch.setenv("DYNAMODB_MAX_RETRIES", "1")
+    monkeypatch.setenv("DYNAMODB_RETRY_SCALE_FACTOR", "1")
+    with FaultProxy(moto_endpoint.url) as proxy:
+        store = dynamo_store(
+            tmp_path / "dynamo", dataclasses.replace(moto_endpoint, url=proxy.url), table_name
+        )
+        store.apply(objects.all())
+        start, end = window(source, objects)
+        proxy.faults.update(operations=frozenset({"UpdateItem"}), throttle_share=0.5, seed=2)
+        with pytest.raises(WriteIncomplete) as caught:
+            store.materialize(start, end)
+        error = caught.value
+        assert error.written > 0 and error.unwritten and str(len(error.unwritten)) in str(error)
+
+        proxy.faults.reset()
+        store.materialize(start, end)  # the same command again
+        assert_matches_source(read_all(store, objects, entity_ids), objects, entity_ids, start, end, "rerun")
