@@ -314,7 +314,8 @@ def compare_stored_bytes(yaml_path: Path, objects: RepoObjects, driver_id: int) 
     views = len(theirs)
     return (
         f"stored bytes for driver {driver_id} ({views} views): this store {our_bytes} B in 1 item "
-        f"({read_units(our_bytes)} RCU to read all views, {write_units(our_bytes)} WCU per view write); "
+        f"({read_units(our_bytes)} RCU to read all views, {write_units(our_bytes)} WCU per view written "
+        f"row by row, {2 * write_units(our_bytes)} in a bulk transaction); "
         f"Feast's DynamoDB store {sum(theirs)} B in {views} items {theirs} "
         f"({sum(read_units(b) for b in theirs)} RCU, {[write_units(b) for b in theirs]} WCU); "
         f"ratio {our_bytes / sum(theirs):.2f}"
