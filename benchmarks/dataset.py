@@ -111,7 +111,7 @@ def frames(n_entities: int, seed: int) -> dict[str, pd.DataFrame]:
 
 def our_config(tmp_dir: Path, endpoint_url: str, **knobs: Any) -> RepoConfig:
     """This store; extra ``knobs`` (e.g. racing) go into the online_store section."""
-    return _repo_config(
+    return repo_config(
         tmp_dir / "registry-ours.db",
         {
             "type": OUR_TYPE,
@@ -125,15 +125,17 @@ def our_config(tmp_dir: Path, endpoint_url: str, **knobs: Any) -> RepoConfig:
 
 def feast_config(tmp_dir: Path, endpoint_url: str) -> RepoConfig:
     """Feast's built-in store: one table per view, ``<project>.<view>``, created on apply."""
-    return _repo_config(
+    return repo_config(
         tmp_dir / "registry-feast.db",
         {"type": "dynamodb", "region": REGION, "endpoint_url": endpoint_url},
     )
 
 
-def _repo_config(registry: Path, online_store: dict[str, Any]) -> RepoConfig:
+def repo_config(registry: Path, online_store: dict[str, Any], project: str = PROJECT) -> RepoConfig:
+    # materialization_config left at its default: online_write_batch_size None
+    # hands each view's rows to the online store in one call, as a user gets.
     return RepoConfig(
-        project=PROJECT,
+        project=project,
         provider="local",
         registry=str(registry),
         online_store=online_store,

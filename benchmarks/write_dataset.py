@@ -27,6 +27,7 @@ from feast.repo_config import RepoConfig
 from feast.types import Array, Float64, Int64, Map, String
 from feast.utils import _convert_arrow_to_proto
 
+from benchmarks import dataset
 from benchmarks.dataset import OUR_TYPE, REGION
 
 PROJECT = "bench_write"
@@ -193,15 +194,7 @@ def discard_config(registry: Path) -> RepoConfig:
 
 
 def repo_config(registry: Path, online_store: dict[str, Any], project: str = PROJECT) -> RepoConfig:
-    # materialization_config left at its default: online_write_batch_size None
-    # hands each view's rows to the online store in one call, as a user gets.
-    return RepoConfig(
-        project=project,
-        provider="local",
-        registry=str(registry),
-        online_store=online_store,
-        entity_key_serialization_version=3,
-    )
+    return dataset.repo_config(registry, online_store, project)
 
 
 def applied_store(config: RepoConfig, data_dir: Path) -> FeatureStore:
