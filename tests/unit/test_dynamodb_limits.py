@@ -85,7 +85,7 @@ def padded(expression: str, size: int) -> str:
 # -- the store's own requests ------------------------------------------------------------------------
 
 STORE_REQUESTS = [
-    (  # writer.py: a row, with the only-newer guard
+    (  # writes/rows.py: a row, with the only-newer guard
         "UpdateItem",
         {
             "TableName": "t",
