@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,13 +171,21 @@ class Caller:
                     if is_missing_table(error):
                         raise missing_table(self._table) from None
                     raise
-                delay = next(delays, None)
-                if delay is None:
-                    raise _EXHAUSTED[cause](
-                        self._table, operation, f"{cause} after {self.retry.max_retries} retries: {error}"
-                    ) from error
-                self.stats.retries[cause] += 1
-                await self.sleep(delay)
+                await self.back_off(delays, cause, operation, error)
+
+    async def back_off(self, delays: Iterator[float], cause: str, operation: str, error: Exception) -> None:
+        """Wait the next of ``delays`` before retrying after ``error``; raise by ``cause`` if none is left.
+
+        Also for failures a caller finds in an answer (a throttled transaction's
+        cancellation reasons), so every retry is counted and exhausted alike.
+        """
+        delay = next(delays, None)
+        if delay is None:
+            raise _EXHAUSTED[cause](
+                self._table, operation, f"{cause} after {self.retry.max_retries} retries: {error}"
+            ) from error
+        self.stats.retries[cause] += 1
+        await self.sleep(delay)
 
     def _attempt(
         self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None

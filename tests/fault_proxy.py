@@ -54,11 +54,6 @@ _CONFLICT = (
     "TransactionConflictException",
     "Transaction is ongoing for the item",
 )
-_CANCELLED = (
-    400,
-    "TransactionCanceledException",
-    "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
-)
 
 
 def fixed(seconds: float) -> Delay:
@@ -102,6 +97,9 @@ class Faults:
     # Another writer's transaction holds the item, not forwarded: a TransactWriteItems is
     # cancelled with a TransactionConflict reason, an UpdateItem gets TransactionConflictException.
     conflict_share: float = 0.0
+    # The reason a "conflicting" transaction is cancelled for: "ThrottlingError" (or
+    # "ProvisionedThroughputExceeded") makes it a transaction throttled on one of its items.
+    cancellation_reason: str = "TransactionConflict"
     # Accept and read requests, never answer: a dead endpoint. Held until the
     # client hangs up or the proxy closes.
     blackhole: bool = False
@@ -331,10 +329,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply_error(*(_THROTTLE if outcome == "throttle" else _SERVER_ERROR))
         if outcome == "conflict" and operation == "TransactWriteItems":
             actions = len(json.loads(body).get("TransactItems") or [])
-            reasons = [{"Code": "TransactionConflict", "Message": _CONFLICT[2]}] + [{"Code": "None"}] * (
-                actions - 1
+            first = {"Code": self.owner.faults.cancellation_reason, "Message": _CONFLICT[2]}
+            reasons = [first] + [{"Code": "None"}] * (actions - 1)
+            message = (
+                "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{first['Code']}]"
             )
-            return self._reply_error(*_CANCELLED, CancellationReasons=reasons)
+            return self._reply_error(
+                400, "TransactionCanceledException", message, CancellationReasons=reasons
+            )
         if outcome == "conflict" and operation == "UpdateItem":
             return self._reply_error(*_CONFLICT)
         if self.owner.strict and operation in _WRITES:

@@ -156,7 +156,9 @@ class RowEncoder:
         rules: quotes, type tags, digits against half-bytes, base64.) Only a
         row near the 400 KB limit pays for the exact measure.
         """
-        bound = len(orjson.dumps(features, default=str)) + len(row.key) + len(self._layout.ts_attr) + 32
+        bound = (
+            len(orjson.dumps(features, default=str)) + len(row.key.encode()) + len(self._layout.ts_attr) + 32
+        )
         if bound <= MAX_ITEM_BYTES:
             return bound
         size = item_size({**key, self._layout.ts_attr: stamp, **features})

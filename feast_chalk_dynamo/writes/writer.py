@@ -21,7 +21,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from feast_chalk_dynamo.caller import Caller
 from feast_chalk_dynamo.client import ConflictBackoff
 from feast_chalk_dynamo.codec import item_size
-from feast_chalk_dynamo.errors import ItemTooLarge, ThroughputExceeded, TransactionConflicts, WriteIncomplete
+from feast_chalk_dynamo.errors import ItemTooLarge, TransactionConflicts, WriteIncomplete
 from feast_chalk_dynamo.layout import ENTITY_SK, MAX_ITEM_BYTES, PK, SK, TS_PREFIX, describe_entity
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.writes.rows import EntityRow, RowEncoder, RowUpdate, WriteLayout, newest_per_key
@@ -285,14 +285,7 @@ class Writer:
                     elif cancelled.conflicted:
                         await self._after_conflict(conflict_delays, error)
                     else:  # throttled, or cancelled for no reason given: back off as for throttling
-                        delay = next(throttle_delays, None)
-                        if delay is None:
-                            raise ThroughputExceeded(
-                                self._settings.table_name, "TransactWriteItems",
-                                f"throttled after {self._caller.retry.max_retries} retries: {error}",
-                            ) from error  # fmt: skip
-                        self._caller.stats.retries["throttled"] += 1
-                        await self._caller.sleep(delay)
+                        await self._caller.back_off(throttle_delays, "throttled", "TransactWriteItems", error)
                     continue
                 run.landed(written=len(pending))
                 return
@@ -301,7 +294,7 @@ class Writer:
         except Exception as error:
             run.failed([update.key for update in pending], error)
 
-    async def _after_conflict(self, delays: Any, error: ClientError) -> None:
+    async def _after_conflict(self, delays: Iterator[float], error: ClientError) -> None:
         delay = next(delays, None)
         if delay is None:
             raise _ConflictsPersisted(

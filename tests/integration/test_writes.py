@@ -18,10 +18,11 @@ from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from feast_chalk_dynamo.client import RawHttpTransport
-from feast_chalk_dynamo.errors import TransactionConflicts, WriteIncomplete
+from feast_chalk_dynamo.errors import ThroughputExceeded, TransactionConflicts, WriteIncomplete
 from feast_chalk_dynamo.writes.rows import GUARD
 from tests.fault_proxy import FaultProxy, fixed
 from tests.feast_objects import driver_view, repo_config
+from tests.integration.test_read_engine import values_of
 from tests.integration.test_store import NOW, applied, key, row
 from tests.servers import Endpoint, dynalite_command, start_server
 
@@ -46,8 +47,7 @@ def watch_writes(store: ChalkDynamoOnlineStore, config: RepoConfig) -> list[tupl
 def values(
     store: ChalkDynamoOnlineStore, config: RepoConfig, view: Any, ids: range
 ) -> dict[int, float | None]:
-    rows = store.online_read(config, view, [key(i) for i in ids])
-    return {i: (r[1]["f0"].double_val if r[1] is not None else None) for i, r in zip(ids, rows, strict=True)}
+    return dict(zip(ids, values_of(store.online_read(config, view, [key(i) for i in ids])), strict=True))
 
 
 def setup(
@@ -218,6 +218,29 @@ def test_transaction_conflicts_back_off_and_then_name_the_keys(
         store.online_write_batch(patient, view, [row(i, 2.0) for i in range(150)], None)
         assert store.engine(patient).writer.stats.conflict_retries > 0
         assert values(store, config, view, range(150)) == {i: 2.0 for i in range(150)}
+        store.close_engines()
+
+
+def test_a_transaction_throttled_on_an_item_is_retried_by_the_retry_policy(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    with FaultProxy(moto_endpoint.url) as proxy:
+        store, config, view = setup(tmp_path, proxy.url, table_name, max_retries=1)
+        proxy.faults.update(
+            operations=frozenset({"TransactWriteItems"}),
+            conflict_share=1.0,
+            cancellation_reason="ThrottlingError",
+        )
+        with pytest.raises(ThroughputExceeded, match="throttled after 1 retries"):  # nothing landed: as it is
+            store.online_write_batch(config, view, [row(i, 1.0) for i in range(30)], None)
+        assert proxy.faults.seen["TransactWriteItems"] == 2
+        assert store.engine(config).writer.stats.conflict_retries == 0  # not a conflict's backoff
+
+        patient = repo_config(tmp_path, proxy.url, table_name, retry_scale_factor=1)
+        proxy.faults.update(conflict_share=0.5, seed=2)
+        store.online_write_batch(patient, view, [row(i, 2.0) for i in range(250)], None)
+        assert store.engine(patient).writes.stats.retries["throttled"] > 0
+        assert values(store, config, view, range(250)) == {i: 2.0 for i in range(250)}
         store.close_engines()
 
 
