@@ -42,6 +42,19 @@ class CachedNamespace(FeastConfigBaseModel):
     max_lru_size: int | None = Field(default=None, ge=1)
 
 
+class BloomNamespace(FeastConfigBaseModel):
+    """One entry of ``DYNAMODB_BLOOM_FILTERS``: a feature view whose absent keys cost no read.
+
+    The filter is pybloom-live's scalable filter: it starts sized for
+    ``expected_keys`` and grows past it (each new stage tighter) so the false
+    positive rate stays within ``error_rate`` however many keys are written.
+    """
+
+    namespace: str = Field(min_length=1)
+    expected_keys: int = Field(default=1_000_000, ge=1)
+    error_rate: float = Field(default=0.001, gt=0, lt=1)
+
+
 class DynamoSettings(FeastConfigBaseModel):
     """Connection settings plus every ``DYNAMODB_*`` knob of the seed.
 
@@ -67,6 +80,12 @@ class DynamoSettings(FeastConfigBaseModel):
     cached_namespaces: list[CachedNamespace] | None = None
     lru_cache_cache_misses: bool = True
     bloom_filter_debug_mode: bool = False
+    # Not in the seed (Chalk configures its filters elsewhere): the views that
+    # get a Bloom filter, and how often a reader picks up keys other
+    # processes published; a key written elsewhere may read as absent for up
+    # to this long.
+    bloom_filters: list[BloomNamespace] | None = None
+    bloom_filter_refresh_seconds: float = Field(default=10.0, gt=0)
     # Request racing.
     enable_request_racing: bool = False
     request_racing_wait_time: float | None = Field(default=None, gt=0)
@@ -140,6 +159,10 @@ _CONNECTION_FIELDS = frozenset(
 )
 
 
+# Knobs whose environment variable holds JSON.
+_JSON_KNOBS = frozenset({"cached_namespaces", "bloom_filters"})
+
+
 def knob_names(model: type[DynamoSettings]) -> list[str]:
     return [name for name in model.model_fields if name not in _CONNECTION_FIELDS]
 
@@ -152,7 +175,7 @@ def _parse_env_value(model: type[DynamoSettings], name: str, raw: str) -> Any:
     """Validate one env value on its own so the error names the variable, not the field."""
     variable = env_var(name)
     value: Any = raw
-    if name == "cached_namespaces":
+    if name in _JSON_KNOBS:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as error:

@@ -62,6 +62,8 @@ def test_every_knob_is_an_env_var() -> None:
         "DYNAMODB_MAPPING_REFRESH_SECONDS",
         "DYNAMODB_CHALK_STYLE_EXPIRY",
         "DYNAMODB_BULK_WRITE_MIN_ROWS",
+        "DYNAMODB_BLOOM_FILTERS",
+        "DYNAMODB_BLOOM_FILTER_REFRESH_SECONDS",
     }
     assert {env_var(n) for n in knob_names(ChalkDynamoOnlineStoreConfig)} == seed_vars | ours
 
@@ -86,6 +88,25 @@ def test_cached_namespaces_from_env_json(monkeypatch: pytest.MonkeyPatch) -> Non
     assert config.cached_namespaces is not None
     assert config.cached_namespaces[0].namespace == "driver_stats"
     assert config.cached_namespaces[0].max_lru_size == 100
+
+
+def test_bloom_filters_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DYNAMODB_BLOOM_FILTERS", '[{"namespace": "driver_stats", "error_rate": 0.01}]')
+    config = ChalkDynamoOnlineStoreConfig()
+    assert config.bloom_filters is not None
+    assert config.bloom_filters[0].namespace == "driver_stats"
+    assert config.bloom_filters[0].error_rate == 0.01
+    assert config.bloom_filters[0].expected_keys == 1_000_000
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['[{"namespace": "v", "error_rate": 1.5}]', '[{"namespace": "v", "expected_key": 5}]', "[{", '{"namespace": "v"}'],
+)
+def test_bad_bloom_filters_name_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("DYNAMODB_BLOOM_FILTERS", raw)
+    with pytest.raises(ValueError, match="DYNAMODB_BLOOM_FILTERS"):
+        ChalkDynamoOnlineStoreConfig()
 
 
 @pytest.mark.parametrize(
