@@ -101,7 +101,12 @@ def test_bloom_filters_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ['[{"namespace": "v", "error_rate": 1.5}]', '[{"namespace": "v", "expected_key": 5}]', "[{", '{"namespace": "v"}'],
+    [
+        '[{"namespace": "v", "error_rate": 1.5}]',
+        '[{"namespace": "v", "expected_key": 5}]',
+        "[{",
+        '{"namespace": "v"}',
+    ],
 )
 def test_bad_bloom_filters_name_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     monkeypatch.setenv("DYNAMODB_BLOOM_FILTERS", raw)
