@@ -72,22 +72,11 @@ def view_projection(
     ``fqn/<project>/<view>/<feature>/<dtype>``. Asking for the same attributes
     as the store keeps the two responses the same size.
     """
-    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
-    ids: dict[str, str] = {}
-    for page in client.get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="pk = :meta",
-        ExpressionAttributeValues={":meta": {"S": META_PK}},
-    ):
-        ids.update({item["sk"]["S"]: item["id"]["S"] for item in page["Items"] if "id" in item})
-    client.close()
+    ids = _short_ids(endpoint_url, region, table)
     attributes = []
     for view in views:
-        namespace = ids.get(f"ns/{project}/{view}")
-        if namespace is None:
-            raise RuntimeError(f"no ns/{project}/{view} item in {table}: was the view written?")
         prefix = f"fqn/{project}/{view}/"
-        attributes += ["_t" + namespace] + sorted(
+        attributes += [_time_attribute(ids, table, project, view)] + sorted(
             attr for name, attr in ids.items() if name.startswith(prefix)
         )
     names = {f"#{i}": attr for i, attr in enumerate(attributes)}
@@ -97,16 +86,44 @@ def view_projection(
     }
 
 
-def entity_partition_keys(endpoint_url: str, region: str, table: str) -> list[str]:
-    """Every entity item's pk in ``table`` (items with sk "#"), so the floor reads real data."""
+def entity_partition_keys(endpoint_url: str, region: str, table: str, project: str, view: str) -> list[str]:
+    """The pk of every entity item in ``table`` holding a row of ``view``, so the floor reads real data.
+
+    An entity item has sk "#", and a row of a view is on it when the view's
+    observed-at attribute is; items of other data sets' entities are left out.
+    """
+    time_attribute = _time_attribute(_short_ids(endpoint_url, region, table), table, project, view)
     client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
     keys: list[str] = []
     for page in client.get_paginator("scan").paginate(
         TableName=table,
-        FilterExpression="sk = :entity",
+        FilterExpression="sk = :entity AND attribute_exists(#t)",
+        ExpressionAttributeNames={"#t": time_attribute},
         ExpressionAttributeValues={":entity": {"S": ENTITY_SK}},
         ProjectionExpression="pk",
     ):
         keys.extend(item["pk"]["S"] for item in page["Items"])
     client.close()
     return sorted(keys)
+
+
+def _short_ids(endpoint_url: str, region: str, table: str) -> dict[str, str]:
+    """The name mapping: each ``~meta`` item's sk (``ns/…``, ``fqn/…``) to its short id."""
+    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+    ids: dict[str, str] = {}
+    for page in client.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :meta",
+        ExpressionAttributeValues={":meta": {"S": META_PK}},
+    ):
+        ids.update({item["sk"]["S"]: item["id"]["S"] for item in page["Items"] if "id" in item})
+    client.close()
+    return ids
+
+
+def _time_attribute(ids: dict[str, str], table: str, project: str, view: str) -> str:
+    """The view's observed-at attribute, ``_t<view id>``."""
+    namespace = ids.get(f"ns/{project}/{view}")
+    if namespace is None:
+        raise RuntimeError(f"no ns/{project}/{view} item in {table}: was the view written?")
+    return "_t" + namespace

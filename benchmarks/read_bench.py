@@ -1,12 +1,13 @@
 """``make bench``: read latency of this store against Feast's DynamoDB store, on dynalite.
 
-One run loads the same data into both stores, then times each read shape
-through both stores and as raw signed BatchGetItem calls of the same
-attributes (the shape's floor), taking turns in blocks of 10 reads
+One run loads the same data into both stores (``--data``: the mixed data set,
+the numeric one, or both; see ``dataset``). Then, for each data set, it times
+each read shape through both stores and as raw signed BatchGetItem calls of
+the same attributes (the shape's floor), taking turns in blocks of 10 reads
 (``timing.time_interleaved``), and prints percentiles and the ratios
-ours/Feast and ours/floor; then ``online_read`` against the raw BatchGetItem
-of 100 keys; then request racing on and off behind a proxy that delays a few
-reads. Only
+ours/Feast and ours/floor, then ``online_read`` against the raw BatchGetItem
+of 100 keys. Last, request racing on and off behind a proxy that delays a
+few reads, on the first data set. Every table names its data set. Only
 ratios within the run are meaningful: the machine is shared and noisy, and
 dynalite is not DynamoDB. Nothing is asserted and nothing is written to disk.
 """
@@ -28,6 +29,7 @@ from typing import Any
 from feast import FeatureStore, FeatureView
 
 from benchmarks import dataset
+from benchmarks.dataset import DataSet
 from benchmarks.floor import RawBatchGet, entity_partition_keys, view_projection
 from benchmarks.timing import Summary, time_interleaved
 from feast_chalk_dynamo.caller import percentile
@@ -41,7 +43,7 @@ RACING_WAIT_PERCENTILE = 95
 
 @dataclass(frozen=True)
 class Plan:
-    """How much to do: the full run takes about three minutes, --quick about one."""
+    """How much to do, per data set: a full run of both takes about five minutes, --quick under two."""
 
     entities: int
     reps_small: int  # shapes of 1 entity: fast, so many repetitions
@@ -81,7 +83,11 @@ def online_features(store: FeatureStore, refs: list[str]) -> Callable[[list[int]
 
 
 def check_same_answers(stores: dict[str, FeatureStore], refs: list[str], ids: list[int]) -> None:
-    """Refuse to time stores that disagree, or that answer nulls: that would time a bug."""
+    """Refuse to time stores that disagree, or that answer nulls: that would time a bug.
+
+    Compared as Feast's ``to_dict`` gives them (lists, dicts and all), so every
+    value type of the data set, not only numbers, must come back alike.
+    """
     answers = {name: online_features(store, refs)(ids).to_dict() for name, store in stores.items()}
     (first_name, first), *rest = answers.items()
     for name, answer in rest:
@@ -120,17 +126,24 @@ def percentiles(summary: Summary) -> list[float]:
 # -- the three parts ---------------------------------------------------------------------------------
 
 
+def title(text: str, data: DataSet) -> str:
+    """A table's heading, naming the data set it measured."""
+    return f"\n== {text} [{data.name} data] =="
+
+
 def compare_stores(
-    ours: FeatureStore, feast: FeatureStore, endpoint_url: str, ids: list[int], plan: Plan
+    ours: FeatureStore, feast: FeatureStore, endpoint_url: str, data: DataSet, plan: Plan
 ) -> None:
     """Each shape through both stores, and as raw signed BatchGetItem calls of the same attributes."""
-    log("\n== Read latency (ms): get_online_features, ours vs Feast's DynamoDB store ==")
+    log(title("Read latency (ms): get_online_features, ours vs Feast's DynamoDB store", data))
+    log(f"({data.name}: {dataset.N_VIEWS} views of {data.summary})")
     log(groups([("ours", 3), ("feast", 3), ("ours / feast", 3), ("floor", 2)]))
     log(line("shape", ["n", *["p50", "p95", "p99"] * 3, "p50", "ours/fl"]))
-    partition_keys = entity_partition_keys(endpoint_url, dataset.REGION, dataset.OUR_TABLE)
+    ids = data.driver_ids(plan.entities)
+    partition_keys = partition_keys_of(endpoint_url, data)
     for label, n_entities, n_views, reps in SHAPES:
-        views = dataset.view_names()[:n_views]
-        refs = dataset.feature_refs(views)
+        views = data.view_names()[:n_views]
+        refs = data.feature_refs(views)
         seed = SEED + n_entities * 10 + n_views
         # The floor reads other entities, drawn alike: it knows partition keys, not driver ids.
         inputs = list(
@@ -184,15 +197,23 @@ def time_shape(
     return mine, theirs, raw
 
 
+def partition_keys_of(endpoint_url: str, data: DataSet) -> list[str]:
+    """The partition keys of the data set's entities on our table: the floor reads those."""
+    return entity_partition_keys(
+        endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, data.view_names()[0]
+    )
+
+
 def raw_reader(endpoint_url: str, views: list[str]) -> RawBatchGet:
     """Raw signed BatchGetItem of the attributes a read of ``views`` asks for, on our table."""
     projection = view_projection(endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, views)
     return RawBatchGet(endpoint_url, dataset.REGION, dataset.OUR_TABLE, projection)
 
 
-def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None:
-    log("\n== online_read vs raw floor (ms): 100 keys, 1 view of 20 features ==")
-    view: FeatureView = ours.get_feature_view("v0")
+def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
+    first_view = data.view_names()[0]
+    log(title("online_read vs raw floor (ms): 100 keys, 1 view of 20 features", data))
+    view: FeatureView = ours.get_feature_view(first_view)
     # The same read as one 100-key request, like the floor: separates the store's
     # own overhead from the cost of parallel sub-batches on a one-threaded emulator.
     single = FeatureStore(config=dataset.our_config(tmp_dir, endpoint_url, getitem_min_batch_concurrency=1))
@@ -204,8 +225,9 @@ def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, ids: lis
 
         return read
 
-    partition_keys = entity_partition_keys(endpoint_url, dataset.REGION, dataset.OUR_TABLE)
-    floor = raw_reader(endpoint_url, ["v0"])
+    ids = data.driver_ids(plan.entities)
+    partition_keys = partition_keys_of(endpoint_url, data)
+    floor = raw_reader(endpoint_url, [first_view])
     count = plan.reps_large + plan.warmup
     # Different entities for the two, drawn alike: the floor knows partition keys, not driver ids.
     driver_draws = draws(ids, 100, count, SEED + 1)
@@ -236,7 +258,7 @@ def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, ids: lis
     log(line("  1 request / floor", ["", *percentiles(alone.ratio(raw))]))
 
 
-def racing(tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None:
+def racing(tmp_dir: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
     """Racing off and on, each behind its own fault proxy so each one's requests are counted alone.
 
     The share of duplicated requests compares the racing store's BatchGetItem
@@ -244,10 +266,14 @@ def racing(tmp_dir: Path, endpoint_url: str, ids: list[int], plan: Plan) -> None
     read sends exactly the requests it needs, so the difference is the races.
     """
     log(
-        f"\n== Request racing (ms): get_online_features 100 entities x 1 view, behind a proxy "
-        f"delaying {DELAY_SHARE:.0%} of BatchGetItem by {DELAY_SECONDS * 1000:.0f} ms =="
+        title(
+            "Request racing (ms): get_online_features 100 entities x 1 view, behind a proxy "
+            f"delaying {DELAY_SHARE:.0%} of BatchGetItem by {DELAY_SECONDS * 1000:.0f} ms",
+            data,
+        )
     )
-    refs = dataset.feature_refs(["v0"])
+    ids = data.driver_ids(plan.entities)
+    refs = data.feature_refs(data.view_names()[:1])
     count = plan.reps_racing + plan.warmup
     with FaultProxy(endpoint_url) as plain_proxy, FaultProxy(endpoint_url) as racing_proxy:
         proxies = (plain_proxy, racing_proxy)
@@ -365,7 +391,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="MS",
         help="the GIL switch interval for the run, in ms (default 1; Python's own is 5)",
     )
+    parser.add_argument(
+        "--data",
+        choices=[*dataset.DATA_SETS, "both"],
+        default="both",
+        help="which data set to read: mixed types (the main one), all-numeric, or both (default)",
+    )
     args = parser.parse_args(argv)
+    data_sets = list(dataset.DATA_SETS.values()) if args.data == "both" else [dataset.DATA_SETS[args.data]]
     # Both stores send sub-batches from client threads and wait for them on
     # another; with Python's 5 ms interval a thread ready to run can wait that
     # long for one that is parsing. 1 ms cut online_read(100) by ~1.5 ms (~13%)
@@ -379,8 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stores: list[FeatureStore] = []
     try:
         url = server.endpoint.url
-        log(f"dynalite on {url}; {plan.entities} entities x {dataset.N_VIEWS} views x 20 features")
-        data = dataset.frames(plan.entities, SEED)
+        for data in data_sets:
+            log(f"{data.name} data: {plan.entities} entities x {dataset.N_VIEWS} views of {data.summary}")
+        log(f"dynalite on {url}")
         with tempfile.TemporaryDirectory(prefix="feast-bench-") as tmp:
             tmp_dir = Path(tmp)
             for name, config in (
@@ -389,16 +423,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             ):
                 log(f"loading {name}:")
                 load_started = time.monotonic()
-                stores.append(dataset.applied_store(config))
-                dataset.load(stores[-1], data, log)
+                stores.append(dataset.applied_store(config, data_sets))
+                for data in data_sets:
+                    dataset.load(stores[-1], data.frames(plan.entities, SEED), log)
                 log(f"  loaded in {time.monotonic() - load_started:.1f} s")
             ours, feast = stores
-            ids = dataset.driver_ids(plan.entities)
-            del data
             settle_heap(freeze=args.gc_freeze)
-            compare_stores(ours, feast, url, ids, plan)
-            compare_floor(ours, tmp_dir, url, ids, plan)
-            racing(tmp_dir, url, ids, plan)
+            for data in data_sets:
+                compare_stores(ours, feast, url, data, plan)
+                compare_floor(ours, tmp_dir, url, data, plan)
+            racing(tmp_dir, url, data_sets[0], plan)
     finally:
         for store in stores:
             dataset.close(store)
