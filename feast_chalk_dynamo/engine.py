@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 
 from feast_chalk_dynamo.caller import Caller, Sleep
 from feast_chalk_dynamo.client import RetryPolicy, make_client, make_transport
+from feast_chalk_dynamo.counters import CounterBoard
 from feast_chalk_dynamo.expiry import ExpiryFollower
+from feast_chalk_dynamo.local_answers import LocalAnswers
 from feast_chalk_dynamo.names import NameRegistry
 from feast_chalk_dynamo.reader import Reader
 from feast_chalk_dynamo.settings import DynamoSettings
@@ -77,7 +79,8 @@ class Engine:
             retry=retry,
             pool=self.pool,
         )
-        self.reader = Reader(self.reads, settings, self.serde_pool, self.loop)
+        self.local = LocalAnswers(settings, CounterBoard())
+        self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)
         self.admin = TableAdmin(self.client, settings, self.pool)
         self.expiry = ExpiryFollower(self.admin, self.client, table)

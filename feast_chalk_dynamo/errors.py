@@ -83,3 +83,7 @@ class WriteIncomplete(ChalkDynamoError):
 
 class TransactionConflicts(WriteIncomplete):
     """Transactions kept conflicting with other writers past ``transaction_write_conflict_max_retries``."""
+
+
+class UnknownNamespace(ChalkDynamoError, ValueError):
+    """A namespace cache or Bloom filter is configured for a feature view the project does not have."""

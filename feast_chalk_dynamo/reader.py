@@ -1,5 +1,8 @@
 """The read path: one set of parallel BatchGetItem calls for many views at once.
 
+What the namespace caches and Bloom filters can answer is answered first
+(``local_answers``); only the rest goes to DynamoDB.
+
 Every view keyed by the same entity lives on the same item, so a
 ``get_online_features`` over five views of 100 entities costs 100 keys, not
 500. Only the requested features (and their views' timestamps) are asked for.
@@ -20,6 +23,7 @@ from feast_chalk_dynamo.caller import Caller, Siblings
 from feast_chalk_dynamo.errors import ThroughputExceeded
 from feast_chalk_dynamo.expressions import projection
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
+from feast_chalk_dynamo.local_answers import FetchGroup, LocalAnswers
 from feast_chalk_dynamo.settings import DynamoSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -53,9 +57,18 @@ class ViewLayout:
     values_attr: str
     ttl_seconds: int
     features: tuple[FeatureSlot, ...]
+    # The feature view's name: the namespace caches and Bloom filters are configured by it.
+    view: str = ""
+    # Set for a cached view: the attributes of all its features, so that its
+    # cached rows serve any later request, not only this one's features.
+    all_feature_attrs: tuple[str, ...] = ()
 
     def attributes(self) -> list[str]:
         return [self.ts_attr, self.values_attr] + [slot.attr for slot in self.features if slot.attr]
+
+    def fetched_attributes(self) -> frozenset[str]:
+        """What a read of this view asks DynamoDB for (and a cached row holds)."""
+        return frozenset(self.attributes()).union(self.all_feature_attrs)
 
 
 @dataclass(frozen=True)
@@ -87,8 +100,10 @@ class Reader:
         serde_pool: ThreadPoolExecutor,
         shared_loop: asyncio.AbstractEventLoop | None = None,
         clock: Callable[[], float] = time.time,
+        local: LocalAnswers | None = None,
     ) -> None:
         self._caller = caller
+        self._local = local
         self._settings = settings
         self._serde_pool = serde_pool
         self._shared_loop = shared_loop
@@ -110,19 +125,37 @@ class Reader:
         keys = list(dict.fromkeys(key for request in requests for key in request.keys))
         if not keys:
             return [[] for _ in requests]
-        attributes = list(dict.fromkeys(a for request in requests for a in request.layout.attributes()))
+        local = self._local
+        plan = local.plan(requests) if local is not None and local.applies_to(requests) else None
+        if plan is None:
+            attributes = list(dict.fromkeys(a for request in requests for a in request.layout.attributes()))
+            groups = [FetchGroup(keys, attributes)]
+        else:
+            groups = plan.groups
         decoder = rows(requests, self._clock())
         loop = asyncio.get_running_loop()
         private = loop is not self._shared_loop
         decoded: dict[str, list[Any]] = {}
 
-        async def fetch_and_decode(batch: list[Item]) -> None:
+        async def decode(batch: list[Item]) -> None:
             if private:
                 decoded.update(decoder.decode(batch))
             else:
                 decoded.update(await loop.run_in_executor(self._serde_pool, decoder.decode, batch))
 
-        await self._fetch(keys, attributes, fetch_and_decode, private)
+        async def fetch_and_decode(batch: list[Item]) -> None:
+            await decode(plan.merge(batch) if plan is not None else batch)
+
+        try:
+            await self._fetch(groups, fetch_and_decode, private)
+        except BaseException:
+            if plan is not None:
+                plan.abandon()
+            raise
+        if plan is not None:
+            plan.finish()
+            if answered_here := plan.unfetched_items():
+                await decode(answered_here)
         absent = (None, None)
         return [
             [decoded[key][index] if key in decoded else absent for key in request.keys]
@@ -130,27 +163,28 @@ class Reader:
         ]
 
     async def _fetch(
-        self,
-        keys: Sequence[str],
-        attributes: Sequence[str],
-        consume: Callable[[list[Item]], Awaitable[None]],
-        private: bool,
+        self, groups: Sequence[FetchGroup], consume: Callable[[list[Item]], Awaitable[None]], private: bool
     ) -> None:
-        """Fetch items by partition key in parallel sub-batches, handing each answer to ``consume``."""
-        # The partition key comes back too: answers are matched to requests by it.
-        projected = projection([PK, *attributes])
-        template: dict[str, Any] = {"ConsistentRead": self._settings.consistent_reads}
-        if projected is not None:  # else the whole item: same read units, more bytes
-            template["ProjectionExpression"], template["ExpressionAttributeNames"] = projected
+        """Fetch each group's items in parallel sub-batches, handing each answer to ``consume``."""
         settings = self._settings
-        sizes = sub_batch_sizes(len(keys), settings.getitem_min_batch_size, settings.batch_concurrency)
+        batches: list[tuple[Sequence[str], dict[str, Any]]] = []
+        for group in groups:
+            # The partition key comes back too: answers are matched to requests by it.
+            projected = projection([PK, *group.attributes])
+            template: dict[str, Any] = {"ConsistentRead": settings.consistent_reads}
+            if projected is not None:  # else the whole item: same read units, more bytes
+                template["ProjectionExpression"], template["ExpressionAttributeNames"] = projected
+            sizes = sub_batch_sizes(
+                len(group.keys), settings.getitem_min_batch_size, settings.batch_concurrency
+            )
+            batches.extend((batch, template) for batch in split(group.keys, sizes))
         in_flight = asyncio.Semaphore(settings.batch_concurrency)
-        inline = private and len(sizes) == 1
-        siblings = Siblings(len(sizes))
+        inline = private and len(batches) == 1
+        siblings = Siblings(len(batches))
         await asyncio.gather(
             *(
                 self._fetch_batch(batch, template, in_flight, consume, inline, siblings)
-                for batch in split(keys, sizes)
+                for batch, template in batches
             )
         )
 

@@ -159,9 +159,11 @@ class ChalkDynamoOnlineStore(OnlineStore):
         return engine
 
     def _ready_engine(self, config: RepoConfig) -> Engine:
-        """The engine with its name mapping loaded, for reads and writes."""
+        """The engine with its name mapping loaded and its namespace knobs checked, for reads and writes."""
         engine = self.engine(config)
         engine.ready()
+        project = config.project
+        engine.local.check_namespaces(project, lambda: engine.names.live_namespaces(project))
         return engine
 
     def _project_id(self, engine: Engine, project: str, allocate: bool) -> str | None:
@@ -202,12 +204,25 @@ class ChalkDynamoOnlineStore(OnlineStore):
         namespace_id = engine.names.lookup(namespace_name(project, view.name))
         if project_id is None or namespace_id is None:
             return None
-        features = requested if requested is not None else [f.name for f in view.features]
+        every_feature = [f.name for f in view.features]
+        features = requested if requested is not None else every_feature
+        slots = self._slots(engine, project, view, features, allocate=False)
+        if view.name in engine.local.caches:  # a cached row must serve any later request of the view
+            every_slot = (
+                slots
+                if features is every_feature
+                else self._slots(engine, project, view, every_feature, allocate=False)
+            )
+            all_feature_attrs = tuple(slot.attr for slot in every_slot if slot.attr)
+        else:
+            all_feature_attrs = ()
         layout = ViewLayout(
             ts_attr=ts_attr(namespace_id),
             values_attr=values_attr(namespace_id),
             ttl_seconds=_ttl_seconds(view) if engine.settings.chalk_style_expiry else 0,
-            features=self._slots(engine, project, view, features, allocate=False),
+            features=slots,
+            view=view.name,
+            all_feature_attrs=all_feature_attrs,
         )
         keys = encoded.get(id(entity_keys))
         if keys is None:
@@ -347,7 +362,28 @@ class ChalkDynamoOnlineStore(OnlineStore):
             EntityRow(encode_entity_key(project_id, key), values, event_ts)
             for key, values, event_ts, _ in data
         ]
-        return engine, engine.writer.write(layout, rows, progress)
+        return engine, self._written_through(engine, layout, rows, progress)
+
+    async def _written_through(
+        self,
+        engine: Engine,
+        layout: WriteLayout,
+        rows: list[EntityRow],
+        progress: Callable[[int], Any] | None,
+    ) -> None:
+        """Write, with this process's cache and Bloom filter kept in step.
+
+        The Bloom filter learns the keys before any lands (a reader may see a
+        false positive, never a false negative); the cache drops them once the
+        write has ended, landed or not: a write that failed part-way may have
+        changed any of them.
+        """
+        keys = [row.key for row in rows]
+        engine.local.before_write(layout.view, layout.ts_attr, keys)
+        try:
+            await engine.writer.write(layout, rows, progress)
+        finally:
+            engine.local.written(layout.view, keys)
 
     def _write_layout(self, engine: Engine, project: str, view: AnyView) -> WriteLayout:
         live = engine.names.live_namespaces(project)
@@ -374,6 +410,14 @@ class ChalkDynamoOnlineStore(OnlineStore):
         keys = tuple(_join_keys(view))
         ttls = [info.ttl_seconds for info in live.values() if info.join_keys == keys]
         return max(ttls) if ttls and all(ttls) else None
+
+    def namespace_counters(self, config: RepoConfig) -> dict[str, dict[str, int]]:
+        """Per feature view: cache hits and misses, evictions, Bloom skips and mistakes, reads saved.
+
+        A snapshot of running totals since the engine started; shared by every
+        store of the process with the same configuration.
+        """
+        return self.engine(config).local.counters.snapshot()
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -402,6 +446,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
                 self._register_view(engine, project, view)
         for view in tables_to_delete:
             self._remove_view(engine, project, project_id, view.name)
+        engine.local.check_namespaces(project, lambda: engine.names.live_namespaces(project))
         engine.expiry.follow(
             project, project_id, engine.names.live_namespaces(project), engine.settings.chalk_style_expiry,
             scan=had_data,

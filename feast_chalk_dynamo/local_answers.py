@@ -1,0 +1,250 @@
+"""What a read can answer without DynamoDB: the namespace caches first, then the Bloom filters.
+
+A read asks about (entity key, view) pairs, but DynamoDB is asked about
+entity keys: one item holds every view of an entity. So a key is fetched
+only if some requested view could not be answered here, and then with a
+projection of only the views that missed; keys missing the same views
+share one projection (a ``FetchGroup``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from feast_chalk_dynamo.cache import NamespaceCache, Slice
+from feast_chalk_dynamo.counters import CounterBoard, NamespaceCounters
+from feast_chalk_dynamo.errors import UnknownNamespace
+from feast_chalk_dynamo.layout import PK
+from feast_chalk_dynamo.settings import DynamoSettings, env_var
+
+Item = dict[str, Any]
+
+
+class KeyFilter(Protocol):
+    def may_contain(self, keys: Iterable[str]) -> list[bool]:
+        """For each key: False only if the key was never written (no false negatives)."""
+
+
+class FilterSource(Protocol):
+    """The engine's Bloom filters, by view layout (see bloom.py)."""
+
+    debug: bool
+
+    def filter_for(self, view: str, ts_attr: str) -> KeyFilter | None:
+        """The view's filter if it has one and it is loaded, else None (read everything)."""
+
+    def written(self, view: str, ts_attr: str, keys: Sequence[str]) -> None:
+        """Add keys about to be written, and publish them to other processes."""
+
+
+class ViewShape(Protocol):
+    """What local answers need of a view: its name, where its rows sit, what a cached row holds."""
+
+    @property
+    def view(self) -> str: ...
+
+    @property
+    def ts_attr(self) -> str: ...
+
+    def fetched_attributes(self) -> frozenset[str]: ...
+
+
+class KeyedView(Protocol):
+    @property
+    def layout(self) -> ViewShape: ...
+
+    @property
+    def keys(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class FetchGroup:
+    """Keys that missed the same views, and the attributes of those views."""
+
+    keys: list[str]
+    attributes: list[str]
+
+
+@dataclass
+class _ViewState:
+    """One requested view's part of a plan."""
+
+    ts_attr: str
+    attributes: frozenset[str]
+    counters: NamespaceCounters
+    cache: NamespaceCache | None = None
+    ticket: int = 0
+    fills: dict[str, Slice | None] = field(default_factory=dict)
+    # Bloom predictions for the keys that were read anyway (debug mode, or "maybe"),
+    # and which keys DynamoDB had a row of this view for.
+    predicted: dict[str, bool] = field(default_factory=dict)
+    present: set[str] = field(default_factory=set)
+    answered_here: list[str] = field(default_factory=list)
+    skips: int = 0
+
+
+class ReadPlan:
+    """One read's local answers, what is left to fetch, and what to cache from the answers."""
+
+    def __init__(
+        self, views: list[_ViewState], needs: dict[str, list[int]], partial: dict[str, Item]
+    ) -> None:
+        self._views = views
+        self._needs = needs
+        self._partial = partial
+        self._returned: set[str] = set()
+        by_missed: dict[tuple[int, ...], list[str]] = defaultdict(list)
+        for key, missed in needs.items():
+            by_missed[tuple(missed)].append(key)
+        self.groups = [
+            FetchGroup(keys, sorted(set().union(*(views[i].attributes for i in missed))))
+            for missed, keys in by_missed.items()
+        ]
+
+    def merge(self, items: list[Item]) -> list[Item]:
+        """Fetched items with the cached views of their keys added; notes what to cache and check."""
+        views, needs, partial, returned = self._views, self._needs, self._partial, self._returned
+        for item in items:
+            key = item[PK]["S"]
+            returned.add(key)
+            for index in needs[key]:
+                view = views[index]
+                present = view.ts_attr in item
+                if present:
+                    view.present.add(key)
+                if view.cache is not None:
+                    view.fills[key] = {a: item[a] for a in view.attributes if a in item} if present else None
+            cached = partial.get(key)
+            if cached is not None:
+                item.update(cached)
+        return items
+
+    def unfetched_items(self) -> list[Item]:
+        """Items made of cached rows alone, for keys DynamoDB was not asked for or did not return."""
+        return [item for key, item in self._partial.items() if key not in self._returned]
+
+    def finish(self) -> None:
+        """Cache what was read (absent where no item came back), and count the filters' mistakes."""
+        for index, view in enumerate(self._views):
+            false_positives = sum(
+                1 for key, maybe in view.predicted.items() if maybe and key not in view.present
+            )
+            false_negatives = sum(
+                1 for key, maybe in view.predicted.items() if not maybe and key in view.present
+            )
+            saved = sum(1 for key in view.answered_here if key not in self._needs)
+            view.counters.add(
+                bloom_skips=view.skips,
+                bloom_false_positives=false_positives,
+                bloom_false_negatives=false_negatives,
+                reads_saved=saved,
+            )
+            if view.cache is not None:
+                for key, missed in self._needs.items():
+                    if key not in self._returned and index in missed:
+                        view.fills[key] = None
+                view.cache.fill(view.ticket, view.attributes, view.fills)
+
+    def abandon(self) -> None:
+        """The read failed: release the cache tickets, cache nothing."""
+        for view in self._views:
+            if view.cache is not None:
+                view.cache.done(view.ticket)
+
+
+class LocalAnswers:
+    """The namespace caches and Bloom filters of one engine."""
+
+    def __init__(
+        self,
+        settings: DynamoSettings,
+        counters: CounterBoard,
+        filters: FilterSource | None = None,
+        timer: Callable[[], float] | None = None,
+    ) -> None:
+        self.counters = counters
+        self.filters = filters
+        extra = {"timer": timer} if timer is not None else {}
+        self.caches = {
+            entry.namespace: NamespaceCache(
+                entry.ttl_seconds,
+                entry.max_lru_size,
+                settings.lru_cache_cache_misses,
+                counters[entry.namespace],
+                **extra,
+            )
+            for entry in settings.cached_namespaces or ()
+        }
+        self._filtered = {entry.namespace for entry in settings.bloom_filters or ()}
+        self._checked_projects: set[str] = set()
+
+    def check_namespaces(self, project: str, views: Callable[[], Iterable[str]]) -> None:
+        """Fail, naming the knob, if a configured namespace is no view of ``project``; once per project.
+
+        Run by ``feast apply`` after it registers the views (so a view added in
+        the same apply counts) and before a process's first read or write.
+        """
+        if project in self._checked_projects or not (self.caches or self._filtered):
+            return
+        known = set(views())
+        for knob, namespaces in (("cached_namespaces", self.caches), ("bloom_filters", self._filtered)):
+            unknown = sorted(set(namespaces) - known)
+            if unknown:
+                raise UnknownNamespace(
+                    f"{knob} ({env_var(knob)}) names {unknown}, which project {project!r} has no "
+                    f"feature view called; its views are {sorted(known)}"
+                )
+        self._checked_projects.add(project)
+
+    def applies_to(self, requests: Sequence[KeyedView]) -> bool:
+        return any(r.layout.view in self.caches or r.layout.view in self._filtered for r in requests)
+
+    def plan(self, requests: Sequence[KeyedView]) -> ReadPlan:
+        views: list[_ViewState] = []
+        needs: dict[str, list[int]] = defaultdict(list)
+        partial: dict[str, Item] = {}
+        debug = self.filters.debug if self.filters is not None else False
+        for index, request in enumerate(requests):
+            layout = request.layout
+            state = _ViewState(layout.ts_attr, layout.fetched_attributes(), self.counters[layout.view])
+            views.append(state)
+            keys = list(dict.fromkeys(request.keys))
+            cached: dict[str, Slice | None] = {}
+            cache = self.caches.get(layout.view)
+            if cache is not None:
+                state.cache, state.ticket = cache, cache.ticket()
+                cached = cache.lookup(keys, state.attributes)
+                for key, values in cached.items():
+                    state.answered_here.append(key)
+                    if values is not None:
+                        partial.setdefault(key, {PK: {"S": key}}).update(values)
+                keys = [key for key in keys if key not in cached]
+            key_filter = self.filters.filter_for(layout.view, layout.ts_attr) if self.filters else None
+            if key_filter is not None:
+                for key, maybe in zip(keys, key_filter.may_contain(keys), strict=True):
+                    if maybe or debug:
+                        state.predicted[key] = maybe
+                        needs[key].append(index)
+                    else:
+                        state.skips += 1
+                        state.answered_here.append(key)
+                        if state.cache is not None:
+                            state.fills[key] = None
+            else:
+                for key in keys:
+                    needs[key].append(index)
+        return ReadPlan(views, dict(needs), partial)
+
+    def before_write(self, view: str, ts_attr: str, keys: Sequence[str]) -> None:
+        """Keys about to be written: the Bloom filter learns (and publishes) them before any lands."""
+        if self.filters is not None and view in self._filtered:
+            self.filters.written(view, ts_attr, keys)
+
+    def written(self, view: str, keys: Sequence[str]) -> None:
+        """A write through this process ended (landed, or maybe part-way): drop what the cache holds."""
+        cache = self.caches.get(view)
+        if cache is not None:
+            cache.invalidate(keys)

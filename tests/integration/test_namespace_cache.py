@@ -1,0 +1,209 @@
+"""Namespace caches on a real server: requests counted at a proxy, values checked, writes seen."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from feast.repo_config import RepoConfig
+
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo.errors import UnknownNamespace
+from feast_chalk_dynamo.item_decoders import ProtoRows
+from tests.fault_proxy import FaultProxy
+from tests.feast_objects import driver_view, feature_store, repo_config
+from tests.integration.test_store import NOW, applied, key, row, watch_batch_gets
+from tests.servers import Endpoint
+
+
+@pytest.fixture
+def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
+    with FaultProxy(moto_endpoint.url) as running:
+        yield running
+
+
+def cached(*views: str, ttl: float = 3600, size: int | None = None) -> list[dict[str, Any]]:
+    return [{"namespace": v, "ttl_seconds": ttl, **({"max_lru_size": size} if size else {})} for v in views]
+
+
+def batch_gets(proxy: FaultProxy) -> int:
+    return proxy.faults.seen["BatchGetItem"]
+
+
+def f0(rows: list[Any]) -> list[float | None]:
+    return [r[1]["f0"].double_val if r[1] else None for r in rows]
+
+
+@pytest.fixture
+def stats_store(tmp_path: Path, proxy: FaultProxy, table_name: str) -> Iterator[tuple[Any, RepoConfig]]:
+    """``stats`` cached, ``other`` not; 4 drivers written to both."""
+    store = ChalkDynamoOnlineStore()
+    config = repo_config(tmp_path, proxy.url, table_name, cached_namespaces=cached("stats"))
+    applied(store, config, driver_view("stats"), driver_view("other"))
+    for view in ("stats", "other"):
+        store.online_write_batch(config, driver_view(view), [row(i, float(i)) for i in range(4)], None)
+    yield store, config
+    store.close_engines()
+
+
+def test_a_cached_row_is_served_without_a_request(
+    stats_store: tuple[Any, RepoConfig], proxy: FaultProxy
+) -> None:
+    store, config = stats_store
+    first = store.online_read(config, driver_view("stats"), [key(1), key(2)])
+    before = batch_gets(proxy)
+    again = store.online_read(config, driver_view("stats"), [key(2), key(1)])
+    assert batch_gets(proxy) == before
+    assert again == first[::-1]
+    assert f0(again) == [2.0, 1.0]
+    counts = store.namespace_counters(config)["stats"]
+    assert counts["cache_hits"] == 2 and counts["misses"] == 2 and counts["reads_saved"] == 2
+
+
+def test_a_cached_row_serves_any_subset_of_the_view(
+    stats_store: tuple[Any, RepoConfig], proxy: FaultProxy
+) -> None:
+    store, config = stats_store
+    store.online_read(config, driver_view("stats"), [key(3)], ["f1"])
+    before = batch_gets(proxy)
+    rows = store.online_read(config, driver_view("stats"), [key(3)])
+    assert batch_gets(proxy) == before
+    assert f0(rows) == [3.0] and rows[0][1]["tags"].string_list_val.val == ["t3", ""]
+
+
+@pytest.mark.parametrize("cache_misses", [True, False])
+def test_absent_rows_are_cached_only_with_negative_caching(
+    tmp_path: Path, proxy: FaultProxy, table_name: str, cache_misses: bool
+) -> None:
+    store = ChalkDynamoOnlineStore()
+    config = repo_config(
+        tmp_path,
+        proxy.url,
+        table_name,
+        cached_namespaces=cached("stats"),
+        lru_cache_cache_misses=cache_misses,
+    )
+    applied(store, config, driver_view("stats"))
+    store.online_write_batch(config, driver_view("stats"), [row(1, 1.0)], None)
+    for _ in range(3):
+        assert store.online_read(config, driver_view("stats"), [key(404)]) == [(None, None)]
+    assert batch_gets(proxy) == (1 if cache_misses else 3)
+    assert store.namespace_counters(config)["stats"]["negative_hits"] == (2 if cache_misses else 0)
+    store.close_engines()
+
+
+def test_a_write_through_the_store_is_read_back_at_once(
+    stats_store: tuple[Any, RepoConfig], proxy: FaultProxy
+) -> None:
+    store, config = stats_store
+    view = driver_view("stats")
+    assert f0(store.online_read(config, view, [key(1), key(404)])) == [1.0, None]
+    store.online_write_batch(config, view, [row(1, 10.0, NOW + timedelta(seconds=1))], None)
+    store.online_write_batch(config, view, [row(404, 40.0)], None)  # a cached miss becomes a row
+    before = batch_gets(proxy)
+    assert f0(store.online_read(config, view, [key(1), key(404)])) == [10.0, 40.0]
+    assert batch_gets(proxy) == before + 1
+    assert f0(store.online_read(config, view, [key(1), key(404)])) == [10.0, 40.0]
+    assert batch_gets(proxy) == before + 1
+
+
+def test_another_process_s_write_is_seen_only_when_the_row_expires(
+    tmp_path: Path, stats_store: tuple[Any, RepoConfig], proxy: FaultProxy, table_name: str
+) -> None:
+    """What the README states: a row cached elsewhere is stale for up to ttl_seconds."""
+    store, config = stats_store
+    view = driver_view("stats")
+    assert f0(store.online_read(config, view, [key(2)])) == [2.0]
+    # Another configuration is another engine: as good as another process.
+    elsewhere = ChalkDynamoOnlineStore()
+    other_config = repo_config(tmp_path, proxy.url, table_name, num_serde_threads=1)
+    elsewhere.online_write_batch(other_config, view, [row(2, 20.0, NOW + timedelta(seconds=1))], None)
+    assert f0(store.online_read(config, view, [key(2)])) == [2.0]  # stale, as documented
+    assert f0(elsewhere.online_read(other_config, view, [key(2)])) == [20.0]
+    elsewhere.close_engines()
+
+
+def test_views_answered_locally_are_left_out_of_the_request(
+    stats_store: tuple[Any, RepoConfig], proxy: FaultProxy
+) -> None:
+    """Two views of one entity share its key; the cached one is not asked for again."""
+    store, config = stats_store
+    fs_views = [
+        (driver_view("stats"), [key(1), key(2)], None),
+        (driver_view("other"), [key(1), key(2)], None),
+    ]
+    engine = store.engine(config)
+    captured = watch_batch_gets(engine)
+    first = store._read_views(config, fs_views, ProtoRows)
+    engine.run(first[2])
+    second = store._read_views(config, fs_views, ProtoRows)
+    rows = engine.run(second[2])
+    assert [f0(view_rows) for view_rows in rows] == [[1.0, 2.0], [1.0, 2.0]]
+    stats_ts = first[1][0].layout.ts_attr
+    other_ts = first[1][1].layout.ts_attr
+    asked = [set(spec["ExpressionAttributeNames"].values()) for spec in captured]
+    assert stats_ts in asked[0] and other_ts in asked[0]
+    assert other_ts in asked[1] and not asked[1] & first[1][0].layout.fetched_attributes()
+
+
+def test_a_request_answered_locally_sends_nothing(tmp_path: Path, proxy: FaultProxy, table_name: str) -> None:
+    config = repo_config(tmp_path, proxy.url, table_name, cached_namespaces=cached("v0", "v1"))
+    views = [driver_view("v0"), driver_view("v1")]
+    fs = feature_store(config, *views)
+    online_store = fs._get_provider().online_store
+    for view in views:
+        online_store.online_write_batch(fs.config, view, [row(i, float(i)) for i in range(3)], None)
+
+    def read() -> dict[str, Any]:
+        return fs.get_online_features(
+            features=["v0:f0", "v1:f1"], entity_rows=[{"driver_id": i} for i in (0, 2, 9)]
+        ).to_dict()
+
+    first = read()
+    before = batch_gets(proxy)
+    assert read() == first
+    assert batch_gets(proxy) == before
+    assert first["f0"] == [0.0, 2.0, None] and first["f1"] == [-0.0, -2.0, None]
+    online_store.close_engines()
+
+
+def test_eviction_is_counted(tmp_path: Path, proxy: FaultProxy, table_name: str) -> None:
+    store = ChalkDynamoOnlineStore()
+    config = repo_config(tmp_path, proxy.url, table_name, cached_namespaces=cached("stats", size=2))
+    applied(store, config, driver_view("stats"))
+    store.online_write_batch(config, driver_view("stats"), [row(i, float(i)) for i in range(4)], None)
+    store.online_read(config, driver_view("stats"), [key(i) for i in range(4)])
+    assert store.namespace_counters(config)["stats"]["evictions"] == 2
+    store.close_engines()
+
+
+@pytest.mark.parametrize("knob", ["cached_namespaces", "bloom_filters"])
+def test_a_namespace_no_view_has_is_an_error_naming_the_knob(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, knob: str
+) -> None:
+    store = ChalkDynamoOnlineStore()
+    entries = [{"namespace": "stats"}, {"namespace": "statz"}]
+    config = repo_config(tmp_path, moto_endpoint.url, table_name, **{knob: entries})
+    with pytest.raises(UnknownNamespace, match=rf"{knob} \(DYNAMODB_{knob.upper()}\) names \['statz'\]"):
+        applied(store, config, driver_view("stats"))
+    with pytest.raises(UnknownNamespace, match="statz"):
+        store.online_read(config, driver_view("stats"), [key(1)])
+    store.close_engines()
+
+
+def test_the_env_var_configures_the_cache(
+    tmp_path: Path, proxy: FaultProxy, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNAMODB_CACHED_NAMESPACES", json.dumps(cached("stats")))
+    store = ChalkDynamoOnlineStore()
+    config = repo_config(tmp_path, proxy.url, table_name)
+    applied(store, config, driver_view("stats"))
+    store.online_write_batch(config, driver_view("stats"), [row(1, 1.0)], None)
+    for _ in range(2):
+        store.online_read(config, driver_view("stats"), [key(1)])
+    assert batch_gets(proxy) == 1
+    store.close_engines()
