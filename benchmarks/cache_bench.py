@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,17 +208,52 @@ def half_absent_requests(ids: Sequence[int], count: int, seed: int) -> list[list
 # -- the two scenarios -------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """One scenario's timed requests: latency per candidate, and what our stores sent for them."""
+
+    summaries: dict[str, Summary]
+    costs: dict[str, list[float]]  # metered candidates: BatchGetItem calls, keys, read units per request
+    counters: dict[str, int] | None  # the counted store's namespace counters, increase while timed
+    sizes: dict[str, int]  # whole size of every existing item the metered candidates asked for
+
+
 def measure(
-    candidates: dict[str, Callable[[list[int]], Any]],
+    stores: dict[str, FeatureStore],
+    meters: dict[str, ReadMeter],
+    counted: FeatureStore,
     inputs: list[list[int]],
     plan: Plan,
-    before_timing: Callable[[], None],
-) -> dict[str, Summary]:
-    """Warm every candidate up on the first ``plan.warmup`` inputs, call ``before_timing``, then time them."""
+    endpoint_url: str,
+) -> Measured:
+    """Warm every store up on the first ``plan.warmup`` inputs, then time them on the rest.
+
+    Meters and counters start after the warm-up, so they count the timed
+    requests only, and the cache starts them warm, as a server's would be.
+    """
+    refs = cache_dataset.feature_refs(cache_dataset.view_names())
+    candidates = {name: online_features(store, refs) for name, store in stores.items()}
     time_interleaved(candidates, inputs[: plan.warmup], warmup=plan.warmup)
-    before_timing()
+    for meter in meters.values():
+        meter.reset()
+    before = namespace_counters(counted)
     samples = time_interleaved(candidates, inputs[plan.warmup :], warmup=0)
-    return {name: Summary.of(values) for name, values in samples.items()}
+    counters = counter_totals(before, namespace_counters(counted))
+    sizes = item_sizes(endpoint_url, (key for meter in meters.values() for key in meter.keys))
+    requests = len(inputs) - plan.warmup
+    costs = {
+        name: [
+            meter.requests / requests,
+            len(meter.keys) / requests,
+            read_units(meter.keys, sizes) / requests,
+        ]
+        for name, meter in meters.items()
+    }
+    summaries = {name: Summary.of(values) for name, values in samples.items()}
+    log(COLUMNS)
+    for name, summary in summaries.items():
+        log(line(name, [summary.n, summary.median, summary.p95, summary.p99, *costs.get(name, [])]))
+    return Measured(summaries, costs, counters, sizes)
 
 
 def hot_keys(
@@ -228,7 +263,6 @@ def hot_keys(
     ids: list[int],
     plan: Plan,
 ) -> None:
-    cached = stores["ours, cache on"]
     log(
         f"\n== Hot keys (ms): get_online_features of {ENTITIES_PER_REQUEST} drivers x "
         f"{dataset.N_VIEWS} views, Zipf s={ZIPF_S} over {len(ids):,} drivers =="
@@ -237,31 +271,14 @@ def hot_keys(
         f"(cache: ttl_seconds={CACHE_TTL_SECONDS}, max_lru_size={CACHE_MAX_LRU_SIZE:,} per view; "
         f"{plan.warmup} requests of warm-up, then {plan.requests} timed, per store)"
     )
-    refs = cache_dataset.feature_refs(cache_dataset.view_names())
     inputs = zipf_requests(ids, plan.warmup + plan.requests, SEED)
-    check_same_answers(stores, refs, inputs[0])
-    snapshot: list[dict[str, dict[str, int]] | None] = []
-
-    def start_counting() -> None:
-        for meter in meters.values():
-            meter.reset()
-        snapshot.append(namespace_counters(cached))
-
-    summaries = measure(
-        {name: online_features(store, refs) for name, store in stores.items()}, inputs, plan, start_counting
-    )
-    totals = counter_totals(snapshot[0], namespace_counters(cached))
-    sizes = item_sizes(endpoint_url, (key for meter in meters.values() for key in meter.keys))
-    log(COLUMNS)
-    for name, summary in summaries.items():
-        meter = meters.get(name)
-        cost = [] if meter is None else per_request(meter, sizes, plan.requests)
-        log(line(name, [summary.n, summary.median, summary.p95, summary.p99, *cost]))
+    check_same_answers(stores, cache_dataset.feature_refs(cache_dataset.view_names()), inputs[0])
+    measured = measure(stores, meters, stores["ours, cache on"], inputs, plan, endpoint_url)
     log(f"({COST_NOTE}; ours only)")
-    ours = summaries["ours, cache on"]
+    ours = measured.summaries["ours, cache on"]
     for baseline in ("feast redis", "feast dynamodb", "ours, cache off"):
-        if baseline in summaries:
-            ratio = ours.ratio(summaries[baseline])
+        if baseline in measured.summaries:
+            ratio = ours.ratio(measured.summaries[baseline])
             target = f"  (target <= {REDIS_TARGET})" if baseline == "feast redis" else ""
             log(f"cache on / {baseline}: p50 {ratio.median:.2f}, p99 {ratio.p99:.2f}{target}")
     requested = plan.requests * ENTITIES_PER_REQUEST
@@ -270,6 +287,7 @@ def hot_keys(
         f"drivers read from DynamoDB with the cache on: {sent} of {requested} requested "
         f"({1 - sent / requested:.1%} avoided)"
     )
+    totals = measured.counters
     if totals is None:
         log(NO_COUNTERS)
         return
@@ -277,11 +295,6 @@ def hot_keys(
     lookups = hits + totals["misses"]
     share = f"{hits / lookups:.1%}" if lookups else "n/a (no lookups counted)"
     log(f"cache hit ratio (driver x view lookups): {share} of {lookups}; evictions {totals['evictions']}")
-
-
-def per_request(meter: ReadMeter, sizes: dict[str, int], requests: int) -> list[float]:
-    """BatchGetItem calls, keys and read units per timed request."""
-    return [meter.requests / requests, len(meter.keys) / requests, read_units(meter.keys, sizes) / requests]
 
 
 def absent_keys(
@@ -296,41 +309,29 @@ def absent_keys(
         f"{dataset.N_VIEWS} views, half never written =="
     )
     log(f"(Bloom filter per view: expected_keys={plan.entities:,}, error_rate={BLOOM_ERROR_RATE}; no cache)")
-    refs = cache_dataset.feature_refs(cache_dataset.view_names())
     inputs = half_absent_requests(ids, plan.warmup + plan.requests, SEED + 1)
     written = set(ids)
-    check_same_answers(stores, refs, [driver for driver in inputs[0] if driver in written])
-    bloom = stores["bloom on"]
-    snapshot: list[dict[str, dict[str, int]] | None] = []
-
-    def start_counting() -> None:
-        for meter in meters.values():
-            meter.reset()
-        snapshot.append(namespace_counters(bloom))
-
-    summaries = measure(
-        {name: online_features(store, refs) for name, store in stores.items()}, inputs, plan, start_counting
-    )
-    totals = counter_totals(snapshot[0], namespace_counters(bloom))
-    sizes = item_sizes(endpoint_url, (key for meter in meters.values() for key in meter.keys))
-    log(COLUMNS)
-    costs = {name: per_request(meters[name], sizes, plan.requests) for name in summaries}
-    for name, summary in summaries.items():
-        log(line(name, [summary.n, summary.median, summary.p95, summary.p99, *costs[name]]))
+    present = [driver for driver in inputs[0] if driver in written]
+    check_same_answers(stores, cache_dataset.feature_refs(cache_dataset.view_names()), present)
+    measured = measure(stores, meters, stores["bloom on"], inputs, plan, endpoint_url)
     log(f"({COST_NOTE}, an absent key half a unit)")
-    on, off = summaries["bloom on"], summaries["bloom off"]
+    on, off = measured.summaries["bloom on"], measured.summaries["bloom off"]
+    (calls_on, _, units_on), (calls_off, _, units_off) = (
+        measured.costs["bloom on"],
+        measured.costs["bloom off"],
+    )
     log(
         f"bloom on / off: p50 {on.median / off.median:.2f}, p99 {on.p99 / off.p99:.2f}, "
-        f"BatchGetItem {ratio_text(costs['bloom on'][0], costs['bloom off'][0])}, "
-        f"read units {ratio_text(costs['bloom on'][2], costs['bloom off'][2])}"
+        f"BatchGetItem {ratio_text(calls_on, calls_off)}, read units {ratio_text(units_on, units_off)}"
     )
-    # An absent driver sent to DynamoDB by the Bloom store is one its filters let through.
+    # An absent driver the Bloom store still sent to DynamoDB is one its filters let through.
     absent_asked = plan.requests * (ENTITIES_PER_REQUEST - ENTITIES_PER_REQUEST // 2)
-    absent_sent = sum(key not in sizes for key in meters["bloom on"].keys)
+    absent_sent = sum(key not in measured.sizes for key in meters["bloom on"].keys)
     log(
         f"absent drivers read anyway with the filter on: {absent_sent} of {absent_asked} "
         f"({absent_sent / absent_asked:.2%}; configured error rate {BLOOM_ERROR_RATE:.2%})"
     )
+    totals = measured.counters
     if totals is None:
         log(NO_COUNTERS)
         return
