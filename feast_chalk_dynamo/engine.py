@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from feast_chalk_dynamo.bloom import BloomFilters
 from feast_chalk_dynamo.caller import Caller, Sleep
 from feast_chalk_dynamo.client import RetryPolicy, make_client, make_transport
 from feast_chalk_dynamo.counters import CounterBoard
@@ -79,10 +80,13 @@ class Engine:
             retry=retry,
             pool=self.pool,
         )
-        self.local = LocalAnswers(settings, CounterBoard())
+        self.admin = TableAdmin(self.client, settings, self.pool)
+        self.blooms = (
+            BloomFilters(self.client, self.admin, settings, retry) if settings.bloom_filters else None
+        )
+        self.local = LocalAnswers(settings, CounterBoard(), self.blooms)
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)
-        self.admin = TableAdmin(self.client, settings, self.pool)
         self.expiry = ExpiryFollower(self.admin, self.client, table)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -109,6 +113,8 @@ class Engine:
         self.names.ensure_fresh()
 
     def close(self) -> None:
+        if self.blooms is not None:
+            self.blooms.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._loop_thread.join(timeout=10)
         self.loop.close()

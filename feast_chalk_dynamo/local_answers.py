@@ -181,22 +181,28 @@ class LocalAnswers:
         self._filtered = {entry.namespace for entry in settings.bloom_filters or ()}
         self._checked_projects: set[str] = set()
 
-    def check_namespaces(self, project: str, views: Callable[[], Iterable[str]]) -> None:
+    def check_namespaces(self, project: str, namespaces: Callable[[], dict[str, str]]) -> None:
         """Fail, naming the knob, if a configured namespace is no view of ``project``; once per project.
 
-        Run by ``feast apply`` after it registers the views (so a view added in
-        the same apply counts) and before a process's first read or write.
+        ``namespaces``: view name -> its timestamp attribute, for the
+        project's registered views. Run by ``feast apply`` after it registers
+        the views (so a view added in the same apply counts) and before a
+        process's first read or write, which also starts loading the
+        project's Bloom filters.
         """
         if project in self._checked_projects or not (self.caches or self._filtered):
             return
-        known = set(views())
-        for knob, namespaces in (("cached_namespaces", self.caches), ("bloom_filters", self._filtered)):
-            unknown = sorted(set(namespaces) - known)
+        known = namespaces()
+        for knob, configured in (("cached_namespaces", self.caches), ("bloom_filters", self._filtered)):
+            unknown = sorted(set(configured) - set(known))
             if unknown:
                 raise UnknownNamespace(
                     f"{knob} ({env_var(knob)}) names {unknown}, which project {project!r} has no "
                     f"feature view called; its views are {sorted(known)}"
                 )
+        if self.filters is not None:
+            for view in self._filtered:
+                self.filters.filter_for(view, known[view])
         self._checked_projects.add(project)
 
     def applies_to(self, requests: Sequence[KeyedView]) -> bool:
@@ -238,8 +244,15 @@ class LocalAnswers:
                     needs[key].append(index)
         return ReadPlan(views, dict(needs), partial)
 
+    def publishes(self, view: str) -> bool:
+        """True if writes of ``view`` must publish their keys first (``before_write``)."""
+        return self.filters is not None and view in self._filtered
+
     def before_write(self, view: str, ts_attr: str, keys: Sequence[str]) -> None:
-        """Keys about to be written: the Bloom filter learns (and publishes) them before any lands."""
+        """Keys about to be written: the Bloom filter learns (and publishes) them before any lands.
+
+        Blocking I/O: called on the client pool.
+        """
         if self.filters is not None and view in self._filtered:
             self.filters.written(view, ts_attr, keys)
 

@@ -6,6 +6,7 @@ turns feature views into layouts of ids and hands the I/O to the engine.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
@@ -21,6 +22,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
+from feast_chalk_dynamo.bloom import bloom_pk
 from feast_chalk_dynamo.codec import value_field_for
 from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.expiry import expiry_state_name
@@ -162,8 +164,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         """The engine with its name mapping loaded and its namespace knobs checked, for reads and writes."""
         engine = self.engine(config)
         engine.ready()
-        project = config.project
-        engine.local.check_namespaces(project, lambda: engine.names.live_namespaces(project))
+        _check_namespaces(engine, config.project)
         return engine
 
     def _project_id(self, engine: Engine, project: str, allocate: bool) -> str | None:
@@ -379,7 +380,10 @@ class ChalkDynamoOnlineStore(OnlineStore):
         changed any of them.
         """
         keys = [row.key for row in rows]
-        engine.local.before_write(layout.view, layout.ts_attr, keys)
+        if engine.local.publishes(layout.view):
+            await asyncio.get_running_loop().run_in_executor(
+                engine.pool, engine.local.before_write, layout.view, layout.ts_attr, keys
+            )
         try:
             await engine.writer.write(layout, rows, progress)
         finally:
@@ -446,7 +450,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
                 self._register_view(engine, project, view)
         for view in tables_to_delete:
             self._remove_view(engine, project, project_id, view.name)
-        engine.local.check_namespaces(project, lambda: engine.names.live_namespaces(project))
+        _check_namespaces(engine, project)
         engine.expiry.follow(
             project, project_id, engine.names.live_namespaces(project), engine.settings.chalk_style_expiry,
             scan=had_data,
@@ -472,6 +476,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
             [values_attr(removed.id), *feature_ids],
             siblings,
         )
+        engine.admin.delete_partition(bloom_pk(removed.id))
         engine.names.retire_view(project, view)
 
     def teardown(self, config: RepoConfig, tables: Sequence[FeatureView], entities: Sequence[Entity]) -> None:
@@ -485,8 +490,11 @@ class ChalkDynamoOnlineStore(OnlineStore):
         project_id = engine.names.lookup(project_name(project))
         if project_id is not None:
             engine.admin.delete_items(project_prefix(project_id))
+            namespaces = engine.names.names_with_prefix(namespace_prefix(project))
+            for namespace_id in namespaces.values():
+                engine.admin.delete_partition(bloom_pk(namespace_id))
             names = engine.names.names_with_prefix(project_features_prefix(project))
-            names.update(engine.names.names_with_prefix(namespace_prefix(project)))
+            names.update(namespaces)
             engine.names.forget([*names, project_name(project), expiry_state_name(project)])
             engine.names.bump_generation()
         engine.admin.drop_if_ours_and_empty()
@@ -498,6 +506,13 @@ class ChalkDynamoOnlineStore(OnlineStore):
 
     async def close(self) -> None:
         self.close_engines()
+
+
+def _check_namespaces(engine: Engine, project: str) -> None:
+    def timestamp_attributes() -> dict[str, str]:
+        return {name: ts_attr(info.id) for name, info in engine.names.live_namespaces(project).items()}
+
+    engine.local.check_namespaces(project, timestamp_attributes)
 
 
 def _release_later(held: dict[str, Engine]) -> None:

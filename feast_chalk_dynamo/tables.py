@@ -201,6 +201,22 @@ class TableAdmin:
         delete_keys(self._client, self._table, keys, RetryPolicy.from_settings(self._settings))
         return len(keys)
 
+    def delete_partition(self, pk: str) -> None:
+        """Delete every item of one partition (a Bloom filter's snapshot and log)."""
+        paginator = self._client.get_paginator("query")
+        keys = [
+            {PK: item[PK], SK: item[SK]}
+            for page in paginator.paginate(
+                TableName=self._table,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": PK, "#sk": SK},
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ProjectionExpression="#pk, #sk",
+            )
+            for item in page["Items"]
+        ]
+        delete_keys(self._client, self._table, keys, RetryPolicy.from_settings(self._settings))
+
     def drop_if_ours_and_empty(self) -> bool:
         """Delete the table only if this store created it and no data of anyone is left in it."""
         try:
@@ -252,6 +268,17 @@ class TableAdmin:
         pages arrive, so ``handle`` runs on several threads at once.
         """
         self._scan_segments({}, None, prefix, None, handle, keys_only=False)
+
+    def keys_with(self, attribute: str, handle: Callable[[str], None]) -> None:
+        """Hand the partition key of every item that has ``attribute`` to ``handle``, on several threads."""
+        self._scan_segments(
+            {"#a": attribute},
+            "attribute_exists(#a)",
+            None,
+            None,
+            lambda item: handle(item[PK]["S"]),
+            keys_only=True,
+        )
 
     def _scan_segments(
         self,
