@@ -11,7 +11,7 @@ import boto3
 import pytest
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo import ChalkDynamoOnlineStore, bloom
 from feast_chalk_dynamo.bloom import BLOOM_PK_PREFIX
 from feast_chalk_dynamo.layout import ts_attr
 from tests.bloom_writer import write_keys
@@ -189,3 +189,40 @@ def test_removing_the_view_deletes_its_filter(
     plain.update(written, [driver_view("stats")], [driver_view("other")], [], [], partial=False)
     assert bloom_items(proxy.url, table_name) == []
     plain.close_engines()
+
+
+def test_a_reader_saves_a_newer_snapshot_and_old_log_entries_go(
+    tmp_path: Path, written: RepoConfig, proxy: FaultProxy, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After enough published batches a reader compacts; a new reader loads the newer snapshot."""
+    monkeypatch.setattr(bloom, "COMPACT_AFTER_BATCHES", 3)
+    monkeypatch.setattr(bloom, "CLOCK_MARGIN_MS", 0)  # so compaction may delete every older log entry
+    knobs = filtered(refresh=0.1)
+    store = ChalkDynamoOnlineStore()
+    config = repo_config(tmp_path, proxy.url, table_name, **knobs)
+    loaded(store, config)
+    for batch in range(4):
+        store.online_write_batch(config, driver_view("stats"), [row(600 + batch, 1.0)], None)
+    blooms = store.engine(config).blooms
+    assert blooms is not None
+    for _ in range(50):
+        heads = [i for i in bloom_items(proxy.url, table_name) if i["sk"]["S"] == "head"]
+        if heads and heads[0]["version"]["N"] == "2":
+            break
+        blooms.refreshed.clear()
+        blooms.refreshed.wait(5)
+    blooms.refreshed.clear()
+    blooms.refreshed.wait(5)  # the pass that saved the head has finished its deletions
+    items = bloom_items(proxy.url, table_name)
+    (head,) = [i for i in items if i["sk"]["S"] == "head"]
+    assert head["version"]["N"] == "2"
+    assert not [i for i in items if i["sk"]["S"].startswith("snap/000000000001/")]
+    logged = [int(i["sk"]["S"].split("/")[1]) for i in items if i["sk"]["S"].startswith("log/")]
+    assert all(ms >= int(head["covered"]["N"]) for ms in logged) and len(logged) < 4
+    fresh = ChalkDynamoOnlineStore()
+    fresh_config = repo_config(tmp_path, proxy.url, table_name, num_serde_threads=1, **knobs)
+    loaded(fresh, fresh_config)
+    rows = fresh.online_read(fresh_config, driver_view("stats"), [key(600 + b) for b in range(4)])
+    assert f0(rows) == [1.0] * 4
+    store.close_engines()
+    fresh.close_engines()
