@@ -54,10 +54,6 @@ from typing import Any
 
 import numpy as np
 from feast.protos.feast.types.Value_pb2 import (
-    DoubleList,
-    FloatList,
-    Int32List,
-    Int64List,
     Map,
     MapKey,
     MapList,
@@ -65,7 +61,6 @@ from feast.protos.feast.types.Value_pb2 import (
     RepeatedValue,
     ScalarMap,
     ScalarMapEntry,
-    StringList,
     ZonedTimestamp,
 )
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -915,44 +910,95 @@ SCALAR_PAYLOADS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-def _fast_scalar(field: str) -> Callable[[AttributeValue], ValueProto]:
-    tag, convert = SCALAR_PAYLOADS[field]
+def _elements(tag: str, convert: Callable[[Any], Any]) -> Callable[[list[AttributeValue]], list[Any]]:
+    def convert_all(elements: list[AttributeValue]) -> list[Any]:
+        return [convert(element[tag]) for element in elements]
+
+    return convert_all
+
+
+# A list of scalars: L of its elements' usual forms, converted to a plain list
+# of valid element values. Lists in feature data are short lists of numbers or
+# labels; decode_value would build a Value per element and copy it over.
+LIST_PAYLOADS: dict[str, tuple[str, Callable[[Any], list[Any]]]] = {
+    field.removesuffix("_val") + "_list_val": ("L", _elements(tag, convert))
+    for field, (tag, convert) in SCALAR_PAYLOADS.items()
+}
+
+# How a map's entries are usually stored (see GENERIC): a string, int64, bool
+# or bytes natively, any other scalar as M{field number: its usual form}.
+_NATIVE_SCALARS = {tag: (field, SCALAR_PAYLOADS[field][1]) for tag, field in _NATIVE_GENERIC.items()}
+_TAGGED_SCALARS = {
+    str(_VALUE_FIELDS[field]): (field, tag, convert) for field, (tag, convert) in SCALAR_PAYLOADS.items()
+}
+
+
+def _generic_scalar(attr: AttributeValue) -> dict[str, Any]:
+    """A nested scalar as ``_decode_generic`` reads it, as the Value's initialiser ``{field: value}``."""
+    ((tag, payload),) = attr.items()
+    if tag == "M":
+        ((number, inner),) = payload.items()
+        field, inner_tag, convert = _TAGGED_SCALARS[number]
+        return {field: convert(inner[inner_tag])}
+    field, convert = _NATIVE_SCALARS[tag]
+    return {field: convert(payload)}
+
+
+def _scalar_map(entries: dict[str, AttributeValue]) -> dict[str, dict[str, Any]]:
+    # Initialisers, not Values: protobuf builds the whole map from them in one
+    # C call, where Values would each be built, then copied into the map.
+    return {key: _generic_scalar(item) for key, item in entries.items()}
+
+
+# Every field with a fast path: its usual tag, and the conversion of that
+# tag's payload to a plain value (``value_columns.fill`` appends plain values):
+# for SCALAR_PAYLOADS the field's value; for the others the content of the
+# field's ``val``, a list of scalars for LIST_PAYLOADS, for maps of scalars
+# (the usual map) a dict of Value initialisers. Whatever else is stored raises
+# one of UNUSUAL and is decode_value's to decide.
+PLAIN_PAYLOADS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    **SCALAR_PAYLOADS,
+    **LIST_PAYLOADS,
+    "map_val": ("M", _scalar_map),
+    "struct_val": ("M", _scalar_map),
+}
+# The fields whose plain value is what their message's ``val`` holds.
+PLAIN_CONTENTS = frozenset(PLAIN_PAYLOADS) - frozenset(SCALAR_PAYLOADS)
+# What a fast conversion raises on a value it does not handle (a wrong tag, a
+# NaN stored as S, an entry not shaped as usual, a number out of range).
+UNUSUAL = (KeyError, ValueError, TypeError, AttributeError)
+
+
+def _plain_to_value(field: str) -> Callable[[Any], ValueProto]:
+    """Makes the Value of ``field`` holding a plain value from ``PLAIN_PAYLOADS[field]``."""
+    if field in PLAIN_CONTENTS:
+
+        def with_contents(plain: Any) -> ValueProto:
+            # A dict initialiser sets the field even when the list or map is empty.
+            fields: dict[str, Any] = {field: {"val": plain}}
+            return ValueProto(**fields)
+
+        return with_contents
+    return lambda plain: ValueProto(**{field: plain})
+
+
+def _fast_decoder(field: str) -> Callable[[AttributeValue], ValueProto]:
+    tag, convert = PLAIN_PAYLOADS[field]
+    as_value = _plain_to_value(field)
 
     def decode(attr: AttributeValue) -> ValueProto:
         payload = attr.get(tag)
         if payload is not None:
             try:
-                return ValueProto(**{field: convert(payload)})
-            except ValueError:
+                return as_value(convert(payload))
+            except UNUSUAL:
                 pass
         return decode_value(attr, field)
 
     return decode
 
 
-def _fast_list(
-    field: str, message: Callable[..., Any], tag: str, convert: Callable[[Any], Any]
-) -> Callable[[AttributeValue], ValueProto]:
-    def decode(attr: AttributeValue) -> ValueProto:
-        elements = attr.get("L")
-        if elements is not None:
-            try:
-                return ValueProto(**{field: message(val=[convert(element[tag]) for element in elements])})
-            except (KeyError, ValueError):
-                pass
-        return decode_value(attr, field)
-
-    return decode
-
-
-_FAST_DECODERS: dict[str, Callable[[AttributeValue], ValueProto]] = {
-    **{field: _fast_scalar(field) for field in SCALAR_PAYLOADS},
-    "double_list_val": _fast_list("double_list_val", DoubleList, "N", float),
-    "float_list_val": _fast_list("float_list_val", FloatList, "N", float),
-    "int64_list_val": _fast_list("int64_list_val", Int64List, "N", int),
-    "int32_list_val": _fast_list("int32_list_val", Int32List, "N", int),
-    "string_list_val": _fast_list("string_list_val", StringList, "S", str),
-}
+_FAST_DECODERS = {field: _fast_decoder(field) for field in PLAIN_PAYLOADS}
 
 
 def decoder_for(field: str) -> Callable[[AttributeValue], ValueProto]:

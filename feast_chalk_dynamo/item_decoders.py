@@ -3,10 +3,10 @@
 ``ProtoRows`` gives Feast's ``online_read`` rows: an event time and a dict of
 ``Value`` messages. ``ValueRows`` gives what ``response.populate`` fills a
 response from column by column: the observed-at time in µs and the values in
-slot order, each a plain Python scalar where the field is a common scalar (a
-float for a double), else a ``Value``, or None for a null. Building 10,000
-``Value`` messages only to copy them into a response costs about as much as
-fetching them; plain values skip that.
+slot order, each a plain value where the field has one (``codec.PLAIN_PAYLOADS``:
+a float for a double, a list of ints for a list of int64), else a ``Value``,
+or None for a null. Building 10,000 ``Value`` messages only to copy them into
+a response costs about as much as fetching them; plain values skip that.
 
 Both treat a view's data older than its ttl as absent: ``(None, None)``.
 """
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
 
-from feast_chalk_dynamo.codec import SCALAR_PAYLOADS, decoder_for
+from feast_chalk_dynamo.codec import PLAIN_PAYLOADS, UNUSUAL, decoder_for
 from feast_chalk_dynamo.layout import PK
 from feast_chalk_dynamo.reader import FeatureSlot, Item, ViewRead, micros_to_datetime
 from feast_chalk_dynamo.value_columns import as_values
@@ -102,18 +102,21 @@ def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], Va
             decode(stored) if (stored := get(attr)) is not None else None for attr, decode in general
         ]
 
-    if not all(slot.field in SCALAR_PAYLOADS for slot in features):
+    # A view of strings, lists and a map besides its numbers is as common as
+    # one of numbers alone: every field with a plain form takes this path, so
+    # one list feature does not send its view's doubles through Value messages.
+    if not all(slot.field in PLAIN_PAYLOADS for slot in features):
         return values_of
-    scalars = [(_attr(slot), *SCALAR_PAYLOADS[slot.field]) for slot in features]
+    plain = [(_attr(slot), *PLAIN_PAYLOADS[slot.field]) for slot in features]
 
-    def scalars_of(item: Item, micros: int) -> ValueRow:
+    def plain_of(item: Item, micros: int) -> ValueRow:
         get = item.get
         try:
             return micros, [
                 convert(stored[tag]) if (stored := get(attr)) is not None else None
-                for attr, tag, convert in scalars
+                for attr, tag, convert in plain
             ]
-        except (KeyError, ValueError):  # an unusual value (NaN is stored as S): the general decoders
+        except UNUSUAL:  # an unusual value (NaN is stored as S): the general decoders
             return values_of(item, micros)
 
-    return scalars_of
+    return plain_of

@@ -17,11 +17,17 @@ from typing import Any
 from feast.protos.feast.serving.ServingService_pb2 import GetOnlineFeaturesResponse
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
+from feast_chalk_dynamo.codec import PLAIN_CONTENTS
+
 FeatureVector = GetOnlineFeaturesResponse.FeatureVector
 
 
 def fill(vector: Any, field: str, column: Sequence[Any]) -> None:
-    """Append ``column`` to ``vector.values``: plain values of ``field``, ``Value``s, or None for null."""
+    """Append ``column`` to ``vector.values``: ``Value``s, None for null, or plain values of ``field``.
+
+    Plain values are what ``codec.PLAIN_PAYLOADS`` converts to: a scalar, or
+    what the field's ``val`` holds (a list's elements, a map's entries).
+    """
     if field == "double_val":
         try:
             entries = chain.from_iterable(zip(repeat(_DOUBLE_ENTRY), column))
@@ -30,11 +36,14 @@ def fill(vector: Any, field: str, column: Sequence[Any]) -> None:
         except struct.error:  # a null or a Value among them: one at a time, below
             pass
     add = vector.values.add
+    wrapped = field in PLAIN_CONTENTS
     for value in column:
         if value is None:
             add()
         elif isinstance(value, ValueProto):
             add().CopyFrom(value)
+        elif wrapped:  # one C call, which sets the field even when the list or map is empty
+            add(**{field: {"val": value}})
         else:
             setattr(add(), field, value)
 
