@@ -146,6 +146,7 @@ class _Namespace:
     batches_since_snapshot: int = 0
     applied: dict[str, int] = field(default_factory=dict)  # log entry -> its ms, within the margin
     loaded: threading.Event = field(default_factory=threading.Event)
+    last_read_from: float = float("-inf")  # when (clock) the last finished load or refresh began
     error: BaseException | None = None
 
 
@@ -204,6 +205,11 @@ class BloomFilters:
             states = list(self._namespaces.values())
         return all(state.loaded.wait(max(0.0, deadline - self._clock())) for state in states)
 
+    def refreshed_since(self, moment: float) -> bool:
+        """True once every filter has been loaded or refreshed by a pass that began after ``moment``."""
+        with self._lock:
+            return all(state.last_read_from > moment for state in self._namespaces.values())
+
     def close(self) -> None:
         self._stopping.set()
         self._wake.set()
@@ -238,12 +244,14 @@ class BloomFilters:
                     return
                 if self._clock() < state.next_refresh:
                     continue
+                began = self._clock()
                 try:
                     if state.filter is None:
                         self._load(state)
                     else:
                         self._refresh(state)
                     state.error = None
+                    state.last_read_from = began
                 except Exception as error:  # noqa: BLE001 - logged; the namespace reads DynamoDB meanwhile
                     state.error = error
                     log.warning("Bloom filter of namespace %s: %s; retrying", state.namespace_id, error)
