@@ -17,6 +17,8 @@ from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from cachetools import LRUCache
+
 from feast_chalk_dynamo.bloom import BloomFilters
 from feast_chalk_dynamo.caller import Caller, Sleep
 from feast_chalk_dynamo.client import RetryPolicy, make_client, make_transport
@@ -52,6 +54,22 @@ class RequestCounter:
             return Counter(self._counts)
 
 
+class LockedLRU:
+    """A bounded, thread-safe memo (for resolved read layouts): cachetools' LRUCache behind a lock."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._entries: LRUCache[Any, Any] = LRUCache(maxsize)
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+
+
 class Engine:
     def __init__(self, settings: DynamoSettings, sleep: Sleep = asyncio.sleep) -> None:
         self.settings = settings
@@ -85,6 +103,7 @@ class Engine:
             BloomFilters(self.client, self.admin, settings, retry) if settings.bloom_filters else None
         )
         self.local = LocalAnswers(settings, CounterBoard(), self.blooms)
+        self.layouts = LockedLRU(4096)
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)
         self.expiry = ExpiryFollower(self.admin, self.client, table)

@@ -143,6 +143,11 @@ class NameRegistry:
 
     # -- loading and freshness ----------------------------------------------
 
+    @property
+    def generation(self) -> int | None:
+        """The generation of the mapping as loaded: what was resolved from it holds while this does."""
+        return self._generation
+
     def ensure_fresh(self) -> None:
         """Load the mapping on first use, and again whenever the generation moved (checked when due).
 

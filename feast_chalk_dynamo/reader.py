@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any, Protocol
 
 from feast_chalk_dynamo.batching import split, sub_batch_sizes
@@ -67,7 +68,15 @@ class ViewLayout:
         return [self.ts_attr, self.values_attr] + [slot.attr for slot in self.features if slot.attr]
 
     def fetched_attributes(self) -> frozenset[str]:
-        """What a read of this view asks DynamoDB for (and a cached row holds)."""
+        """What a read of this view asks DynamoDB for (and a cached row holds).
+
+        One object per layout, and layouts are memoised, so the cache's
+        subset test usually finds the very same set.
+        """
+        return self._fetched
+
+    @cached_property
+    def _fetched(self) -> frozenset[str]:
         return frozenset(self.attributes()).union(self.all_feature_attrs)
 
 

@@ -201,6 +201,39 @@ class ChalkDynamoOnlineStore(OnlineStore):
         ``encoded`` memoises the partition keys of each list of entity keys
         (by identity) across the views of one call: they usually share it.
         """
+        resolved = self._layout(engine, project, view, requested)
+        if resolved is None:
+            return None
+        project_id, layout = resolved
+        keys = encoded.get(id(entity_keys))
+        if keys is None:
+            keys = encoded[id(entity_keys)] = [encode_entity_key(project_id, key) for key in entity_keys]
+        return ViewRead(layout, keys)
+
+    def _layout(
+        self, engine: Engine, project: str, view: AnyView, requested: list[str] | None
+    ) -> tuple[str, ViewLayout] | None:
+        """The project id and the view's layout, memoised per view object and requested features.
+
+        Resolving costs a name per feature (escaping, lookups): 40 % of a
+        cached read of 5 views × 12 features, profiled. Feast hands the same
+        view objects to every read until its registry changes, and a layout
+        holds while the name mapping's generation does; one with a feature
+        never registered is not kept, so a later registration is found.
+        """
+        memo_key = (project, id(view), None if requested is None else tuple(requested))
+        generation = engine.names.generation
+        found = engine.layouts.get(memo_key)
+        if found is not None and found[0] is view and found[1] == generation:
+            return found[2]
+        resolved = self._resolve_layout(engine, project, view, requested)
+        if resolved is not None and all(slot.attr for slot in resolved[1].features):
+            engine.layouts.put(memo_key, (view, generation, resolved))
+        return resolved
+
+    def _resolve_layout(
+        self, engine: Engine, project: str, view: AnyView, requested: list[str] | None
+    ) -> tuple[str, ViewLayout] | None:
         project_id = self._project_id(engine, project, allocate=False)
         namespace_id = engine.names.lookup(namespace_name(project, view.name))
         if project_id is None or namespace_id is None:
@@ -225,10 +258,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
             view=view.name,
             all_feature_attrs=all_feature_attrs,
         )
-        keys = encoded.get(id(entity_keys))
-        if keys is None:
-            keys = encoded[id(entity_keys)] = [encode_entity_key(project_id, key) for key in entity_keys]
-        return ViewRead(layout, keys)
+        return project_id, layout
 
     def _read_views(
         self, config: RepoConfig, requests: Sequence[ViewRequest], rows: RowsFactory
