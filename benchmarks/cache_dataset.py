@@ -104,9 +104,8 @@ def _row(rng: random.Random) -> dict[str, Any]:
     return values
 
 
-def frame(n_entities: int, rng: random.Random, now: datetime) -> pd.DataFrame:
-    """One view's rows, a row per driver, event times within the hour before ``now``."""
-    ids = driver_ids(n_entities)
+def frame(ids: list[int], rng: random.Random, now: datetime) -> pd.DataFrame:
+    """One view's rows, a row per driver of ``ids``, event times within the hour before ``now``."""
     spread = int(write_dataset.EVENT_SPREAD.total_seconds())
     events = [now - timedelta(seconds=rng.randrange(spread)) for _ in ids]
     rows = [_row(rng) for _ in ids]
@@ -121,7 +120,7 @@ def frame(n_entities: int, rng: random.Random, now: datetime) -> pd.DataFrame:
 
 
 def view_rows(
-    data_dir: Path, views: list[FeatureView], n_entities: int, seed: int
+    data_dir: Path, views: list[FeatureView], ids: list[int], seed: int
 ) -> Iterator[tuple[FeatureView, list[write_dataset.Row]]]:
     """Each view with its rows as ``online_write_batch`` takes them, one view at a time.
 
@@ -131,5 +130,5 @@ def view_rows(
     rng = random.Random(seed)
     now = write_dataset.utc_now()
     for view in views:
-        write_dataset.write_parquet(data_dir, {view.name: frame(n_entities, rng, now)})
+        write_dataset.write_parquet(data_dir, {view.name: frame(ids, rng, now)})
         yield view, write_dataset.write_rows(data_dir, [view])[view.name]

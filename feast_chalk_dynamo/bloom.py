@@ -304,7 +304,9 @@ class BloomFilters:
     def _build(self, state: _Namespace) -> KeyFilter:
         """A filter of every key that has the view's row, from a parallel Scan (with a progress bar)."""
         bloom = KeyFilter.empty(state.config)
-        with tqdm(desc=f"Bloom filter {state.config.namespace}", unit=" keys", mininterval=1) as bar:
+        with tqdm(
+            desc=f"Bloom filter {state.config.namespace}", unit=" keys", mininterval=1, leave=False
+        ) as bar:
 
             def found(key: str) -> None:
                 bloom.add((key,))
