@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -206,4 +207,43 @@ def test_the_env_var_configures_the_cache(
     for _ in range(2):
         store.online_read(config, driver_view("stats"), [key(1)])
     assert batch_gets(proxy) == 1
+    store.close_engines()
+
+
+def test_reads_racing_writes_never_leave_an_older_row_cached(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    """Readers on four threads fill the cache while a writer moves every key forward, round by round;
+    once the writer is done, every key reads back its last value.
+
+    The window in which a read in flight could put back an older row is too
+    narrow to hit reliably here; tests/unit/test_cache.py hits it on purpose.
+    """
+    store = ChalkDynamoOnlineStore()
+    config = repo_config(tmp_path, moto_endpoint.url, table_name, cached_namespaces=cached("stats"))
+    view = driver_view("stats")
+    applied(store, config, view)
+    keys = [key(i) for i in range(6)]
+    rounds = 8
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def read_until_done() -> None:
+        try:
+            while not done.is_set():
+                store.online_read(config, view, keys)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    readers = [threading.Thread(target=read_until_done) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for n in range(rounds):
+        rows = [row(i, float(n), NOW + timedelta(seconds=n)) for i in range(6)]
+        store.online_write_batch(config, view, rows, None)
+    done.set()
+    for reader in readers:
+        reader.join()
+    assert not errors
+    assert f0(store.online_read(config, view, keys)) == [float(rounds - 1)] * 6
     store.close_engines()
