@@ -146,6 +146,9 @@ class _Namespace:
     batches_since_snapshot: int = 0
     applied: dict[str, int] = field(default_factory=dict)  # log entry -> its ms, within the margin
     loaded: threading.Event = field(default_factory=threading.Event)
+    # Keys this process wrote while no filter was in place (loading): added when one is.
+    pending: list[str] = field(default_factory=list)
+    swap: threading.Lock = field(default_factory=threading.Lock)
     last_read_from: float = float("-inf")  # when (clock) the last finished load or refresh began
     error: BaseException | None = None
 
@@ -195,8 +198,11 @@ class BloomFilters:
         if state is None or not keys:
             return
         self._publish(state.namespace_id, keys)
-        if state.filter is not None:
-            state.filter.add(keys)
+        with state.swap:
+            if state.filter is not None:
+                state.filter.add(keys)
+            else:
+                state.pending.extend(keys)
 
     def wait_loaded(self, timeout: float) -> bool:
         """Block until every filter this engine started on is loaded (tests, warm-up); False on timeout."""
@@ -266,19 +272,24 @@ class BloomFilters:
         started = now_ms()
         if head is None:
             bloom = self._build(state)
-            state.since_ms = started - CLOCK_MARGIN_MS
             self._apply_log(state, bloom, 0)
-            state.filter = bloom
+            self._put_in_place(state, bloom, started)
             self._save(state, covered=started, expected_version=None)
         else:
             state.version = int(head["version"]["N"])
             bloom = KeyFilter.from_bytes(
                 self._snapshot(state.namespace_id, state.version, int(head["chunks"]["N"]))
             )
-            state.since_ms = int(head["covered"]["N"]) - CLOCK_MARGIN_MS
-            self._apply_log(state, bloom, state.since_ms)
-            state.since_ms = started - CLOCK_MARGIN_MS
+            self._apply_log(state, bloom, int(head["covered"]["N"]) - CLOCK_MARGIN_MS)
+            self._put_in_place(state, bloom, started)
+
+    def _put_in_place(self, state: _Namespace, bloom: KeyFilter, started: int) -> None:
+        """Serve reads from ``bloom``, with what this process wrote while it loaded."""
+        with state.swap:
+            bloom.add(state.pending)
+            state.pending.clear()
             state.filter = bloom
+        state.since_ms = started - CLOCK_MARGIN_MS
         state.loaded.set()
 
     def _refresh(self, state: _Namespace) -> None:
@@ -289,7 +300,8 @@ class BloomFilters:
             # Another process saved a snapshot and may have deleted log entries this
             # process has not read yet: start again from that snapshot.
             if state.since_ms < int(head["covered"]["N"]) - 2 * CLOCK_MARGIN_MS:
-                state.filter = None
+                with state.swap:
+                    state.filter = None
                 state.applied.clear()
                 self._load(state)
                 return

@@ -23,7 +23,9 @@ from feast_chalk_dynamo.settings import DynamoSettings, env_var
 Item = dict[str, Any]
 
 
-class KeyFilter(Protocol):
+class Membership(Protocol):
+    """A Bloom filter as the read path sees it (``bloom.KeyFilter``)."""
+
     def may_contain(self, keys: Iterable[str]) -> list[bool]:
         """For each key: False only if the key was never written (no false negatives)."""
 
@@ -33,7 +35,7 @@ class FilterSource(Protocol):
 
     debug: bool
 
-    def filter_for(self, view: str, ts_attr: str) -> KeyFilter | None:
+    def filter_for(self, view: str, ts_attr: str) -> Membership | None:
         """The view's filter if it has one and it is loaded, else None (read everything)."""
 
     def written(self, view: str, ts_attr: str, keys: Sequence[str]) -> None:
@@ -163,18 +165,15 @@ class LocalAnswers:
         settings: DynamoSettings,
         counters: CounterBoard,
         filters: FilterSource | None = None,
-        timer: Callable[[], float] | None = None,
     ) -> None:
         self.counters = counters
         self.filters = filters
-        extra = {"timer": timer} if timer is not None else {}
         self.caches = {
             entry.namespace: NamespaceCache(
                 entry.ttl_seconds,
                 entry.max_lru_size,
                 settings.lru_cache_cache_misses,
                 counters[entry.namespace],
-                **extra,
             )
             for entry in settings.cached_namespaces or ()
         }
