@@ -134,18 +134,14 @@ def read_units(keys: Sequence[str], sizes: dict[str, int]) -> float:
     return sum(capacity.read_units(sizes.get(key, 0)) for key in keys)
 
 
-def namespace_counters(store: FeatureStore) -> dict[str, dict[str, int]] | None:
-    """The store's per-view cache and Bloom counters, or None while the store has no such method."""
-    counters = getattr(dataset.online_store(store), "namespace_counters", None)
-    return None if counters is None else counters(store.config)
+def namespace_counters(store: FeatureStore) -> dict[str, dict[str, int]]:
+    """The store's per-view cache and Bloom counters."""
+    counters: dict[str, dict[str, int]] = dataset.online_store(store).namespace_counters(store.config)
+    return counters
 
 
-def counter_totals(
-    before: dict[str, dict[str, int]] | None, after: dict[str, dict[str, int]] | None
-) -> dict[str, int] | None:
+def counter_totals(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, int]:
     """Each counter's increase between two snapshots, summed over the benchmark's views."""
-    if before is None or after is None:
-        return None
     views = cache_dataset.view_names()
     return {
         name: sum(after.get(v, {}).get(name, 0) - before.get(v, {}).get(name, 0) for v in views)
@@ -157,10 +153,6 @@ COLUMNS = line("", ["n", "p50", "p95", "p99", "calls", "keys", "RU"])
 COST_NOTE = (
     "calls, keys, RU: per request, the BatchGetItem calls sent, the keys they asked for, "
     "and the read units DynamoDB would charge for them, eventually consistent"
-)
-NO_COUNTERS = (
-    "namespace_counters: not available in this build of the store "
-    "(ChalkDynamoOnlineStore.namespace_counters(config) is not there yet); cache and Bloom counters unknown"
 )
 
 
@@ -215,7 +207,7 @@ class Measured:
     samples: dict[str, list[float]]  # ms per timed request, in input order
     summaries: dict[str, Summary]
     costs: dict[str, list[float]]  # metered candidates: BatchGetItem calls, keys, read units per request
-    counters: dict[str, int] | None  # the counted store's namespace counters, increase while timed
+    counters: dict[str, int]  # the counted store's namespace counters, increase while timed
     sizes: dict[str, int]  # whole size of every existing item the metered candidates asked for
     # Metered candidates: for each timed request (in order), True if it sent nothing to DynamoDB.
     local: dict[str, list[bool]]
@@ -320,9 +312,6 @@ def hot_keys(
         f"({1 - sent / requested:.1%} avoided)"
     )
     totals = measured.counters
-    if totals is None:
-        log(NO_COUNTERS)
-        return
     hits = totals["cache_hits"] + totals["negative_hits"]
     lookups = hits + totals["misses"]
     share = f"{hits / lookups:.1%}" if lookups else "n/a (no lookups counted)"
@@ -367,9 +356,6 @@ def absent_keys(
         f"({absent_sent / absent_asked:.2%}; configured error rate {BLOOM_ERROR_RATE:.2%})"
     )
     totals = measured.counters
-    if totals is None:
-        log(NO_COUNTERS)
-        return
     negatives = totals["bloom_skips"] + totals["bloom_false_positives"]
     rate = (
         f"{totals['bloom_false_positives'] / negatives:.3%}"

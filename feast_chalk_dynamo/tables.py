@@ -203,18 +203,7 @@ class TableAdmin:
 
     def delete_partition(self, pk: str) -> None:
         """Delete every item of one partition (a Bloom filter's snapshot and log)."""
-        paginator = self._client.get_paginator("query")
-        keys = [
-            {PK: item[PK], SK: item[SK]}
-            for page in paginator.paginate(
-                TableName=self._table,
-                KeyConditionExpression="#pk = :pk",
-                ExpressionAttributeNames={"#pk": PK, "#sk": SK},
-                ExpressionAttributeValues={":pk": {"S": pk}},
-                ProjectionExpression="#pk, #sk",
-            )
-            for item in page["Items"]
-        ]
+        keys = [{PK: item[PK], SK: item[SK]} for item in self._partition_keys(pk)]
         delete_keys(self._client, self._table, keys, RetryPolicy.from_settings(self._settings))
 
     def drop_if_ours_and_empty(self) -> bool:
@@ -236,15 +225,19 @@ class TableAdmin:
         return True
 
     def _meta_names(self) -> list[str]:
+        return [item[SK]["S"] for item in self._partition_keys(META_PK)]
+
+    def _partition_keys(self, pk: str) -> list[dict[str, Any]]:
+        """The keys of every item in one partition, by a paginated Query."""
         paginator = self._client.get_paginator("query")
         return [
-            item[SK]["S"]
+            item
             for page in paginator.paginate(
                 TableName=self._table,
                 KeyConditionExpression="#pk = :pk",
                 ExpressionAttributeNames={"#pk": PK, "#sk": SK},
-                ExpressionAttributeValues={":pk": {"S": META_PK}},
-                ProjectionExpression="#sk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ProjectionExpression="#pk, #sk",
             )
             for item in page["Items"]
         ]
