@@ -316,8 +316,13 @@ class BloomFilters:
     def _build(self, state: _Namespace) -> KeyFilter:
         """A filter of every key that has the view's row, from a parallel Scan (with a progress bar)."""
         bloom = KeyFilter.empty(state.config)
+        # Shown on a terminal only (disable=None), and cleared when done.
         with tqdm(
-            desc=f"Bloom filter {state.config.namespace}", unit=" keys", mininterval=1, leave=False
+            desc=f"Bloom filter {state.config.namespace}",
+            unit=" keys",
+            mininterval=1,
+            leave=False,
+            disable=None,
         ) as bar:
 
             def found(key: str) -> None:
