@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -247,3 +248,31 @@ def test_reads_racing_writes_never_leave_an_older_row_cached(
     assert not errors
     assert f0(store.online_read(config, view, keys)) == [float(rounds - 1)] * 6
     store.close_engines()
+
+
+def test_the_async_path_is_answered_from_the_cache_too(
+    tmp_path: Path, proxy: FaultProxy, table_name: str
+) -> None:
+    """``feast serve``'s path: the engine's shared loop, decoding on the serde pool."""
+    config = repo_config(tmp_path, proxy.url, table_name, cached_namespaces=cached("v0"))
+    fs = feature_store(config, driver_view("v0"), driver_view("v1"))
+    online_store = fs._get_provider().online_store
+    for name in ("v0", "v1"):
+        online_store.online_write_batch(
+            fs.config, driver_view(name), [row(i, float(i)) for i in range(3)], None
+        )
+
+    async def read() -> dict[str, Any]:
+        response = await fs.get_online_features_async(
+            features=["v0:f0", "v1:f1"], entity_rows=[{"driver_id": i} for i in (0, 2, 9)]
+        )
+        return response.to_dict()
+
+    first = asyncio.run(read())
+    captured = watch_batch_gets(online_store.engine(fs.config))
+    assert asyncio.run(read()) == first
+    assert first["f0"] == [0.0, 2.0, None] and first["f1"] == [-0.0, -2.0, None]
+    # v1 is not cached: every key goes again, for v1 alone (driver 9's miss for v0 is cached too).
+    assert [len(spec["Keys"]) for spec in captured] == [3]
+    assert online_store.namespace_counters(fs.config)["v0"]["cache_hits"] == 2
+    online_store.close_engines()
