@@ -227,3 +227,19 @@ def test_a_reader_saves_a_newer_snapshot_and_old_log_entries_go(
     assert f0(rows) == [1.0] * 4
     store.close_engines()
     fresh.close_engines()
+
+
+def test_teardown_deletes_the_project_s_filters(
+    tmp_path: Path, written: RepoConfig, proxy: FaultProxy, table_name: str
+) -> None:
+    """Another project keeps the table alive; the torn-down project's filter items are gone."""
+    neighbour = ChalkDynamoOnlineStore()
+    neighbour_config = repo_config(tmp_path, proxy.url, table_name, project="neighbour")
+    applied(neighbour, neighbour_config, driver_view("stats"))
+    store = ChalkDynamoOnlineStore()
+    config = repo_config(tmp_path, proxy.url, table_name, **filtered())
+    loaded(store, config)
+    assert bloom_items(proxy.url, table_name)
+    store.teardown(config, [driver_view("stats")], [])
+    assert bloom_items(proxy.url, table_name) == []
+    neighbour.close_engines()
