@@ -145,7 +145,7 @@ class _Namespace:
     next_refresh: float = 0.0
     batches_since_snapshot: int = 0
     applied: dict[str, int] = field(default_factory=dict)  # log entry -> its ms, within the margin
-    loaded: threading.Event = field(default_factory=threading.Event)
+    loaded: threading.Event = field(default_factory=threading.Event)  # in use (and, if built, saved)
     # Keys this process wrote while no filter was in place (loading): added when one is.
     pending: list[str] = field(default_factory=list)
     swap: threading.Lock = field(default_factory=threading.Lock)
@@ -274,7 +274,10 @@ class BloomFilters:
             bloom = self._build(state)
             self._apply_log(state, bloom, 0)
             self._put_in_place(state, bloom, started)
-            self._save(state, covered=started, expected_version=None)
+            try:
+                self._save(state, covered=started, expected_version=None)
+            finally:  # in use either way; saved, for other processes, if it could be
+                state.loaded.set()
         else:
             state.version = int(head["version"]["N"])
             bloom = KeyFilter.from_bytes(
@@ -282,6 +285,7 @@ class BloomFilters:
             )
             self._apply_log(state, bloom, int(head["covered"]["N"]) - CLOCK_MARGIN_MS)
             self._put_in_place(state, bloom, started)
+            state.loaded.set()
 
     def _put_in_place(self, state: _Namespace, bloom: KeyFilter, started: int) -> None:
         """Serve reads from ``bloom``, with what this process wrote while it loaded."""
@@ -290,7 +294,6 @@ class BloomFilters:
             state.pending.clear()
             state.filter = bloom
         state.since_ms = started - CLOCK_MARGIN_MS
-        state.loaded.set()
 
     def _refresh(self, state: _Namespace) -> None:
         assert state.filter is not None

@@ -285,3 +285,12 @@ def create_pk_sk_table(client: Any, name: str, *, wait: bool = True) -> None:
     )
     if wait:
         client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+
+
+def table_exists(client: Any, name: str) -> bool:
+    """Asked of the table itself: ListTables answers 100 names a page, and a session's server holds more."""
+    try:
+        client.describe_table(TableName=name)
+    except client.exceptions.ResourceNotFoundException:
+        return False
+    return True

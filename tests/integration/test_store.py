@@ -19,7 +19,7 @@ from feast_chalk_dynamo.errors import ItemTooLarge, RetriesExhausted, TableNotFo
 from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import DRIVER, driver_view, feature_store, repo_config
-from tests.servers import Endpoint, create_pk_sk_table
+from tests.servers import Endpoint, create_pk_sk_table, table_exists
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -350,9 +350,9 @@ def test_teardown_deletes_project_data_and_the_table_it_created(
         store.online_write_batch(config, view, [row(1, 1.0)], None)
     store.teardown(first, [view], [DRIVER])
     assert store.online_read(second, view, [key(1)])[0][0] == NOW  # the other project is untouched
-    assert table_name in ddb_client.list_tables()["TableNames"]
+    assert table_exists(ddb_client, table_name)
     store.teardown(second, [view], [DRIVER])
-    assert table_name not in ddb_client.list_tables()["TableNames"]
+    assert not table_exists(ddb_client, table_name)
 
 
 def test_teardown_keeps_a_table_it_did_not_create(
@@ -365,7 +365,7 @@ def test_teardown_keeps_a_table_it_did_not_create(
     applied(store, config, view)
     store.online_write_batch(config, view, [row(1, 1.0)], None)
     store.teardown(config, [view], [DRIVER])
-    assert table_name in ddb_client.list_tables()["TableNames"]
+    assert table_exists(ddb_client, table_name)
     assert ddb_client.scan(TableName=table_name, FilterExpression="pk <> :m",
                            ExpressionAttributeValues={":m": {"S": "~meta"}})["Count"] == 0  # fmt: skip
 
