@@ -6,7 +6,7 @@ mixes floats, counts, labels, a list of ints, a list of strings and a map, as
 a real driver-stats repo does. The rows reach every store as the same protos:
 written to parquet and converted by Feast's own converter
 (``write_dataset.write_rows``), once per view, then handed to each store's
-``online_write_batch``, so loading 100,000 drivers converts them once, not
+``online_write_batch``, so loading thousands of drivers converts them once, not
 once per store.
 """
 
@@ -124,7 +124,7 @@ def view_rows(
 ) -> Iterator[tuple[FeatureView, list[write_dataset.Row]]]:
     """Each view with its rows as ``online_write_batch`` takes them, one view at a time.
 
-    One view at a time so that 100,000 drivers' protos for one view, not all
+    One view at a time so that the drivers' protos for one view, not all
     five, are in memory at once.
     """
     rng = random.Random(seed)
