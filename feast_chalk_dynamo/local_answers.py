@@ -252,7 +252,7 @@ class LocalAnswers:
 
         Blocking I/O: called on the client pool.
         """
-        if self.filters is not None and view in self._filtered:
+        if self.filters is not None and self.publishes(view):
             self.filters.written(view, ts_attr, keys)
 
     def written(self, view: str, keys: Sequence[str]) -> None:

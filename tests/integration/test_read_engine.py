@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import threading
 import uuid
@@ -280,29 +281,50 @@ def test_racing_is_capped_by_its_budget(tmp_path: Path, proxy: FaultProxy, table
 # -- both read paths, sync and async ---------------------------------------------------
 
 
-def _engine(endpoint: Endpoint, table: str, read_path: str) -> Engine:
+CACHED_VIEW = "cached"
+
+
+def _engine(endpoint: Endpoint, table: str, read_path: str, **knobs: Any) -> Engine:
     # No retries: a server that cannot answer should fail the example at once, not after backoff.
     return Engine(
-        DynamoSettings(table_name=table, endpoint_url=endpoint.url, read_path=read_path, max_retries=0)
+        DynamoSettings(
+            table_name=table, endpoint_url=endpoint.url, read_path=read_path, max_retries=0, **knobs
+        )
     )
 
 
 @pytest.fixture
 def both_paths(
     dynamodb_endpoint: Endpoint, ddb_client: Any, table_name: str
-) -> Iterator[tuple[Any, Engine, Engine, str]]:
+) -> Iterator[tuple[Any, Engine, Engine, str, Engine]]:
+    """The fast and the reference read paths, and a fast one that caches the view it reads."""
     create_pk_sk_table(ddb_client, table_name)
-    fast, reference = (
+    fast, reference, cached = (
         _engine(dynamodb_endpoint, table_name, "fast"),
         _engine(dynamodb_endpoint, table_name, "boto3"),
+        _engine(dynamodb_endpoint, table_name, "fast", cached_namespaces=[{"namespace": CACHED_VIEW}]),
     )
-    yield ddb_client, fast, reference, dynamodb_endpoint.name
-    fast.close()
-    reference.close()
+    yield ddb_client, fast, reference, dynamodb_endpoint.name, cached
+    for engine in (fast, reference, cached):
+        engine.close()
+
+
+def _read_cached_twice(cached: Engine, request: list[ViewRead], rows: Any) -> list[Any]:
+    """A read that fills the cache, then one served from it: both rows, the second sending nothing."""
+    (first,) = cached.run(cached.reader.read(request, rows))
+    sent = cached.reads.stats.attempts["BatchGetItem"]
+    (second,) = cached.run(cached.reader.read(request, rows))
+    assert cached.reads.stats.attempts["BatchGetItem"] == sent
+    return [first, second]
 
 
 def _read_both(
-    client: Any, fast: Engine, reference: Engine, server: str, named: dict[str, tuple[str, ValueProto]]
+    client: Any,
+    fast: Engine,
+    reference: Engine,
+    server: str,
+    cached: Engine,
+    named: dict[str, tuple[str, ValueProto]],
 ) -> None:
     table = fast.settings.table_name
     pk = f"1/k=s:{uuid.uuid4().hex}"
@@ -322,19 +344,25 @@ def _read_both(
     (reference_rows,) = reference.run(reference.reader.read(request, ProtoRows))
     # The response path's rows: plain values, made Values by the code that fills responses.
     (((_, plain),),) = fast.run(fast.reader.read(request, ValueRows))
+    # The same rows through a namespace cache: as fetched, then as served from the cache.
+    cached_request = [ViewRead(dataclasses.replace(layout, view=CACHED_VIEW), [pk])]
+    cached_protos = [found[0][1] for found in _read_cached_twice(cached, cached_request, ProtoRows)]
+    cached_plain = [found[0][1] for found in _read_cached_twice(cached, cached_request, ValueRows)]
     assert fast_rows[0][1] is not None and reference_rows[0][1] is not None and plain is not None
-    for (name, (field, value)), loose in zip(named.items(), plain, strict=True):
-        vector = FeatureVector()
-        fill(vector, field, [loose])
-        assert (
-            comparable(fast_rows[0][1][name])
-            == comparable(reference_rows[0][1][name])
-            == comparable(vector.values[0])
-            == comparable(value)
-        )
+    assert all(values is not None for values in [*cached_protos, *cached_plain])
+    for index, (name, (field, value)) in enumerate(named.items()):
+        plain_values = []
+        for loose in (plain[index], *(values[index] for values in cached_plain)):
+            vector = FeatureVector()
+            fill(vector, field, [loose])
+            plain_values.append(comparable(vector.values[0]))
+        expected = comparable(value)
+        assert comparable(fast_rows[0][1][name]) == comparable(reference_rows[0][1][name]) == expected
+        assert [comparable(values[name]) for values in cached_protos] == [expected, expected]
+        assert plain_values == [expected] * 3
 
 
-def test_fast_path_matches_boto3_on_edge_cases(both_paths: tuple[Any, Engine, Engine, str]) -> None:
+def test_fast_path_matches_boto3_on_edge_cases(both_paths: tuple[Any, Engine, Engine, str, Engine]) -> None:
     named = {f"a{i}": (value.WhichOneof("val") or "", value) for i, (value, _) in enumerate(GOLDEN)}
     _read_both(*both_paths, named)
 
@@ -342,7 +370,7 @@ def test_fast_path_matches_boto3_on_edge_cases(both_paths: tuple[Any, Engine, En
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(values=st.fixed_dictionaries({field: VALUE_STRATEGIES[field] for field in ROUND_TRIP_FIELDS}))
 def test_fast_path_matches_boto3_on_every_type(
-    both_paths: tuple[Any, Engine, Engine, str], values: dict[str, ValueProto]
+    both_paths: tuple[Any, Engine, Engine, str, Engine], values: dict[str, ValueProto]
 ) -> None:
     if both_paths[3] == "moto":
         pytest.skip("moto 5.1 answers 500 to projections of some set shapes; dynalite runs this")
