@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from feast_chalk_dynamo.client import RetryPolicy
 from feast_chalk_dynamo.layout import PK, SK, TS_PREFIX
+from feast_chalk_dynamo.names import unversioned_view_name
 from feast_chalk_dynamo.settings import BloomNamespace, DynamoSettings
 from feast_chalk_dynamo.tables import TableAdmin, delete_keys
 
@@ -223,7 +224,7 @@ class BloomFilters:
             self._worker.join(timeout=30)
 
     def _namespace(self, view: str, ts_attr: str) -> _Namespace | None:
-        config = self._configs.get(view)
+        config = self._configs.get(unversioned_view_name(view))  # every version has a filter of its own
         if config is None:
             return None
         namespace_id = ts_attr[len(TS_PREFIX) :]

@@ -9,6 +9,7 @@ share one projection (a ``FetchGroup``).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from feast_chalk_dynamo.cache import NamespaceCache, Slice
 from feast_chalk_dynamo.counters import CounterBoard, NamespaceCounters
 from feast_chalk_dynamo.errors import UnknownNamespace
 from feast_chalk_dynamo.layout import PK
+from feast_chalk_dynamo.names import unversioned_view_name
 from feast_chalk_dynamo.settings import DynamoSettings, env_var
 
 Item = dict[str, Any]
@@ -158,7 +160,12 @@ class ReadPlan:
 
 
 class LocalAnswers:
-    """The namespace caches and Bloom filters of one engine."""
+    """The namespace caches and Bloom filters of one engine.
+
+    The knobs name feature views; each applies to every version of the view
+    (``names.versioned_view_name``), and each version has a cache of its own:
+    versions have different feature ids, so one cache would only thrash.
+    """
 
     def __init__(
         self,
@@ -168,44 +175,61 @@ class LocalAnswers:
     ) -> None:
         self.counters = counters
         self.filters = filters
-        self.caches = {
-            entry.namespace: NamespaceCache(
-                entry.ttl_seconds,
-                entry.max_lru_size,
-                settings.lru_cache_cache_misses,
-                counters[entry.namespace],
-            )
-            for entry in settings.cached_namespaces or ()
-        }
+        self._cached = {entry.namespace: entry for entry in settings.cached_namespaces or ()}
+        self._cache_misses = settings.lru_cache_cache_misses
+        self._caches: dict[str, NamespaceCache] = {}
+        self._caches_lock = threading.Lock()
         self._filtered = {entry.namespace for entry in settings.bloom_filters or ()}
         self._checked_projects: set[str] = set()
+
+    def caches(self, namespace: str) -> bool:
+        """True if reads of ``namespace`` (a view, or a version of one) go through a cache."""
+        return unversioned_view_name(namespace) in self._cached
+
+    def _cache(self, namespace: str) -> NamespaceCache | None:
+        cache = self._caches.get(namespace)
+        if cache is not None or not self.caches(namespace):
+            return cache
+        with self._caches_lock:
+            cache = self._caches.get(namespace)
+            if cache is None:
+                entry = self._cached[unversioned_view_name(namespace)]
+                cache = self._caches[namespace] = NamespaceCache(
+                    entry.ttl_seconds, entry.max_lru_size, self._cache_misses, self.counters[namespace]
+                )
+        return cache
 
     def check_namespaces(self, project: str, namespaces: Callable[[], dict[str, str]]) -> None:
         """Fail, naming the knob, if a configured namespace is no view of ``project``; once per project.
 
-        ``namespaces``: view name -> its timestamp attribute, for the
-        project's registered views. Run by ``feast apply`` after it registers
+        ``namespaces``: namespace (view or view version) -> its timestamp
+        attribute, for the project's registered views. Run by ``feast apply`` after it registers
         the views (so a view added in the same apply counts) and before a
         process's first read or write, which also starts loading the
         project's Bloom filters.
         """
-        if project in self._checked_projects or not (self.caches or self._filtered):
+        if project in self._checked_projects or not (self._cached or self._filtered):
             return
         known = namespaces()
-        for knob, configured in (("cached_namespaces", self.caches), ("bloom_filters", self._filtered)):
-            unknown = sorted(set(configured) - set(known))
+        views = {unversioned_view_name(namespace) for namespace in known}
+        for knob, configured in (("cached_namespaces", self._cached), ("bloom_filters", self._filtered)):
+            unknown = sorted(set(configured) - views)
             if unknown:
                 raise UnknownNamespace(
                     f"{knob} ({env_var(knob)}) names {unknown}, which project {project!r} has no "
-                    f"feature view called; its views are {sorted(known)}"
+                    f"feature view called; its views are {sorted(views)}"
                 )
         if self.filters is not None:
-            for view in self._filtered:
-                self.filters.filter_for(view, known[view])
+            for namespace, timestamp_attribute in known.items():
+                if unversioned_view_name(namespace) in self._filtered:
+                    self.filters.filter_for(namespace, timestamp_attribute)
         self._checked_projects.add(project)
 
     def applies_to(self, requests: Sequence[KeyedView]) -> bool:
-        return any(r.layout.view in self.caches or r.layout.view in self._filtered for r in requests)
+        return any(self.caches(r.layout.view) or self._filters(r.layout.view) for r in requests)
+
+    def _filters(self, namespace: str) -> bool:
+        return unversioned_view_name(namespace) in self._filtered
 
     def plan(self, requests: Sequence[KeyedView]) -> ReadPlan:
         views: list[_ViewState] = []
@@ -218,7 +242,7 @@ class LocalAnswers:
             views.append(state)
             keys = list(dict.fromkeys(request.keys))
             cached: dict[str, Slice | None] = {}
-            cache = self.caches.get(layout.view)
+            cache = self._cache(layout.view)
             if cache is not None:
                 state.cache, state.ticket = cache, cache.ticket()
                 cached = cache.lookup(keys, state.attributes)
@@ -245,7 +269,7 @@ class LocalAnswers:
 
     def publishes(self, view: str) -> bool:
         """True if writes of ``view`` must publish their keys first (``before_write``)."""
-        return self.filters is not None and view in self._filtered
+        return self.filters is not None and self._filters(view)
 
     def before_write(self, view: str, ts_attr: str, keys: Sequence[str]) -> None:
         """Keys about to be written: the Bloom filter learns (and publishes) them before any lands.
@@ -257,6 +281,6 @@ class LocalAnswers:
 
     def written(self, view: str, keys: Sequence[str]) -> None:
         """A write through this process ended (landed, or maybe part-way): drop what the cache holds."""
-        cache = self.caches.get(view)
+        cache = self._caches.get(view)
         if cache is not None:
             cache.invalidate(keys)

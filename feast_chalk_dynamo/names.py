@@ -29,6 +29,7 @@ a process sees another's apply or teardown within that many seconds.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -90,6 +91,39 @@ def view_features_prefix(project: str, view: str) -> str:
 
 def feature_name(project: str, view: str, feature: str, dtype: str) -> str:
     return f"{view_features_prefix(project, view)}{name_component(feature)}/{name_component(dtype)}"
+
+
+_VERSION_SUFFIX = re.compile(r"@v[0-9]+$")
+
+
+def versioned_view_name(view: Any, versioning: bool) -> str:
+    """The namespace a view's rows live in: its name, or ``<name>@v<N>`` for version N > 0.
+
+    The version is chosen as Feast's ``compute_versioned_name`` chooses it
+    (the pinned ``projection.version_tag``, else ``current_version_number``;
+    version 0 and versioning off keep the bare name, so data written before
+    versioning was turned on stays readable). Feast's ``<name>_v<N>`` is not
+    used: a view may be called ``x_v2``. Feast forbids ``@`` in view names,
+    so ``@v<N>`` cannot collide with another view's name; the store holds
+    every view to that rule itself (it may be handed views no registry
+    checked).
+    """
+    name: str = view.name
+    if "@" in name:
+        raise ValueError(
+            f"feature view name {name!r} contains '@', which Feast reserves for versions (view@v2)"
+        )
+    if not versioning:
+        return name
+    version = getattr(view.projection, "version_tag", None)
+    if version is None:
+        version = getattr(view, "current_version_number", None)
+    return f"{name}@v{version}" if version else name
+
+
+def unversioned_view_name(namespace: str) -> str:
+    """The view a namespace of :func:`versioned_view_name` belongs to."""
+    return _VERSION_SUFFIX.sub("", namespace)
 
 
 @dataclass(frozen=True)

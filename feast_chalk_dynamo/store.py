@@ -35,6 +35,8 @@ from feast_chalk_dynamo.names import (
     namespace_prefix,
     project_features_prefix,
     project_name,
+    unversioned_view_name,
+    versioned_view_name,
     view_features_prefix,
 )
 from feast_chalk_dynamo.reader import FeatureSlot, RowsFactory, ViewLayout, ViewRead
@@ -75,6 +77,11 @@ def _join_keys(view: AnyView) -> list[str]:
 def _ttl_seconds(view: AnyView) -> int:
     ttl = getattr(view, "ttl", None)
     return int(ttl.total_seconds()) if ttl else 0
+
+
+def _namespace(config: RepoConfig, view: AnyView) -> str:
+    """Where the rows of ``view`` (at the version Feast reads or writes) live: see ``versioned_view_name``."""
+    return versioned_view_name(view, config.registry.enable_online_feature_view_versioning)
 
 
 def _dtype_name(field: Any) -> str:
@@ -172,10 +179,16 @@ class ChalkDynamoOnlineStore(OnlineStore):
         return engine.names.allocate(name) if allocate else engine.names.lookup(name)
 
     def _slots(
-        self, engine: Engine, project: str, view: AnyView, features: Sequence[str], allocate: bool
+        self,
+        engine: Engine,
+        project: str,
+        namespace: str,
+        view: AnyView,
+        features: Sequence[str],
+        allocate: bool,
     ) -> tuple[FeatureSlot, ...]:
         by_name = {field.name: field for field in view.features}
-        names = [feature_name(project, view.name, f, _dtype_name(by_name[f])) for f in features]
+        names = [feature_name(project, namespace, f, _dtype_name(by_name[f])) for f in features]
         if allocate:
             attrs: list[str | None] = list(engine.names.allocate_many(names).values())
         else:
@@ -190,7 +203,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
     def _view_read(
         self,
         engine: Engine,
-        project: str,
+        config: RepoConfig,
         view: AnyView,
         entity_keys: list[EntityKeyProto],
         requested: list[str] | None,
@@ -201,7 +214,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         ``encoded`` memoises the partition keys of each list of entity keys
         (by identity) across the views of one call: they usually share it.
         """
-        resolved = self._layout(engine, project, view, requested)
+        resolved = self._layout(engine, config.project, _namespace(config, view), view, requested)
         if resolved is None:
             return None
         project_id, layout = resolved
@@ -211,7 +224,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         return ViewRead(layout, keys)
 
     def _layout(
-        self, engine: Engine, project: str, view: AnyView, requested: list[str] | None
+        self, engine: Engine, project: str, namespace: str, view: AnyView, requested: list[str] | None
     ) -> tuple[str, ViewLayout] | None:
         """The project id and the view's layout, memoised per view object and requested features.
 
@@ -221,31 +234,31 @@ class ChalkDynamoOnlineStore(OnlineStore):
         holds while the name mapping's generation does; one with a feature
         never registered is not kept, so a later registration is found.
         """
-        memo_key = (project, id(view), None if requested is None else tuple(requested))
+        memo_key = (project, namespace, id(view), None if requested is None else tuple(requested))
         generation = engine.names.generation
         found = engine.layouts.get(memo_key)
         if found is not None and found[0] is view and found[1] == generation:
             return found[2]
-        resolved = self._resolve_layout(engine, project, view, requested)
+        resolved = self._resolve_layout(engine, project, namespace, view, requested)
         if resolved is not None and all(slot.attr for slot in resolved[1].features):
             engine.layouts.put(memo_key, (view, generation, resolved))
         return resolved
 
     def _resolve_layout(
-        self, engine: Engine, project: str, view: AnyView, requested: list[str] | None
+        self, engine: Engine, project: str, namespace: str, view: AnyView, requested: list[str] | None
     ) -> tuple[str, ViewLayout] | None:
         project_id = self._project_id(engine, project, allocate=False)
-        namespace_id = engine.names.lookup(namespace_name(project, view.name))
+        namespace_id = engine.names.lookup(namespace_name(project, namespace))
         if project_id is None or namespace_id is None:
             return None
         every_feature = [f.name for f in view.features]
         features = requested if requested is not None else every_feature
-        slots = self._slots(engine, project, view, features, allocate=False)
-        if view.name in engine.local.caches:  # a cached row must serve any later request of the view
+        slots = self._slots(engine, project, namespace, view, features, allocate=False)
+        if engine.local.caches(namespace):  # a cached row must serve any later request of the view
             every_slot = (
                 slots
                 if features is every_feature
-                else self._slots(engine, project, view, every_feature, allocate=False)
+                else self._slots(engine, project, namespace, view, every_feature, allocate=False)
             )
             all_feature_attrs = tuple(slot.attr for slot in every_slot if slot.attr)
         else:
@@ -255,7 +268,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
             values_attr=values_attr(namespace_id),
             ttl_seconds=_ttl_seconds(view) if engine.settings.chalk_style_expiry else 0,
             features=slots,
-            view=view.name,
+            view=namespace,
             all_feature_attrs=all_feature_attrs,
         )
         return project_id, layout
@@ -270,7 +283,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         """
         engine = self._ready_engine(config)
         encoded: dict[int, list[str]] = {}
-        reads = [self._view_read(engine, config.project, *request, encoded) for request in requests]
+        reads = [self._view_read(engine, config, *request, encoded) for request in requests]
 
         async def read() -> list[list[Any]]:
             fetched = iter(await engine.reader.read([r for r in reads if r is not None], rows))
@@ -301,6 +314,10 @@ class ChalkDynamoOnlineStore(OnlineStore):
     ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
         engine, _, read = self._read_views(config, [(table, entity_keys, requested_features)], ProtoRows)
         return (await engine.run_async(read))[0]
+
+    def _is_versioned_read_supported(self) -> bool:
+        """Feast lists the stores that may read ``view@vN``; each version here has its own namespace."""
+        return True
 
     @property
     def async_supported(self) -> SupportedAsyncMethods:
@@ -388,7 +405,7 @@ class ChalkDynamoOnlineStore(OnlineStore):
         project = config.project
         project_id = self._project_id(engine, project, allocate=True)
         assert project_id is not None
-        layout = self._write_layout(engine, project, table)
+        layout = self._write_layout(engine, project, _namespace(config, table), table)
         rows = [
             EntityRow(encode_entity_key(project_id, key), values, event_ts)
             for key, values, event_ts, _ in data
@@ -419,16 +436,16 @@ class ChalkDynamoOnlineStore(OnlineStore):
         finally:
             engine.local.written(layout.view, keys)
 
-    def _write_layout(self, engine: Engine, project: str, view: AnyView) -> WriteLayout:
+    def _write_layout(self, engine: Engine, project: str, namespace: str, view: AnyView) -> WriteLayout:
         live = engine.names.live_namespaces(project)
-        if view.name not in live:
-            self._register_view(engine, project, view)
+        if namespace not in live:
+            self._register_view(engine, project, namespace, view)
             engine.names.bump_generation()
             live = engine.names.live_namespaces(project)
-        slots = self._slots(engine, project, view, [f.name for f in view.features], allocate=True)
-        namespace_id = live[view.name].id
+        slots = self._slots(engine, project, namespace, view, [f.name for f in view.features], allocate=True)
+        namespace_id = live[namespace].id
         return WriteLayout(
-            view=view.name,
+            view=namespace,
             ts_attr=ts_attr(namespace_id),
             values_attr=values_attr(namespace_id),
             features={slot.name: slot for slot in slots},
@@ -455,9 +472,9 @@ class ChalkDynamoOnlineStore(OnlineStore):
 
     # -- lifecycle ----------------------------------------------------------
 
-    def _register_view(self, engine: Engine, project: str, view: AnyView) -> None:
+    def _register_view(self, engine: Engine, project: str, namespace: str, view: AnyView) -> None:
         features = [(field.name, _dtype_name(field)) for field in view.features]
-        engine.names.register_view(project, view.name, _ttl_seconds(view), _join_keys(view), features)
+        engine.names.register_view(project, namespace, _ttl_seconds(view), _join_keys(view), features)
 
     def update(
         self,
@@ -477,9 +494,10 @@ class ChalkDynamoOnlineStore(OnlineStore):
         assert project_id is not None
         for view in tables_to_keep:
             if _has_online_data(view):
-                self._register_view(engine, project, view)
+                self._register_view(engine, project, _namespace(config, view), view)
         for view in tables_to_delete:
-            self._remove_view(engine, project, project_id, view.name)
+            for namespace in _every_version(engine, project, view.name):
+                self._remove_view(engine, project, project_id, namespace)
         _check_namespaces(engine, project)
         engine.expiry.follow(
             project, project_id, engine.names.live_namespaces(project), engine.settings.chalk_style_expiry,
@@ -536,6 +554,13 @@ class ChalkDynamoOnlineStore(OnlineStore):
 
     async def close(self) -> None:
         self.close_engines()
+
+
+def _every_version(engine: Engine, project: str, view: str) -> list[str]:
+    """The namespaces of a removed view: its bare name (also to clear what an interrupted removal
+    left) and every version's, which Feast no longer reads once the view is gone."""
+    live = engine.names.live_namespaces(project)
+    return [view, *sorted(n for n in live if n != view and unversioned_view_name(n) == view)]
 
 
 def _check_namespaces(engine: Engine, project: str) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +18,8 @@ from feast_chalk_dynamo.names import (
     namespace_prefix,
     project_features_prefix,
     project_name,
+    unversioned_view_name,
+    versioned_view_name,
     view_features_prefix,
 )
 
@@ -111,3 +115,36 @@ def test_the_reported_collision_is_gone() -> None:
     assert feature_name("p", "v", "a/b", "INT64") != feature_name("p", "v/a", "b", "INT64")
     assert not feature_name("p", "v/a", "b", "INT64").startswith(view_features_prefix("p", "v"))
     assert feature_name("p", "driver_stats", "conv_rate", "FLOAT") == "fqn/p/driver_stats/conv_rate/FLOAT"
+
+
+def _view(name: str, current: int | None = None, pinned: int | None = None) -> SimpleNamespace:
+    """What decides a Feast view's version, as Feast's compute_versioned_name reads it."""
+    return SimpleNamespace(
+        name=name, current_version_number=current, projection=SimpleNamespace(version_tag=pinned)
+    )
+
+
+VIEW_NAMES = NAMES.filter(lambda name: "@" not in name)  # Feast refuses '@' in a view name
+VERSIONS = st.none() | st.integers(min_value=0, max_value=10**6)
+
+
+@given(VIEW_NAMES, VERSIONS, VIEW_NAMES, VERSIONS)
+def test_versioned_namespaces_are_injective_and_name_their_view(
+    a: str, version_a: int | None, b: str, version_b: int | None
+) -> None:
+    """(view, version) pairs map to distinct namespaces; version 0 and no version are the bare name."""
+    namespace_a = versioned_view_name(_view(a, version_a), True)
+    namespace_b = versioned_view_name(_view(b, version_b), True)
+    assert unversioned_view_name(namespace_a) == a
+    assert (namespace_a == namespace_b) == (a == b and (version_a or 0) == (version_b or 0))
+
+
+def test_a_pinned_version_wins_and_versioning_off_keeps_the_bare_name() -> None:
+    """``x_v2`` stays a view of its own, where Feast's tables would name version 2 of ``x`` so too."""
+    assert versioned_view_name(_view("stats", current=2), True) == "stats@v2"
+    assert versioned_view_name(_view("stats", current=2, pinned=1), True) == "stats@v1"
+    assert versioned_view_name(_view("stats", current=2, pinned=0), True) == "stats"
+    assert versioned_view_name(_view("stats", current=2), False) == "stats"
+    assert versioned_view_name(_view("stats_v2"), True) == "stats_v2"
+    with pytest.raises(ValueError, match="reserves"):
+        versioned_view_name(_view("a@v2"), False)

@@ -1,0 +1,208 @@
+"""Versioned feature views (``registry.enable_online_feature_view_versioning``) end to end.
+
+Feast's sqlite store, which supports versions too, is the reference: both
+stores go through the same applies and materializations, and must answer
+``view@vN`` references, the latest version and the version metadata alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+from feast.repo_config import RepoConfig
+from feast.types import Array, Float64, Int64, String
+
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from tests.feast_objects import STORE_TYPE
+from tests.servers import Endpoint
+
+PROJECT = "versions"
+DRIVERS = [1, 2, 3]
+MISSING = 99
+
+
+def _entity() -> Entity:
+    return Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
+
+
+def _view(source: Path, version: int) -> FeatureView:
+    """``stats`` as its definition stands at each apply: every apply changes the schema (a new version)."""
+    schema = [Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)]
+    if version >= 1:
+        schema.append(Field(name="trips", dtype=Int64))
+    if version >= 2:
+        schema.append(Field(name="tags", dtype=Array(String)))
+    return FeatureView(
+        name="stats",
+        entities=[_entity()],
+        schema=schema,
+        source=FileSource(path=str(source), timestamp_field="ts"),
+        ttl=timedelta(days=1),
+    )
+
+
+def _write_source(path: Path, generation: int, now: datetime) -> None:
+    """Source rows whose values say which generation of data they are."""
+    pd.DataFrame(
+        {
+            "driver_id": DRIVERS,
+            "ts": [now - timedelta(minutes=10 - generation)] * len(DRIVERS),
+            "rate": [generation + d / 10 for d in DRIVERS],
+            "trips": [100 * generation + d for d in DRIVERS],
+            "tags": [[f"g{generation}", f"d{d}"] for d in DRIVERS],
+        }
+    ).to_parquet(path)
+
+
+def _registry(path: Path) -> dict[str, Any]:
+    return {"registry_type": "file", "path": str(path), "enable_online_feature_view_versioning": True}
+
+
+def _ours(run_dir: Path, endpoint: Endpoint, table: str, **knobs: Any) -> FeatureStore:
+    run_dir.mkdir(parents=True)
+    return FeatureStore(
+        config=RepoConfig(
+            project=PROJECT,
+            provider="local",
+            registry=_registry(run_dir / "registry.db"),
+            online_store={
+                "type": STORE_TYPE,
+                "table_name": table,
+                "endpoint_url": endpoint.url,
+                "create_tables_if_not_exists": True,
+                **knobs,
+            },
+            entity_key_serialization_version=3,
+        )
+    )
+
+
+def _sqlite(run_dir: Path) -> FeatureStore:
+    run_dir.mkdir(parents=True)
+    return FeatureStore(
+        config=RepoConfig(
+            project=PROJECT,
+            provider="local",
+            registry=_registry(run_dir / "registry.db"),
+            online_store={"type": "sqlite", "path": str(run_dir / "online.db")},
+            entity_key_serialization_version=3,
+        )
+    )
+
+
+def _read(store: FeatureStore, refs: list[str], full_feature_names: bool = False) -> tuple[dict, list]:
+    """The response as a dict, and its version metadata as (view, version) pairs."""
+    response = store.get_online_features(
+        features=refs,
+        entity_rows=[{"driver_id": d} for d in [*DRIVERS, MISSING]],
+        full_feature_names=full_feature_names,
+        include_feature_view_version_metadata=True,
+    )
+    metadata = [(m.name, m.version) for m in response.proto.metadata.feature_view_metadata]
+    return response.to_dict(), metadata
+
+
+def _outcome(store: FeatureStore, refs: list[str], full_feature_names: bool) -> Any:
+    """What a read answers, or the error it raises (two versions' ``rate`` collide without full names)."""
+    try:
+        return _read(store, refs, full_feature_names)
+    except Exception as error:  # the same refusal from both stores is the same outcome
+        return type(error).__name__, str(error)
+
+
+# The reads the test compares, each with the first version it needs.
+READS = [
+    (0, ["stats:rate"]),
+    (0, ["stats@v0:rate"]),
+    (1, ["stats@v1:rate", "stats@v1:trips"]),
+    (1, ["stats@v0:rate", "stats@v1:trips", "stats:rate"]),
+    (2, ["stats:tags", "stats@v2:trips", "stats@v0:rate"]),
+]
+
+
+def _steps(source: Path, now: datetime) -> list[Callable[[FeatureStore], None]]:
+    """Apply v0 and materialize; apply v1 (new schema) and materialize newer data; the same for v2."""
+
+    def version(n: int) -> Callable[[FeatureStore], None]:
+        def step(store: FeatureStore) -> None:
+            _write_source(source, n, now)
+            store.apply([_entity(), _view(source, n)])
+            store.materialize(now - timedelta(hours=1), now)
+
+        return step
+
+    return [version(0), version(1), version(2)]
+
+
+def _namespace_ids(store: FeatureStore) -> dict[str, str]:
+    online = store._get_provider().online_store
+    assert isinstance(online, ChalkDynamoOnlineStore)
+    engine = online.engine(store.config)
+    engine.ready()
+    return {name: info.id for name, info in engine.names.live_namespaces(PROJECT).items()}
+
+
+def test_versions_read_as_sqlite_reads_them_and_each_keeps_its_data(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    ours = _ours(tmp_path / "ours", moto_endpoint, table_name)
+    reference = _sqlite(tmp_path / "sqlite")
+    source = tmp_path / "stats.parquet"
+    seen_ids: dict[str, str] = {}
+    for number, step in enumerate(_steps(source, now)):
+        step(ours)
+        step(reference)
+        assert (ours.get_feature_view("stats").current_version_number or 0) == number
+        for refs in [refs for needs, refs in READS if needs <= number]:
+            for full in (False, True):
+                assert _outcome(ours, refs, full) == _outcome(reference, refs, full), (number, refs, full)
+        # A new version gets new ids; the older versions keep theirs.
+        ids = _namespace_ids(ours)
+        assert set(ids) == {"stats", *(f"stats@v{n}" for n in range(1, number + 1))}
+        assert {name: ids[name] for name in seen_ids} == seen_ids
+        assert len(set(ids.values())) == len(ids)
+        seen_ids = ids
+
+    # Materializing v1 and v2 left v0's rows as v0 wrote them: data generation 0.
+    values, metadata = _read(ours, ["stats@v0:rate", "stats@v1:trips", "stats:tags"])
+    assert values["rate"] == [0.1, 0.2, 0.3, None]
+    assert values["trips"] == [101, 102, 103, None]
+    assert values["tags"] == [["g2", f"d{d}"] for d in DRIVERS] + [None]
+    # One entry per view name, the first version read: Feast's helper fills it so (sqlite agreed above).
+    assert metadata == [("stats", 0)]
+    assert _read(ours, ["stats:tags"])[1] == [("stats", 2)]
+
+
+def test_a_cached_view_caches_each_version_apart(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    ours = _ours(tmp_path / "ours", moto_endpoint, table_name, cached_namespaces=[{"namespace": "stats"}])
+    for step in _steps(tmp_path / "stats.parquet", now)[:2]:
+        step(ours)
+    for _ in range(2):  # the second round is answered from the caches
+        assert _read(ours, ["stats@v0:rate"])[0]["rate"] == [0.1, 0.2, 0.3, None]
+        assert _read(ours, ["stats@v1:rate"])[0]["rate"] == [1.1, 1.2, 1.3, None]
+    online = ours._get_provider().online_store
+    assert isinstance(online, ChalkDynamoOnlineStore)
+    counters = online.namespace_counters(ours.config)
+    assert counters["stats"]["cache_hits"] == counters["stats@v1"]["cache_hits"] == len(DRIVERS)
+
+
+def test_removing_a_view_removes_every_version(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    source = tmp_path / "stats.parquet"
+    ours = _ours(tmp_path / "ours", moto_endpoint, table_name)
+    for step in _steps(source, now)[:2]:
+        step(ours)
+    assert set(_namespace_ids(ours)) == {"stats", "stats@v1"}
+    ours.apply([], objects_to_delete=[ours.get_feature_view("stats")], partial=False)
+    assert _namespace_ids(ours) == {}
