@@ -82,14 +82,18 @@ def test_a_key_the_filter_never_saw_costs_no_request(
     store.close_engines()
 
 
+@pytest.mark.parametrize("expected_keys", [1000, 1_000_000], ids=["one-chunk", "default-size"])
 def test_another_engine_loads_the_saved_snapshot_without_a_scan(
-    tmp_path: Path, written: RepoConfig, proxy: FaultProxy, table_name: str
+    tmp_path: Path, written: RepoConfig, proxy: FaultProxy, table_name: str, expected_keys: int
 ) -> None:
+    """The default sizing saves a snapshot of several chunks (about 2 MB), which every server must take."""
     first = ChalkDynamoOnlineStore()
-    config = repo_config(tmp_path, proxy.url, table_name, **filtered())
+    config = repo_config(tmp_path, proxy.url, table_name, **filtered(expected_keys=expected_keys))
     loaded(first, config)
     second = ChalkDynamoOnlineStore()
-    other_config = repo_config(tmp_path, proxy.url, table_name, num_serde_threads=1, **filtered())
+    other_config = repo_config(
+        tmp_path, proxy.url, table_name, num_serde_threads=1, **filtered(expected_keys=expected_keys)
+    )
     scans_before = proxy.faults.seen["Scan"]
     loaded(second, other_config)
     assert proxy.faults.seen["Scan"] == scans_before
