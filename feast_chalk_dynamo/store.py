@@ -39,6 +39,7 @@ from feast_chalk_dynamo.names import (
     versioned_view_name,
     view_features_prefix,
 )
+from feast_chalk_dynamo.precomputed import OrdinaryReadOfPrecomputedServices
 from feast_chalk_dynamo.reader import FeatureSlot, RowsFactory, ViewLayout, ViewRead
 from feast_chalk_dynamo.response import populate
 from feast_chalk_dynamo.settings import DynamoSettings
@@ -140,7 +141,7 @@ def _populate(
         )  # fmt: skip
 
 
-class ChalkDynamoOnlineStore(OnlineStore):
+class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
     """Feast online store on one compact DynamoDB table (see DESIGN.md)."""
 
     def __init__(self) -> None:
