@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["TABLE_KEYS", "attribute_size", "item_size", "violation"]
+__all__ = ["TABLE_KEYS", "attribute_size", "created_keys", "item_size", "request_tables", "violation"]
 
 # The store's one table: string partition key "pk", string sort key "sk".
 TABLE_KEYS: tuple[str, str] = ("pk", "sk")
@@ -109,6 +109,23 @@ def _violations(
     check = _OPERATIONS.get(operation)
     if check is not None:
         yield from check(payload, keys)
+
+
+def request_tables(payload: Mapping[str, Any]) -> set[str]:
+    """The tables a request names: its TableName, its RequestItems' tables, or its transaction actions'."""
+    tables = {payload["TableName"]} if isinstance(payload.get("TableName"), str) else set()
+    tables.update(payload.get("RequestItems") or {})
+    for entry in payload.get("TransactItems") or []:
+        for action in entry.values():
+            if isinstance(action, Mapping) and isinstance(action.get("TableName"), str):
+                tables.add(action["TableName"])
+    return tables
+
+
+def created_keys(payload: Mapping[str, Any]) -> Keys:
+    """The key attributes a CreateTable request gives its table, partition key first."""
+    schema = sorted(payload.get("KeySchema") or [], key=lambda key: key.get("KeyType") != "HASH")
+    return tuple(key["AttributeName"] for key in schema)
 
 
 # -- sizes ---------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.dynamodb_limits import violation
+from tests.dynamodb_limits import TABLE_KEYS, created_keys, request_tables, violation
 
 # Seconds to wait before forwarding one request, drawn from the proxy's seeded generator.
 Delay = Callable[[random.Random], float]
@@ -207,8 +207,11 @@ class FaultProxy:
     ``strict``: answer every request that AWS would reject (``dynamodb_limits``)
     with AWS's ValidationException instead of forwarding it, because the local
     servers accept oversize expressions, batches and keys. ``rejected`` keeps
-    (operation, message) of each such request. A strict proxy also forwards
-    writes one at a time: DynamoDB applies each write and each transaction
+    (operation, message) of each such request. A table's keys are learnt from
+    the CreateTable request that made it (Feast's own store keys its tables by
+    ``entity_id``); a table created elsewhere is taken to be keyed like the
+    store's, ``pk`` and ``sk``. A strict proxy also forwards writes one at a
+    time: DynamoDB applies each write and each transaction
     atomically, but moto's threaded server does not (a transaction deep-copies
     the table while other threads write to it, answers 500 and can roll their
     writes back; a conditional update checks and writes in two steps), and a
@@ -220,6 +223,7 @@ class FaultProxy:
         self.strict = strict
         self._one_write_at_a_time = threading.Lock()
         self.rejected: list[tuple[str, str]] = []
+        self.table_keys: dict[str, tuple[str, ...]] = {}
         self._closing = threading.Event()
         self._handlers: set[_Handler] = set()
         self._handlers_lock = threading.Lock()
@@ -313,7 +317,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
         if self.owner.strict:
-            problem = violation(operation, json.loads(body or b"{}"), body_size=len(body))
+            request = json.loads(body or b"{}")
+            if operation == "CreateTable":
+                self.owner.table_keys[request.get("TableName")] = created_keys(request)
+            keys = {self.owner.table_keys.get(table, TABLE_KEYS) for table in request_tables(request)}
+            # A request spanning tables keyed differently (no test sends one) is checked as the store's.
+            problem = violation(
+                operation, request, keys=keys.pop() if len(keys) == 1 else TABLE_KEYS, body_size=len(body)
+            )
             if problem is not None:
                 self.owner.rejected.append((operation, problem))
                 return self._reply_error(400, "ValidationException", problem)

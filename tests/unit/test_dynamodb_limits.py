@@ -25,7 +25,9 @@ from tests.dynamodb_limits import (
     MAX_TRANSACT_ITEMS,
     TABLE_KEYS,
     attribute_size,
+    created_keys,
     item_size,
+    request_tables,
     violation,
 )
 
@@ -1095,3 +1097,20 @@ def test_an_attribute_value_has_exactly_one_type() -> None:
         "Supplied AttributeValue has more than one datatypes set, "
         "must contain exactly one of the supported datatypes"
     )
+
+
+def test_a_request_names_its_tables_and_a_create_table_its_keys() -> None:
+    """What the strict proxy needs to check requests to a table keyed otherwise (Feast's ``entity_id``)."""
+    assert request_tables({"TableName": "a", "Key": key()}) == {"a"}
+    assert request_tables({"RequestItems": {"a": {"Keys": [key()]}, "b": {"Keys": [key()]}}}) == {"a", "b"}
+    update_action = {"Update": {"TableName": "c", "Key": key(), "UpdateExpression": "SET #a = :a"}}
+    delete_action = {"Delete": {"TableName": "d", "Key": key()}}
+    assert request_tables({"TransactItems": [update_action, delete_action]}) == {"c", "d"}
+    assert request_tables({}) == set()
+    keyed = [{"AttributeName": "sk", "KeyType": "RANGE"}, {"AttributeName": "pk", "KeyType": "HASH"}]
+    assert created_keys({"TableName": "t", "KeySchema": keyed}) == TABLE_KEYS
+    assert created_keys({"KeySchema": [{"AttributeName": "entity_id", "KeyType": "HASH"}]}) == ("entity_id",)
+    feast_key = {"entity_id": {"S": "0a1b"}}
+    scan = {"TableName": "p.v", "Segment": 0, "TotalSegments": 2, "ExclusiveStartKey": feast_key}
+    assert violation("Scan", scan, keys=("entity_id",)) is None
+    assert violation("Scan", scan) is not None  # checked as the store's table
