@@ -8,6 +8,8 @@ from pathlib import Path
 
 from feast.repo_config import load_repo_config
 
+from feast_chalk_dynamo.migrate import MigrationError, Options, migrate
+from feast_chalk_dynamo.migrate.state import DEFAULT_NAME
 from feast_chalk_dynamo.settings import describe
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
 
@@ -26,13 +28,112 @@ def show_config(repo: Path) -> int:
     return 0
 
 
+def _migrate_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "migrate",
+        help="copy a repo's rows from Feast's DynamoDB store into this store",
+        description=(
+            "Copy every online feature view's rows from the tables of Feast's built-in DynamoDB store "
+            "(one per view, <project>.<view>) into this store's table, through its guarded bulk write "
+            "path: a row never replaces a newer one already there. Run it after switching "
+            "feature_store.yaml's online_store to this store (and `feast apply`). Resumable: rerun the "
+            "same command after an interruption. Feast's tables are only read."
+        ),
+    )
+    parser.add_argument(
+        "--repo", type=Path, required=True, help="the Feast repo directory (its feature_store.yaml)"
+    )
+    parser.add_argument(
+        "--from-table-prefix",
+        dest="table_prefix",
+        help="prefix of Feast's table names, before the view's name (default: '<project>.', "
+        "as Feast's default table_name_template '{project}.{table_name}')",
+    )
+    parser.add_argument(
+        "--from-region",
+        dest="source_region",
+        help="region of Feast's tables (default: the repo's online_store region)",
+    )
+    parser.add_argument(
+        "--from-endpoint-url",
+        dest="source_endpoint_url",
+        help="endpoint of Feast's tables (default: the repo's online_store endpoint_url, else AWS)",
+    )
+    parser.add_argument(
+        "--views",
+        action="append",
+        metavar="VIEW[,VIEW...]",
+        help="migrate only these feature views (repeatable; default: every online view)",
+    )
+    parser.add_argument(
+        "--entities",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="parquet or CSV file of join-key columns: entity keys that are in no view's batch source "
+        "(pushed or streamed only); repeatable",
+    )
+    parser.add_argument(
+        "--segments", type=int, default=4, help="Scan segments per table, scanned in parallel (default 4)"
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=1000,
+        help="items per Scan page, the unit the state file records (default 1000)",
+    )
+    parser.add_argument("--state", type=Path, help=f"the resume file (default: <repo>/{DEFAULT_NAME})")
+    parser.add_argument("--restart", action="store_true", help="ignore the state file and start over")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: report the items, bytes and capacity units before and after",
+    )
+    parser.add_argument(
+        "--verify",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after migrating, read N sampled entities through both stores and print every difference",
+    )
+    parser.add_argument("--seed", type=int, help="seed of --verify's sample (default: random)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="feast-chalk-dynamo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     config = commands.add_parser("config", help="print the effective configuration and its sources")
     config.add_argument("repo", type=Path, nargs="?", default=Path("."), help="Feast repo directory")
+    _migrate_parser(commands)
     args = parser.parse_args(argv)
-    return show_config(args.repo.resolve())
+    if args.command == "config":
+        return show_config(args.repo.resolve())
+    views = (
+        [name.strip() for names in args.views for name in names.split(",") if name.strip()]
+        if args.views
+        else None
+    )
+    options = Options(
+        repo=args.repo,
+        views=views,
+        entities=args.entities,
+        table_prefix=args.table_prefix,
+        source_region=args.source_region,
+        source_endpoint_url=args.source_endpoint_url,
+        segments=args.segments,
+        page_size=args.page_size,
+        state=args.state,
+        restart=args.restart,
+        dry_run=args.dry_run,
+        verify=args.verify,
+        seed=args.seed,
+    )
+    try:
+        return migrate(options, sys.stdout)
+    except MigrationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""Copying one of Feast's tables into this store: Scan pages in, guarded bulk writes out.
+
+Segments are scanned in parallel, but one page is written at a time: the
+write of a page is itself parallel (``num_client_threads`` requests in
+flight), and the engine's write counters then change for that page alone,
+which is how its stale rows are told from its written ones. A page is
+recorded in the state file only once all its rows landed; a page whose write
+failed is counted as not written and stops its segment where it stands, so a
+rerun retries it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feast import FeatureView
+from feast.repo_config import RepoConfig
+
+from feast_chalk_dynamo.errors import WriteIncomplete
+from feast_chalk_dynamo.migrate import state as state_file
+from feast_chalk_dynamo.migrate.counts import Counts
+from feast_chalk_dynamo.migrate.feast_items import feast_row
+from feast_chalk_dynamo.migrate.keys import KeyIndex
+from feast_chalk_dynamo.migrate.scan import Page, scan_segments
+from feast_chalk_dynamo.migrate.state import MigrationState
+from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, WriteData
+
+Progress = Callable[[int], Any]
+
+
+@dataclass
+class TableRun:
+    """This run's part in one table's copy, beyond what the state file records."""
+
+    scanned: int = 0
+    # Pages whose write failed: their rows are reported, not recorded as done.
+    unrecorded: Counts = field(default_factory=Counts)
+    errors: list[str] = field(default_factory=list)
+    unresolved_examples: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    written: int
+    stale: int
+    not_written: int
+    error: str | None
+
+
+class Copier:
+    def __init__(
+        self,
+        online_store: ChalkDynamoOnlineStore,
+        config: RepoConfig,
+        source_client: Any,
+        state: MigrationState,
+        state_path: Path,
+        page_size: int | None,
+        stop: threading.Event,
+    ) -> None:
+        self._store = online_store
+        self._config = config
+        self._client = source_client
+        self._state = state
+        self._state_path = state_path
+        self._page_size = page_size
+        self._stop = stop
+        self._stats = online_store.engine(config).writer.stats
+        # One page written, counted and recorded at a time (see the module's docstring).
+        self._lock = threading.Lock()
+
+    def copy(self, view: FeatureView, table: str, index: KeyIndex, progress: Progress) -> TableRun:
+        """Copy what the state says is left of ``table``; rows it cannot write are reported, not raised."""
+        table_state = self._state.tables[table]
+        run = TableRun()
+        starts = {i: s.start_key for i, s in enumerate(table_state.segments) if not s.done}
+
+        def handle(segment: int, page: Page) -> bool:
+            with self._lock:
+                run.scanned += len(page.items)
+                counts, unresolved, outcome = self._copy_page(view, page, index, progress)
+                if outcome is not None and outcome.error is not None:
+                    run.unrecorded.add(counts)
+                    run.errors.append(f"segment {segment}: {outcome.error}")
+                    run.unresolved_examples.extend(unresolved)
+                    return False
+                table_state.commit(segment, page.next_key, counts, unresolved)
+                state_file.save(self._state_path, self._state)
+                return True
+
+        errors = scan_segments(
+            self._client, table, self._state.total_segments, starts, self._page_size, handle, self._stop
+        )
+        run.errors.extend(f"segment {i}: {type(e).__name__}: {e}" for i, e in sorted(errors.items()))
+        return run
+
+    def _copy_page(
+        self, view: FeatureView, page: Page, index: KeyIndex, progress: Progress
+    ) -> tuple[Counts, list[str], _Outcome | None]:
+        rows: WriteData = []
+        unresolved: list[str] = []
+        for item in page.items:
+            row = feast_row(item)
+            key = index.resolve(row.entity_id)
+            if key is None:
+                unresolved.append(row.entity_id)
+            else:
+                rows.append((key, row.values, row.event_ts, None))
+        progress(len(unresolved))
+        outcome = self._write(view, rows, progress) if rows else None
+        counts = Counts(read=len(page.items), unresolved=len(unresolved))
+        if outcome is not None:
+            counts.add(Counts(written=outcome.written, stale=outcome.stale, not_written=outcome.not_written))
+        return counts, unresolved, outcome
+
+    def _write(self, view: FeatureView, rows: WriteData, progress: Progress) -> _Outcome:
+        """Write through the store's guarded bulk path; what landed, what was stale, what did not land."""
+        written, stale = self._stats.written, self._stats.stale_skipped
+        try:
+            self._store.online_write_batch(self._config, view, rows, progress)
+        except WriteIncomplete as error:
+            return _Outcome(error.written, error.stale, len(error.unwritten), str(error))
+        except Exception as error:  # any other failure: no row of the call was written (writer.py)
+            return _Outcome(0, 0, len(rows), f"{type(error).__name__}: {error}")
+        return _Outcome(self._stats.written - written, self._stats.stale_skipped - stale, 0, None)

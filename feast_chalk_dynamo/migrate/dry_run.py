@@ -1,0 +1,94 @@
+"""``--dry-run``: Feast's tables scanned and sized, this store's items sized as written; nothing written."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.migrate import report
+from feast_chalk_dynamo.migrate.copier import Progress
+from feast_chalk_dynamo.migrate.feast_items import feast_row
+from feast_chalk_dynamo.migrate.keys import KeyIndex, join_keys
+from feast_chalk_dynamo.migrate.repo import SourceTable
+from feast_chalk_dynamo.migrate.scan import Page, scan_segments
+from feast_chalk_dynamo.migrate.session import INTERRUPTED, Session
+from feast_chalk_dynamo.migrate.sizing import RowSizer, Sizes
+from feast_chalk_dynamo.migrate.state import MAX_EXAMPLES
+
+
+@dataclass
+class _Unresolved:
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, entity_id: str) -> None:
+        self.count += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(entity_id)
+
+
+class DryRun(Session):
+    def run(self) -> int:
+        plan = self.plan
+        self.say(
+            f"Dry run: nothing is written. {len(plan.sources)} feature views from Feast's DynamoDB tables "
+            f"({plan.table_prefix}<view>) into {plan.settings.table_name!r}:"
+        )
+        unresolved = _Unresolved()
+        errors: list[str] = []
+        lines: list[str] = []
+        try:
+            for group in plan.groups():
+                index = self.index(group)
+                sizes = Sizes(len(group), plan.settings.consistent_reads)
+                first_id = 0  # views keyed alike share the item: their made-up ids must differ
+                for source in group:
+                    sizer = RowSizer(source.view, first_id)
+                    first_id += len(source.view.features) + 1
+                    with self.bar(source) as bar:
+                        errors += self._size(source, index, sizes, sizer, unresolved, bar.update)
+                lines += report.estimate_lines(
+                    sorted(join_keys(group[0].view)), sizes.tables, sizes.estimate(),
+                    plan.settings.check_ts_for_bulk_writes,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            self.say("interrupted: nothing was written")
+            return INTERRUPTED
+        self.say()
+        for line in lines + [f"error: {error}" for error in errors]:
+            self.say(line)
+        if unresolved.count:
+            self.say(
+                f"{unresolved.count:,} rows have an entity id no batch source or --entities file resolves "
+                f"(first ids: {', '.join(unresolved.examples)}); a migration would not write them"
+            )
+        return 1 if unresolved.count or errors else 0
+
+    def _size(
+        self, source: SourceTable, index: KeyIndex, sizes: Sizes, sizer: RowSizer, unresolved: _Unresolved,
+        progress: Progress,
+    ) -> list[str]:  # fmt: skip
+        """Size every item of one table, segments in parallel; the errors that stopped any segment."""
+        lock = threading.Lock()
+
+        def handle(segment: int, page: Page) -> bool:
+            for item in page.items:
+                row = feast_row(item)
+                key = index.resolve(row.entity_id)
+                part = None if key is None else sizer(key, row.values, row.event_ts)
+                with lock:
+                    sizes.count_item(source.table, item_size(item))
+                    if key is None or part is None:
+                        unresolved.add(row.entity_id)
+                    else:
+                        sizes.add_row(row.entity_id, item_size(item), key, part)
+            progress(len(page.items))
+            return True
+
+        segments = self.options.segments
+        errors = scan_segments(
+            self.plan.source_client, source.table, segments, dict.fromkeys(range(segments)),
+            self.options.page_size, handle, self.stop,
+        )  # fmt: skip
+        return [f"{source.table} segment {i}: {type(e).__name__}: {e}" for i, e in sorted(errors.items())]

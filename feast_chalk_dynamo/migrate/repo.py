@@ -1,0 +1,206 @@
+"""What a migration works on: the repo, its views, Feast's tables and this store's, all checked first.
+
+Every way the setup can be wrong (no repo, a repo not yet switched to this
+store, an unknown view, a table missing on either side) is found here, before
+a row is read, and said as a ``MigrationError`` naming the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+from feast import FeatureStore, FeatureView
+from feast.infra.online_stores.helpers import compute_versioned_name
+from feast.repo_config import RepoConfig
+
+from feast_chalk_dynamo.client import make_client
+from feast_chalk_dynamo.migrate.errors import MigrationError
+from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
+from feast_chalk_dynamo.migrate.keys import join_keys
+from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
+
+YAML = "feature_store.yaml"
+STORE_TYPE = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
+SWITCH_HINT = "see the README, 'Switching from Feast's DynamoDB store'"
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """One view and the table Feast's DynamoDB store keeps it in."""
+
+    view: FeatureView
+    table: str
+    # DynamoDB's estimate (updated every few hours): for progress bars and sampling only.
+    item_count: int
+
+
+@dataclass
+class Plan:
+    repo: Path
+    store: FeatureStore  # the repo as its yaml configures it: reads go through this store
+    settings: ChalkDynamoOnlineStoreConfig
+    write_config: RepoConfig  # the same, with every write guarded
+    online_store: ChalkDynamoOnlineStore
+    sources: list[SourceTable]
+    table_prefix: str
+    source_region: str
+    source_endpoint_url: str | None
+    source_client: Any
+    skipped: list[str]  # views left out, and why
+
+    def groups(self) -> list[list[SourceTable]]:
+        """Sources by join keys: views keyed alike share an entity item and one key index."""
+        grouped: dict[tuple[str, ...], list[SourceTable]] = {}
+        for source in self.sources:
+            grouped.setdefault(tuple(sorted(join_keys(source.view))), []).append(source)
+        return list(grouped.values())
+
+    def arguments(self, entity_files: list[Path]) -> dict[str, Any]:
+        """What a resumed run must share with the run that wrote the state file.
+
+        Tables are named by region and name; an endpoint URL is only the way
+        to them (a VPC endpoint, a proxy) and may change between runs.
+        """
+        return {
+            "project": self.store.project,
+            "tables": {source.view.name: source.table for source in self.sources},
+            "source_region": self.source_region,
+            "destination": {"table": self.settings.table_name, "region": self.settings.region},
+            "entities": [str(path) for path in entity_files],
+        }
+
+    def close(self) -> None:
+        self.source_client.close()
+        self.online_store.close_engines()
+        asyncio.run(self.store.close())
+
+
+def with_online_store(config: RepoConfig, online_store: Any) -> RepoConfig:
+    """``config`` with another ``online_store`` section, the registry and the rest shared."""
+    copied = config.model_copy(update={"online_config": online_store})
+    copied._online_store = online_store  # RepoConfig caches the built section; the copy shares the cache
+    return copied
+
+
+def load_plan(
+    repo: Path,
+    views: list[str] | None,
+    table_prefix: str | None,
+    source_region: str | None,
+    source_endpoint_url: str | None,
+    segments: int,
+) -> Plan:
+    store = _load_repo(repo)
+    settings = store.config.online_store
+    if not isinstance(settings, ChalkDynamoOnlineStoreConfig):
+        kind = getattr(settings, "type", type(settings).__name__)
+        raise MigrationError(
+            f"{repo / YAML} uses the online store {kind!r}; switch its online_store section to "
+            f"type: {STORE_TYPE} first ({SWITCH_HINT}), then migrate"
+        )
+    chosen, skipped = _views(store, views)
+    prefix = f"{store.project}." if table_prefix is None else table_prefix
+    region = source_region or settings.region
+    endpoint = source_endpoint_url if source_endpoint_url is not None else settings.endpoint_url
+    guarded = settings.model_copy(update={"only_write_newer_values": True, "check_ts_for_bulk_writes": True})
+    source_settings = guarded.model_copy(
+        update={
+            "region": region,
+            "endpoint_url": endpoint,
+            "num_client_connections": max(segments, guarded.client_connections),
+        }
+    )
+    client = make_client(source_settings)
+    online_store = ChalkDynamoOnlineStore()
+    plan = Plan(
+        repo=repo,
+        store=store,
+        settings=settings,
+        write_config=with_online_store(store.config, guarded),
+        online_store=online_store,
+        sources=[],
+        table_prefix=prefix,
+        source_region=region,
+        source_endpoint_url=endpoint,
+        source_client=client,
+        skipped=skipped,
+    )
+    try:
+        versioning = store.config.registry.enable_online_feature_view_versioning
+        for view in chosen:
+            table = prefix + compute_versioned_name(view, versioning)
+            plan.sources.append(SourceTable(view, table, _source_item_count(client, table, view, endpoint)))
+        if not online_store.engine(plan.write_config).admin.exists():
+            raise MigrationError(
+                f"this store's table {settings.table_name!r} does not exist at "
+                f"{settings.endpoint_url or 'AWS ' + settings.region}: run `feast apply` with the new "
+                "feature_store.yaml first (it creates the table when create_tables_if_not_exists is on), "
+                "or provision it (README, 'Provisioning the table')"
+            )
+    except BaseException:
+        plan.close()
+        raise
+    return plan
+
+
+def _load_repo(repo: Path) -> FeatureStore:
+    if not repo.is_dir():
+        raise MigrationError(f"{repo} is not a directory: --repo takes the Feast repo holding {YAML}")
+    if not (repo / YAML).is_file():
+        raise MigrationError(f"{repo} has no {YAML}: --repo takes the Feast repo holding it")
+    try:
+        return FeatureStore(repo_path=str(repo))
+    except Exception as error:
+        raise MigrationError(
+            f"could not load the Feast repo {repo}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _views(store: FeatureStore, names: list[str] | None) -> tuple[list[FeatureView], list[str]]:
+    """The views to migrate, as materialization lists them (entityless views keep their dummy key)."""
+    project = store.project
+    registry = store.registry
+    candidates = [*registry.list_feature_views(project), *registry.list_stream_feature_views(project)]
+    online = [v for v in candidates if v.online and getattr(v, "enabled", True)]
+    skipped = [
+        f"{view.name}: an on-demand view; migrate does not copy on-demand views"
+        for view in registry.list_on_demand_feature_views(project)
+        if view.write_to_online_store
+    ]
+    if names is None:
+        chosen = online
+    else:
+        by_name = {view.name: view for view in online}
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise MigrationError(
+                f"--views names {unknown}, which the project {project!r} has no online feature view of; "
+                f"it has {sorted(by_name)}"
+            )
+        chosen = [by_name[name] for name in dict.fromkeys(names)]
+    if not chosen:
+        raise MigrationError(f"the project {project!r} has no online feature views to migrate")
+    return chosen, skipped
+
+
+def _source_item_count(client: Any, table: str, view: FeatureView, endpoint: str | None) -> int:
+    try:
+        description = client.describe_table(TableName=table)["Table"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        raise MigrationError(
+            f"Feast's table {table!r} for view {view.name!r} does not exist at {endpoint or 'AWS'}: check "
+            "--from-table-prefix, --from-region and --from-endpoint-url, or leave the view out with --views"
+        ) from None
+    keys = description["KeySchema"]
+    if keys != [{"AttributeName": ENTITY_ID, "KeyType": "HASH"}]:
+        raise MigrationError(
+            f"table {table!r} is keyed {keys}, not by {ENTITY_ID!r} alone: it is not a table of Feast's "
+            "DynamoDB store; check --from-table-prefix"
+        )
+    return int(description.get("ItemCount", 0))

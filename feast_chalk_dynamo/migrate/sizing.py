@@ -1,0 +1,179 @@
+"""``--dry-run``'s figures: bytes and capacity units in Feast's tables and, after, in this store's.
+
+Before, every item is measured as scanned. After, each row is encoded as a
+write would encode it (``RowEncoder``: native types, short attribute ids, the
+view's timestamp) and the rows of an entity are summed onto one item, by
+DynamoDB's size rules (``codec.item_size``). A dry run allocates nothing, so
+short ids are counted at 3 characters (the table's first 46,656 ids have at
+most 3) and the project id at 2: within a few bytes per feature of what is
+written.
+
+Capacity units by DynamoDB's billing rules (``capacity``), per entity:
+
+* reading every view: Feast reads one item per view, each at least half a
+  unit, an absent one too; this store reads the one item;
+* writing every view: Feast puts one item per view; this store updates the
+  one item, charged on its whole size, so later views pay for earlier ones.
+  "From empty" is a first load such as this migration (each view's write
+  charged on the item as it grows); "full" is a later materialization, each
+  view's write charged on the item holding every view. Transactional bulk
+  writes (``check_ts_for_bulk_writes``) cost twice these.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from feast import FeatureView
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+from feast_chalk_dynamo import capacity
+from feast_chalk_dynamo.codec import AttributeValue, item_size, value_field_for
+from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK, encode_entity_key, short_id, ts_attr, values_attr
+from feast_chalk_dynamo.reader import FeatureSlot
+from feast_chalk_dynamo.writes import EntityRow, WriteLayout
+from feast_chalk_dynamo.writes.rows import RowEncoder
+
+PLACEHOLDER_PROJECT_ID = short_id(36)  # "10": 2 characters
+_FIRST_3_CHARACTER_ID = 36**2
+# DynamoDB bills storage as the items' bytes plus 100 bytes per item ("Item sizes and formats").
+STORAGE_OVERHEAD_BYTES = 100
+
+
+def placeholder_layout(view: FeatureView, first_id: int) -> WriteLayout:
+    """The view's write layout with made-up ids of realistic length (see the module's docstring)."""
+    namespace = short_id(_FIRST_3_CHARACTER_ID + first_id)
+    slots = {
+        field.name: FeatureSlot(
+            field.name,
+            short_id(_FIRST_3_CHARACTER_ID + first_id + 1 + i),
+            value_field_for(field.dtype.to_value_type()),
+        )
+        for i, field in enumerate(view.features)
+    }
+    return WriteLayout(
+        view=view.name,
+        ts_attr=ts_attr(namespace),
+        values_attr=values_attr(namespace),
+        features=slots,
+        item_ttl_seconds=None,
+    )
+
+
+class RowSizer:
+    """Bytes one view's row adds to this store's entity item: the attributes its update would SET."""
+
+    def __init__(self, view: FeatureView, first_id: int) -> None:
+        self._encode = RowEncoder(
+            placeholder_layout(view, first_id), "dry-run", guarded=False, now=time.time()
+        )
+
+    def __call__(self, key: EntityKeyProto, values: dict[str, ValueProto], event_ts: datetime) -> int:
+        pk = encode_entity_key(PLACEHOLDER_PROJECT_ID, key)
+        request = self._encode(EntityRow(pk, values, event_ts)).request
+        return item_size(assigned_attributes(request))
+
+
+def assigned_attributes(request: dict[str, object]) -> dict[str, AttributeValue]:
+    """The attributes an UpdateItem request SETs: ``RowEncoder`` writes ``SET #k = :k`` for each."""
+    names = request["ExpressionAttributeNames"]
+    values = request["ExpressionAttributeValues"]
+    assert isinstance(names, dict) and isinstance(values, dict)
+    return {names["#" + placeholder[1:]]: value for placeholder, value in values.items()}
+
+
+def key_bytes(key: EntityKeyProto) -> int:
+    """The bytes of this store's key attributes on the entity's item."""
+    pk = encode_entity_key(PLACEHOLDER_PROJECT_ID, key)
+    return item_size({PK: {"S": pk}, SK: {"S": ENTITY_SK}})
+
+
+@dataclass
+class TableSizes:
+    """One of Feast's tables as scanned."""
+
+    items: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class _Entity:
+    key_bytes: int
+    feast_items: list[int] = field(default_factory=list)
+    our_parts: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Totals and per-entity averages of one set of views keyed alike."""
+
+    entities: int
+    feast_items: int
+    feast_bytes: int
+    our_items: int
+    our_bytes: int
+    read_units_before: float
+    read_units_after: float
+    write_units_before: float
+    write_units_after_from_empty: float
+    write_units_after_full: float
+
+
+class Sizes:
+    """The dry run's accounting for views sharing join keys (not thread-safe: callers hold a lock)."""
+
+    def __init__(self, n_views: int, consistent_reads: bool) -> None:
+        self.tables: dict[str, TableSizes] = {}
+        self._n_views = n_views
+        self._consistent = consistent_reads
+        self._entities: dict[str, _Entity] = {}
+
+    def count_item(self, table: str, item_bytes: int) -> None:
+        """One item of Feast's ``table``, whether or not its entity resolves."""
+        sizes = self.tables.setdefault(table, TableSizes())
+        sizes.items += 1
+        sizes.bytes += item_bytes
+
+    def add_row(self, entity_id: str, feast_item_bytes: int, key: EntityKeyProto, our_part: int) -> None:
+        """A resolved row: its item in Feast's table, and what it adds to this store's entity item."""
+        entity = self._entities.get(entity_id)
+        if entity is None:
+            entity = self._entities[entity_id] = _Entity(key_bytes(key))
+        entity.feast_items.append(feast_item_bytes)
+        entity.our_parts.append(our_part)
+
+    def estimate(self) -> Estimate:
+        entities = list(self._entities.values())
+        n = max(1, len(entities))
+        ours = [e.key_bytes + sum(e.our_parts) for e in entities]
+        read = capacity.read_units
+        return Estimate(
+            entities=len(entities),
+            feast_items=sum(t.items for t in self.tables.values()),
+            feast_bytes=sum(t.bytes for t in self.tables.values()),
+            our_items=len(entities),
+            our_bytes=sum(ours),
+            read_units_before=sum(
+                sum(read(b, self._consistent) for b in e.feast_items)
+                + (self._n_views - len(e.feast_items)) * read(0, self._consistent)
+                for e in entities
+            ) / n,
+            read_units_after=sum(read(b, self._consistent) for b in ours) / n,
+            write_units_before=sum(sum(map(capacity.write_units, e.feast_items)) for e in entities) / n,
+            write_units_after_from_empty=sum(_from_empty(e) for e in entities) / n,
+            write_units_after_full=sum(
+                len(e.our_parts) * capacity.write_units(size) for e, size in zip(entities, ours, strict=True)
+            ) / n,
+        )  # fmt: skip
+
+
+def _from_empty(entity: _Entity) -> int:
+    """Write units of writing an entity's views one after another onto an item that grows."""
+    size, units = entity.key_bytes, 0
+    for part in entity.our_parts:
+        size += part
+        units += capacity.write_units(size)
+    return units

@@ -1,0 +1,453 @@
+"""``feast-chalk-dynamo migrate`` end to end: real Feast, Feast's own DynamoDB store, this store, one server.
+
+Each test materializes the example repo into Feast's built-in DynamoDB store
+(its own project, so its own ``<project>.<view>`` tables), switches the
+repo's yaml to this store as a user would (``feast apply`` included), and
+runs the command. What this store serves afterwards is compared with what
+Feast's store serves for the same repo (values, statuses, event timestamps)
+and with the parquet files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from feast import FeatureStore
+
+from feast_chalk_dynamo.cli import main
+from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.migrate.state import DEFAULT_NAME
+from feature_repo_example import checks, data_gen
+from feature_repo_example.config import render_feature_store_yaml
+from feature_repo_example.features import JOIN_KEY, RepoObjects, build_objects
+from tests.fault_proxy import FaultProxy, fixed
+from tests.servers import REPO_ROOT, Endpoint
+
+ROWS = 100  # 50 drivers x 2 views in Feast's tables
+STATS = "driver_hourly_stats"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> data_gen.SourceData:
+    return data_gen.generate(tmp_path_factory.mktemp("migrate-data"), now=datetime.now(timezone.utc))
+
+
+@dataclass
+class Repo:
+    """A repo switched to this store, with Feast's tables still holding its materialized rows."""
+
+    path: Path
+    project: str
+    table: str
+    endpoint_url: str
+    objects: RepoObjects
+    source: data_gen.SourceData
+
+    @property
+    def state(self) -> Path:
+        return self.path / DEFAULT_NAME
+
+    def ours(self) -> FeatureStore:
+        return FeatureStore(repo_path=str(self.path))
+
+    def feast(self) -> FeatureStore:
+        return FeatureStore(repo_path=str(self.path), fs_yaml_file=self.path / "feast" / "feature_store.yaml")
+
+    def drivers(self) -> list[int]:
+        return list(self.source.driver_ids)
+
+    def write_yaml(self, endpoint_url: str, table: str | None = None) -> None:
+        text = render_feature_store_yaml(
+            registry_path=self.path / "registry.db",
+            endpoint_url=endpoint_url,
+            table_name=table or self.table,
+            project=self.project,
+        )
+        (self.path / "feature_store.yaml").write_text(text)
+
+
+def make_repo(tmp_path: Path, endpoint: Endpoint, source: data_gen.SourceData) -> Repo:
+    """``feast apply`` and ``feast materialize`` on Feast's DynamoDB store, then the yaml switched to ours."""
+    repo = Repo(
+        path=tmp_path / "repo",
+        project=f"p{uuid.uuid4().hex[:10]}",
+        table=f"t-{uuid.uuid4().hex[:8]}",
+        endpoint_url=endpoint.url,
+        objects=build_objects(source.data_dir),
+        source=source,
+    )
+    feast_yaml = repo.path / "feast" / "feature_store.yaml"
+    feast_yaml.parent.mkdir(parents=True)
+    feast_yaml.write_text(
+        f"project: {repo.project}\nprovider: local\nregistry: {json.dumps(str(repo.path / 'registry.db'))}\n"
+        f"online_store:\n  type: dynamodb\n  region: us-east-1\n  endpoint_url: {endpoint.url}\n"
+        "offline_store:\n  type: file\nentity_key_serialization_version: 3\n"
+    )
+    feast = repo.feast()
+    feast.apply(repo.objects.all())
+    feast.materialize(*window(repo))
+    repo.write_yaml(endpoint.url)
+    repo.ours().apply(build_objects(source.data_dir).all())
+    return repo
+
+
+def window(repo: Repo) -> tuple[datetime, datetime]:
+    longest_ttl = max(view.ttl for view in repo.objects.feature_views() if view.ttl)
+    return repo.source.now - longest_ttl, repo.source.now
+
+
+@pytest.fixture
+def repo(tmp_path: Path, moto_endpoint: Endpoint, source: data_gen.SourceData) -> Repo:
+    return make_repo(tmp_path, moto_endpoint, source)
+
+
+@dataclass
+class Served:
+    values: dict[str, list[Any]]
+    statuses: dict[str, list[str]]
+    event_ts: dict[str, list[datetime | None]]
+
+
+def served(store: FeatureStore, repo: Repo, drivers: list[int]) -> Served:
+    """Every feature of every view: values as the SDK gives them, and each value's status and event time."""
+    response = store.get_online_features(
+        features=repo.objects.feature_refs(), entity_rows=[{JOIN_KEY: d} for d in drivers]
+    )
+    proto = response.proto
+    names = list(proto.metadata.feature_names.val)
+    statuses = {n: [str(s) for s in r.statuses] for n, r in zip(names, proto.results, strict=True)}
+    stamps = {
+        name: [ts.ToDatetime(tzinfo=timezone.utc) if ts.seconds else None for ts in result.event_timestamps]
+        for name, result in zip(names, proto.results, strict=True)
+        if name != JOIN_KEY
+    }
+    return Served(response.to_dict(), statuses, stamps)
+
+
+def assert_same_as_feast_and_source(repo: Repo, drivers: list[int] | None = None) -> Served:
+    """This store serves what Feast's store serves, value by value, status and event time, and the parquet."""
+    drivers = drivers or repo.drivers()
+    ours, theirs = served(repo.ours(), repo, drivers), served(repo.feast(), repo, drivers)
+    assert ours.values == theirs.values
+    assert ours.statuses == theirs.statuses
+    assert ours.event_ts == theirs.event_ts
+    views = repo.objects.feature_views()
+    expected = checks.expected_online_features(views, drivers, start=window(repo)[0], end=window(repo)[1])
+    matched, problems = checks.compare(expected.values, ours.values, views, label="migrated")
+    assert not problems, "\n".join(problems[:20])
+    assert matched == sum(len(view.features) for view in views) * len(drivers)
+    for view in views:
+        for feature in view.features:
+            assert ours.event_ts[feature.name] == expected.event_ts[view.name], feature.name
+    return ours
+
+
+def migrate(repo: Repo, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["migrate", "--repo", str(repo.path), *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+TOTAL = re.compile(
+    r"total: ([\d,]+) rows read, ([\d,]+) written, ([\d,]+) skipped as stale .*?, ([\d,]+) failed "
+    r"\(([\d,]+) with an unresolved entity key, ([\d,]+) not written\)"
+)
+
+
+def totals(output: str) -> tuple[int, ...]:
+    """(read, written, stale, failed, unresolved, not written) from the report's total line."""
+    found = TOTAL.search(output)
+    assert found, output
+    return tuple(int(n.replace(",", "")) for n in found.groups())
+
+
+def scanned(output: str) -> int:
+    found = re.search(r"this run scanned ([\d,]+) rows", output)
+    assert found, output
+    return int(found.group(1).replace(",", ""))
+
+
+def entity_items(repo: Repo, endpoint_url: str | None = None) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", endpoint_url=endpoint_url or repo.endpoint_url, region_name="us-east-1")
+    pages = client.get_paginator("scan").paginate(TableName=repo.table)
+    return [item for page in pages for item in page["Items"] if item["sk"]["S"] == "#"]
+
+
+def feast_items(repo: Repo) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", endpoint_url=repo.endpoint_url, region_name="us-east-1")
+    return [
+        item
+        for view in repo.objects.feature_views()
+        for page in client.get_paginator("scan").paginate(TableName=f"{repo.project}.{view.name}")
+        for item in page["Items"]
+    ]
+
+
+# -- the migration ------------------------------------------------------------------------------
+
+
+def test_every_value_and_event_time_served_after_migrating_is_feast_s(
+    tmp_path: Path,
+    dynamodb_endpoint: Endpoint,
+    source: data_gen.SourceData,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = make_repo(tmp_path, dynamodb_endpoint, source)
+    assert entity_items(repo) == []
+
+    code, output = migrate(
+        repo, capsys, "--segments", "3", "--page-size", "16", "--verify", "20", "--seed", "1"
+    )
+
+    assert code == 0, output
+    assert totals(output) == (ROWS, ROWS, 0, 0, 0, 0)
+    assert re.search(
+        r"verified 20 entities \(driver_id\), 200 feature values \(\d+ present in Feast's store\): "
+        r"0 differences",
+        output,
+    ), output
+    assert len(entity_items(repo)) == len(repo.drivers())
+    served_ = assert_same_as_feast_and_source(repo, [*repo.drivers(), 999_999])
+    assert {served_.values[f.name][-1] for v in repo.objects.feature_views() for f in v.features} == {None}
+    # Feast's tables are left as they were: rolling back is restoring the yaml.
+    assert len(feast_items(repo)) == ROWS
+
+
+def test_a_newer_row_already_in_this_store_is_kept_and_counted_stale(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    driver = repo.drivers()[7]
+    newer = repo.source.now + timedelta(minutes=5)
+    row = {JOIN_KEY: [driver], "event_timestamp": [newer], "created": [newer]}
+    row.update({"conv_rate": [0.25], "acc_rate": [0.5], "avg_daily_trips": [4242]})
+    repo.ours().write_to_online_store(STATS, pd.DataFrame(row))
+
+    code, output = migrate(repo, capsys)
+
+    assert code == 0, output
+    assert totals(output) == (ROWS, ROWS - 1, 1, 0, 0, 0)
+    ours = served(repo.ours(), repo, [driver])
+    assert ours.values["avg_daily_trips"] == [4242] and ours.values["conv_rate"] == [0.25]
+    assert ours.event_ts["avg_daily_trips"] == [newer]
+    others = [d for d in repo.drivers() if d != driver]
+    assert_same_as_feast_and_source(repo, others)
+
+
+def test_a_migration_killed_half_way_resumes_and_scans_only_what_was_left(
+    repo: Repo, moto_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL once the state file shows some pages done; the rerun finishes without starting over."""
+    with FaultProxy(moto_endpoint.url) as slow:
+        slow.faults.update(operations=frozenset({"TransactWriteItems", "UpdateItem"}), delay=fixed(0.05))
+        repo.write_yaml(slow.url)
+        command = [sys.executable, "-m", "feast_chalk_dynamo.cli", "migrate", "--repo", str(repo.path)]
+        command += ["--page-size", "3", "--segments", "2"]
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ)
+        )
+        try:
+            done = wait_for_recorded_rows(repo.state, process, at_least=ROWS // 4)
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.kill()
+            process.communicate(timeout=30)
+    assert 0 < done < ROWS
+    repo.write_yaml(moto_endpoint.url)
+
+    code, output = migrate(repo, capsys, "--page-size", "3", "--segments", "2")
+
+    assert code == 0, output
+    assert scanned(output) < ROWS
+    assert scanned(output) <= ROWS - done
+    # Rows the killed run wrote after its last recorded page are written again, and counted once.
+    assert totals(output) == (ROWS, ROWS, 0, 0, 0, 0)
+    assert_same_as_feast_and_source(repo)
+
+
+def wait_for_recorded_rows(
+    state: Path, process: subprocess.Popen[bytes], at_least: int, timeout: float = 120
+) -> int:
+    """The rows the state file records, once it records ``at_least``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0].decode()
+        try:
+            recorded = json.loads(state.read_text())
+        except (FileNotFoundError, ValueError):
+            recorded = None
+        if recorded:
+            read = sum(table["counts"]["read"] for table in recorded["tables"].values())
+            if read >= at_least:
+                return read
+        time.sleep(0.01)
+    raise AssertionError(f"not {at_least} rows recorded within {timeout} s")
+
+
+def test_rows_a_failed_write_left_are_counted_and_not_recorded_as_done(
+    repo: Repo, moto_endpoint: Endpoint, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNAMODB_BULK_WRITE_MIN_ROWS", "1000000")  # a request per row: some land, some not
+    monkeypatch.setenv("DYNAMODB_MAX_RETRIES", "1")
+    monkeypatch.setenv("DYNAMODB_RETRY_SCALE_FACTOR", "1")
+    with FaultProxy(moto_endpoint.url) as flaky:
+        flaky.faults.update(operations=frozenset({"UpdateItem"}), throttle_share=0.3, seed=3)
+        repo.write_yaml(flaky.url)
+        code, output = migrate(repo, capsys, "--page-size", "10", "--segments", "1")
+    read, written, stale, failed, unresolved, not_written = totals(output)
+    assert code == 1, output
+    assert not_written > 0 and failed == not_written and unresolved == 0
+    assert read == written + stale + not_written
+    assert "rows were not written: run the same command again to retry them" in output
+    recorded = json.loads(repo.state.read_text())
+    assert sum(t["counts"]["read"] for t in recorded["tables"].values()) < ROWS
+    assert not all(s["done"] for t in recorded["tables"].values() for s in t["segments"])
+
+    repo.write_yaml(moto_endpoint.url)
+    code, output = migrate(repo, capsys, "--page-size", "10", "--segments", "1")
+    assert code == 0, output
+    assert totals(output)[0] == ROWS and totals(output)[3] == 0
+    assert_same_as_feast_and_source(repo)
+
+
+def test_keys_in_no_batch_source_are_reported_then_resolved_by_an_entities_file(
+    repo: Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pushed = 77_777
+    at = repo.source.now - timedelta(minutes=1)
+    row = {JOIN_KEY: [pushed], "event_timestamp": [at], "created": [at]}
+    row.update({"conv_rate": [0.125], "acc_rate": [0.75], "avg_daily_trips": [9]})
+    repo.feast().write_to_online_store(STATS, pd.DataFrame(row))
+
+    code, output = migrate(repo, capsys)
+    assert code == 1, output
+    assert totals(output) == (ROWS + 1, ROWS, 0, 1, 1, 0)
+    assert re.search(r"1 rows had an entity id .* \(first ids: [0-9a-f]{32}\)", output), output
+    assert served(repo.ours(), repo, [pushed]).values["avg_daily_trips"] == [None]
+
+    entities = tmp_path / "pushed.csv"
+    entities.write_text(f"{JOIN_KEY}\n{pushed}\n")
+    code, output = migrate(repo, capsys, "--entities", str(entities))
+    assert code == 2 and "belongs to a migration with other arguments" in output and "--restart" in output
+
+    code, output = migrate(repo, capsys, "--entities", str(entities), "--restart")
+    assert code == 0, output
+    assert totals(output) == (ROWS + 1, ROWS + 1, 0, 0, 0, 0)
+    ours, theirs = served(repo.ours(), repo, [pushed]), served(repo.feast(), repo, [pushed])
+    assert ours.values["avg_daily_trips"] == [9]
+    assert (ours.values, ours.event_ts) == (theirs.values, theirs.event_ts)
+    assert_same_as_feast_and_source(repo)
+
+
+# -- dry run and verification -------------------------------------------------------------------
+
+
+def test_a_dry_run_writes_nothing_and_sizes_both_layouts(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = migrate(repo, capsys, "--dry-run")
+
+    assert code == 0, output
+    assert entity_items(repo) == [] and not repo.state.exists()
+    before = feast_items(repo)
+    assert f"storage before: {len(before)} items, {sum(map(item_size, before)):,} bytes" in output
+    estimated = re.search(r"storage after:  (\d+) items, ([\d,]+) bytes", output)
+    assert estimated, output
+    assert int(estimated.group(1)) == len(repo.drivers())
+    assert re.search(r"read units to read every view of an entity:  before 1\.00, after 0\.50", output)
+
+    code, output = migrate(repo, capsys)
+    assert code == 0, output
+    after = entity_items(repo)
+    measured = sum(map(item_size, after))
+    # Ids are counted at 3 characters and the project's at 2; the table's are 1 or 2.
+    features = sum(len(view.features) + 1 for view in repo.objects.feature_views())
+    assert measured <= int(estimated.group(2).replace(",", "")) <= measured + len(after) * (features * 2 + 1)
+
+
+def test_verify_reports_every_difference_and_fails(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert migrate(repo, capsys)[0] == 0
+    driver = repo.drivers()[3]
+    planted = repo.source.now + timedelta(minutes=1)
+    row = {JOIN_KEY: [driver], "event_timestamp": [planted], "created": [planted]}
+    row.update({"conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [31337]})
+    repo.ours().write_to_online_store(STATS, pd.DataFrame(row))
+
+    code, output = migrate(repo, capsys, "--verify", str(len(repo.drivers())))
+
+    assert code == 1, output
+    differences = [line for line in output.splitlines() if line.startswith("difference: ")]
+    assert all(f"driver_id={driver} {STATS}__" in line for line in differences), differences
+    assert any(
+        "avg_daily_trips: value {int64_val: " in line and "{int64_val: 31337} here" in line
+        for line in differences
+    )
+    assert sum("event timestamp" in line for line in differences) == 3  # one per feature of the view
+    assert (
+        f"verified {len(repo.drivers())} entities" in output and f"{len(differences)} differences" in output
+    )
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+def test_clear_errors_for_a_wrong_setup(
+    repo: Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def error(*args: str, at: Path | None = None) -> str:
+        code = main(["migrate", "--repo", str(at or repo.path), *args])
+        out = capsys.readouterr()
+        assert code == 2, out
+        assert out.out == ""
+        return out.err
+
+    assert "is not a directory" in error(at=tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    assert "has no feature_store.yaml" in error(at=tmp_path / "empty")
+    assert "uses the online store 'dynamodb'; switch" in error(at=repo.path / "feast")
+    assert (
+        "Feast's table 'elsewhere.driver_hourly_stats' for view 'driver_hourly_stats' does not exist"
+        in error("--from-table-prefix", "elsewhere.")
+    )
+    assert "--views names ['nope']" in error("--views", f"{STATS},nope")
+    assert "--entities file(s) not found" in error("--entities", str(tmp_path / "missing.csv"))
+    (tmp_path / "wrong.csv").write_text("user_id\n1\n")
+    assert "has columns ['user_id'], not all the join keys" in error(
+        "--entities", str(tmp_path / "wrong.csv")
+    )
+    repo.write_yaml(repo.endpoint_url, table=f"t-{uuid.uuid4().hex[:8]}")
+    missing = error()
+    assert "this store's table" in missing and "does not exist" in missing and "run `feast apply`" in missing
+    assert not repo.state.exists()
+
+
+def test_help_and_the_config_command(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["migrate", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    options = "--repo --from-table-prefix --from-region --from-endpoint-url --views --entities --segments"
+    for option in [*options.split(), "--page-size", "--state", "--restart", "--dry-run", "--verify"]:
+        assert option in text
+    assert main(["config", str(repo.path)]) == 0
+    assert repo.table in capsys.readouterr().out
+
+
+def test_state_file_name_is_ignored_by_git() -> None:
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", f"feature_repo_example/{DEFAULT_NAME}"], cwd=REPO_ROOT, check=False
+    )
+    assert ignored.returncode == 0
