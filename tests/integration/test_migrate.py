@@ -27,6 +27,7 @@ import boto3
 import pandas as pd
 import pytest
 from feast import FeatureStore
+from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo.cli import main
 from feast_chalk_dynamo.codec import item_size
@@ -35,6 +36,8 @@ from feature_repo_example import checks, data_gen
 from feature_repo_example.config import render_feature_store_yaml
 from feature_repo_example.features import JOIN_KEY, RepoObjects, build_objects
 from tests.fault_proxy import FaultProxy, fixed
+from tests.feast_objects import STORE_TYPE
+from tests.integration import test_versioned_views as versioned
 from tests.servers import REPO_ROOT, Endpoint
 
 ROWS = 100  # 50 drivers x 2 views in Feast's tables
@@ -350,6 +353,52 @@ def test_keys_in_no_batch_source_are_reported_then_resolved_by_an_entities_file(
     assert ours.values["avg_daily_trips"] == [9]
     assert (ours.values, ours.event_ts) == (theirs.values, theirs.event_ts)
     assert_same_as_feast_and_source(repo)
+
+
+def test_a_versioned_view_is_copied_from_its_current_version_s_table(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With versioning on, Feast keeps version N of ``stats`` in ``<prefix>stats_vN``: that one is copied."""
+    prefix = f"f{uuid.uuid4().hex[:8]}."  # Feast's table_name_template, so its tables are this test's alone
+    feast = FeatureStore(
+        config=RepoConfig(
+            project=versioned.PROJECT,
+            provider="local",
+            registry=versioned._registry(tmp_path / "registry.db"),
+            online_store={
+                "type": "dynamodb",
+                "region": "us-east-1",
+                "endpoint_url": moto_endpoint.url,
+                "table_name_template": prefix + "{table_name}",
+            },
+            entity_key_serialization_version=3,
+        )
+    )
+    source = tmp_path / "stats.parquet"
+    for step in versioned._steps(source, datetime.now(timezone.utc).replace(microsecond=0))[:2]:
+        step(feast)
+    assert feast.get_feature_view("stats").current_version_number == 1
+    section = {"type": STORE_TYPE, "table_name": table_name, "endpoint_url": moto_endpoint.url}
+    config = {
+        "project": versioned.PROJECT,
+        "provider": "local",
+        "registry": versioned._registry(tmp_path / "registry.db"),
+        "online_store": {**section, "create_tables_if_not_exists": True},
+        "entity_key_serialization_version": 3,
+    }
+    (tmp_path / "feature_store.yaml").write_text(json.dumps(config))  # JSON is YAML
+    ours = FeatureStore(repo_path=str(tmp_path))
+    # The entity alone: applying the unchanged view again sets Feast's registry back to version 0.
+    ours.apply([versioned._entity()])
+    assert ours.get_feature_view("stats").current_version_number == 1
+
+    code = main(["migrate", "--repo", str(tmp_path), "--from-table-prefix", prefix])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert f"{prefix}stats_v1" in output and totals(output) == (3, 3, 0, 0, 0, 0)
+    for refs in (["stats:rate", "stats:trips"], ["stats@v1:rate", "stats@v1:trips"]):
+        assert versioned._read(ours, refs) == versioned._read(feast, refs)
+    assert versioned._read(ours, ["stats:trips"])[0]["trips"] == [101, 102, 103, None]
 
 
 # -- dry run and verification -------------------------------------------------------------------
