@@ -202,11 +202,26 @@ def run_feast(args: Sequence[str], yaml_path: Path, env: dict[str, str]) -> None
         raise DemoError(f"feast {args[0]} failed with exit code {result.returncode}")
 
 
-def fetch_http(port: int, entity_ids: Sequence[int]) -> dict[str, Any]:
-    """POST /get-online-features for the whole feature service."""
-    body = json.dumps(
-        {"feature_service": "driver_ranking", "entities": {JOIN_KEY: list(entity_ids)}}
-    ).encode()
+def start_feast_serve(
+    yaml_path: Path, log_path: Path, env: dict[str, str], processes: list[ManagedProcess]
+) -> tuple[ManagedProcess, int]:
+    """``feast serve`` on a free loopback port, once it answers.
+
+    It joins ``processes`` before the wait, so the caller stops it even if it never answers.
+    """
+    port = free_port()
+    log(f"starting feast serve on {HOST}:{port}")
+    argv = [str(BIN_DIR / "feast"), "-c", str(REPO_DIR), "-f", str(yaml_path)]
+    argv += ["serve", "-h", HOST, "-p", str(port), "--no-access-log"]
+    serve = ManagedProcess("feast serve", argv, log_path, env)
+    processes.append(serve)
+    wait_for_http(f"http://{HOST}:{port}/health", serve)
+    return serve, port
+
+
+def fetch_http(port: int, entity_ids: Sequence[int], service: str = "driver_ranking") -> dict[str, Any]:
+    """POST /get-online-features for a whole feature service."""
+    body = json.dumps({"feature_service": service, "entities": {JOIN_KEY: list(entity_ids)}}).encode()
     request = urllib.request.Request(
         f"http://{HOST}:{port}/get-online-features",
         data=body,
@@ -370,28 +385,7 @@ def run_demo(processes: list[ManagedProcess]) -> int:
     sdk_values = read_with_sdk(yaml_path, objects, entity_ids)
     log(format_table(sdk_values, objects, shown))
 
-    serve_port = free_port()
-    log(f"starting feast serve on {HOST}:{serve_port}")
-    serve = ManagedProcess(
-        "feast serve",
-        [
-            str(BIN_DIR / "feast"),
-            "-c",
-            str(REPO_DIR),
-            "-f",
-            str(yaml_path),
-            "serve",
-            "-h",
-            HOST,
-            "-p",
-            str(serve_port),
-            "--no-access-log",
-        ],
-        RUN_DIR / "feast_serve.log",
-        env,
-    )
-    processes.append(serve)
-    wait_for_http(f"http://{HOST}:{serve_port}/health", serve)
+    serve, serve_port = start_feast_serve(yaml_path, RUN_DIR / "feast_serve.log", env, processes)
     log(f"POST http://{HOST}:{serve_port}/get-online-features (feature_service=driver_ranking)")
     http = checks.parse_http_response(fetch_http(serve_port, entity_ids))
     serve.stop()
