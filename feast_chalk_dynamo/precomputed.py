@@ -9,9 +9,10 @@ finds no blobs and every read raises. Its read of the blobs also turns any
 exception, a throttle included, into "no vector".
 
 On this layout the ordinary read of a service already fetches one item per
-entity for all its views, which is what a vector buys elsewhere; measured
-(``benchmarks/precomputed_cost.py``), a vector read costs as many read units
-or more and returns as many bytes or more. So the store answers these
+entity for all its views, which is what a vector buys elsewhere. Measured
+(``benchmarks/precomputed_cost.py``, figures in the README), a vector costs
+as many read units or more on the example and benchmark data and returns
+about as many bytes, and writes cost more. So the store answers these
 services by the ordinary read: the same values, statuses and per-view event
 timestamps as the same service without ``precompute_online``, and errors
 raised as errors.
