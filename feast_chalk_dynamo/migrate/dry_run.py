@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 
 from feast_chalk_dynamo.codec import item_size
 from feast_chalk_dynamo.migrate import report
@@ -13,8 +14,9 @@ from feast_chalk_dynamo.migrate.keys import KeyIndex, join_keys
 from feast_chalk_dynamo.migrate.repo import SourceTable
 from feast_chalk_dynamo.migrate.scan import Page, scan_segments
 from feast_chalk_dynamo.migrate.session import INTERRUPTED, Session
-from feast_chalk_dynamo.migrate.sizing import RowSizer, Sizes
+from feast_chalk_dynamo.migrate.sizing import Ids, RowSizer, Sizes, project_id, view_layout
 from feast_chalk_dynamo.migrate.state import MAX_EXAMPLES
+from feast_chalk_dynamo.names import versioned_view_name
 
 
 @dataclass
@@ -38,14 +40,19 @@ class DryRun(Session):
         unresolved = _Unresolved()
         errors: list[str] = []
         lines: list[str] = []
+        engine = plan.online_store.engine(plan.write_config)
+        engine.ready()
+        ids = Ids(engine.names.lookup)  # one for the run: made-up ids differ across views sharing an item
+        project = plan.store.project
+        entity_project_id = project_id(project, ids)
+        versioning = plan.store.config.registry.enable_online_feature_view_versioning
         try:
             for group in plan.groups():
                 index = self.index(group)
                 sizes = Sizes(len(group), plan.settings.consistent_reads)
-                first_id = 0  # views keyed alike share the item: their made-up ids must differ
                 for source in group:
-                    sizer = RowSizer(source.view, first_id)
-                    first_id += len(source.view.features) + 1
+                    namespace = versioned_view_name(source.view, versioning)
+                    sizer = RowSizer(entity_project_id, view_layout(project, namespace, source.view, ids))
                     with self.bar(source) as bar:
                         errors += self._size(source, index, sizes, sizer, unresolved, bar.update)
                 lines += report.estimate_lines(
@@ -82,7 +89,7 @@ class DryRun(Session):
                     if key is None or part is None:
                         unresolved.add(row.entity_id)
                     else:
-                        sizes.add_row(row.entity_id, item_size(item), key, part)
+                        sizes.add_row(row.entity_id, item_size(item), partial(sizer.key_bytes, key), part)
             progress(len(page.items))
             return True
 

@@ -3,10 +3,10 @@
 Before, every item is measured as scanned. After, each row is encoded as a
 write would encode it (``RowEncoder``: native types, short attribute ids, the
 view's timestamp) and the rows of an entity are summed onto one item, by
-DynamoDB's size rules (``codec.item_size``). A dry run allocates nothing, so
-short ids are counted at 3 characters (the table's first 46,656 ids have at
-most 3) and the project id at 2: within a few bytes per feature of what is
-written.
+DynamoDB's size rules (``codec.item_size``). Attribute ids are the ones
+``feast apply`` allocated in this store's table; a dry run allocates nothing,
+so an id not allocated yet is counted at 3 characters (the table's first
+46,656 ids have at most 3), which overstates by a byte or two per feature.
 
 Capacity units by DynamoDB's billing rules (``capacity``), per entity:
 
@@ -22,7 +22,9 @@ Capacity units by DynamoDB's billing rules (``capacity``), per entity:
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,48 +35,70 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast_chalk_dynamo import capacity
 from feast_chalk_dynamo.codec import AttributeValue, item_size, value_field_for
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK, encode_entity_key, short_id, ts_attr, values_attr
+from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
 from feast_chalk_dynamo.reader import FeatureSlot
+from feast_chalk_dynamo.store import _dtype_name
 from feast_chalk_dynamo.writes import EntityRow, WriteLayout
 from feast_chalk_dynamo.writes.rows import RowEncoder
 
-PLACEHOLDER_PROJECT_ID = short_id(36)  # "10": 2 characters
-_FIRST_3_CHARACTER_ID = 36**2
 # DynamoDB bills storage as the items' bytes plus 100 bytes per item ("Item sizes and formats").
 STORAGE_OVERHEAD_BYTES = 100
 
+# A name of this store's mapping -> its allocated id, or None.
+IdLookup = Callable[[str], "str | None"]
 
-def placeholder_layout(view: FeatureView, first_id: int) -> WriteLayout:
-    """The view's write layout with made-up ids of realistic length (see the module's docstring)."""
-    namespace = short_id(_FIRST_3_CHARACTER_ID + first_id)
+
+class Ids:
+    """Allocated ids where there are some; made-up ids of 3 characters, each distinct, where not."""
+
+    def __init__(self, lookup: IdLookup) -> None:
+        self._lookup = lookup
+        self._made_up = (short_id(n) for n in itertools.count(36**2))
+
+    def __call__(self, name: str) -> str:
+        return self._lookup(name) or next(self._made_up)
+
+
+def view_layout(project: str, namespace: str, view: FeatureView, ids: Ids) -> WriteLayout:
+    """The view's write layout as a write would build it, with ids that are allocated or made up."""
     slots = {
         field.name: FeatureSlot(
             field.name,
-            short_id(_FIRST_3_CHARACTER_ID + first_id + 1 + i),
+            ids(feature_name(project, namespace, field.name, _dtype_name(field))),
             value_field_for(field.dtype.to_value_type()),
         )
-        for i, field in enumerate(view.features)
+        for field in view.features
     }
+    namespace_id = ids(namespace_name(project, namespace))
     return WriteLayout(
-        view=view.name,
-        ts_attr=ts_attr(namespace),
-        values_attr=values_attr(namespace),
+        view=namespace,
+        ts_attr=ts_attr(namespace_id),
+        values_attr=values_attr(namespace_id),
         features=slots,
         item_ttl_seconds=None,
     )
 
 
 class RowSizer:
-    """Bytes one view's row adds to this store's entity item: the attributes its update would SET."""
+    """Bytes one view's row adds to this store's entity item (the attributes its update would SET),
+    and the bytes of the item's key."""
 
-    def __init__(self, view: FeatureView, first_id: int) -> None:
-        self._encode = RowEncoder(
-            placeholder_layout(view, first_id), "dry-run", guarded=False, now=time.time()
-        )
+    def __init__(self, project_id: str, layout: WriteLayout) -> None:
+        self._project_id = project_id
+        self._encode = RowEncoder(layout, "dry-run", guarded=False, now=time.time())
 
     def __call__(self, key: EntityKeyProto, values: dict[str, ValueProto], event_ts: datetime) -> int:
-        pk = encode_entity_key(PLACEHOLDER_PROJECT_ID, key)
+        pk = encode_entity_key(self._project_id, key)
         request = self._encode(EntityRow(pk, values, event_ts)).request
         return item_size(assigned_attributes(request))
+
+    def key_bytes(self, key: EntityKeyProto) -> int:
+        pk = encode_entity_key(self._project_id, key)
+        return item_size({PK: {"S": pk}, SK: {"S": ENTITY_SK}})
+
+
+def project_id(project: str, ids: Ids) -> str:
+    return ids(project_name(project))
 
 
 def assigned_attributes(request: dict[str, object]) -> dict[str, AttributeValue]:
@@ -83,12 +107,6 @@ def assigned_attributes(request: dict[str, object]) -> dict[str, AttributeValue]
     values = request["ExpressionAttributeValues"]
     assert isinstance(names, dict) and isinstance(values, dict)
     return {names["#" + placeholder[1:]]: value for placeholder, value in values.items()}
-
-
-def key_bytes(key: EntityKeyProto) -> int:
-    """The bytes of this store's key attributes on the entity's item."""
-    pk = encode_entity_key(PLACEHOLDER_PROJECT_ID, key)
-    return item_size({PK: {"S": pk}, SK: {"S": ENTITY_SK}})
 
 
 @dataclass
@@ -137,11 +155,14 @@ class Sizes:
         sizes.items += 1
         sizes.bytes += item_bytes
 
-    def add_row(self, entity_id: str, feast_item_bytes: int, key: EntityKeyProto, our_part: int) -> None:
-        """A resolved row: its item in Feast's table, and what it adds to this store's entity item."""
+    def add_row(
+        self, entity_id: str, feast_item_bytes: int, key_bytes: Callable[[], int], our_part: int
+    ) -> None:
+        """A resolved row: its item in Feast's table, and what it adds to this store's entity item
+        (``key_bytes``: the size of the item's key, asked for once per entity)."""
         entity = self._entities.get(entity_id)
         if entity is None:
-            entity = self._entities[entity_id] = _Entity(key_bytes(key))
+            entity = self._entities[entity_id] = _Entity(key_bytes())
         entity.feast_items.append(feast_item_bytes)
         entity.our_parts.append(our_part)
 

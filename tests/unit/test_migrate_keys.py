@@ -27,7 +27,8 @@ from feast_chalk_dynamo import capacity
 from feast_chalk_dynamo.codec import item_size
 from feast_chalk_dynamo.migrate.feast_items import NotAFeastItem, feast_row
 from feast_chalk_dynamo.migrate.keys import KeyIndex, join_keys, keys_of_table, read_entities_file
-from feast_chalk_dynamo.migrate.sizing import RowSizer, Sizes, key_bytes
+from feast_chalk_dynamo.migrate.sizing import Ids, RowSizer, Sizes, view_layout
+from feast_chalk_dynamo.names import feature_name, namespace_name
 
 USER = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
 SHOP = Entity(name="shop", join_keys=["shop_id"], value_type=ValueType.INT64)
@@ -163,17 +164,20 @@ def test_an_item_not_shaped_as_feast_s_is_refused(item: dict[str, Any]) -> None:
 
 def test_sizes_add_an_entity_s_views_onto_one_item_and_price_reads_and_writes() -> None:
     sizes = Sizes(n_views=3, consistent_reads=False)
-    key = entity_key("u", 1)
+    k = 40  # the entity item's key attributes
+
+    def key_bytes() -> int:
+        return k
+
     # Entity a: 2 of the 3 views; entity b: 1. Feast's items 500 B and 5,000 B.
     sizes.count_item("t1", 500)
-    sizes.add_row("a", 500, key, 700)
+    sizes.add_row("a", 500, key_bytes, 700)
     sizes.count_item("t2", 5_000)
-    sizes.add_row("a", 5_000, key, 600)
+    sizes.add_row("a", 5_000, key_bytes, 600)
     sizes.count_item("t1", 500)
-    sizes.add_row("b", 500, key, 700)
+    sizes.add_row("b", 500, key_bytes, 700)
     sizes.count_item("t2", 10)  # an unresolved item: in Feast's storage, in no entity
     estimate = sizes.estimate()
-    k = key_bytes(key)
     assert (estimate.feast_items, estimate.feast_bytes) == (4, 6_010)
     assert (estimate.entities, estimate.our_items, estimate.our_bytes) == (2, 2, 2 * k + 2_000)
     # Feast reads 3 items an entity (an absent one still costs half a unit); this store one.
@@ -182,21 +186,36 @@ def test_sizes_add_an_entity_s_views_onto_one_item_and_price_reads_and_writes() 
     assert estimate.write_units_before == ((1 + 5) + 1) / 2
     from_empty_a = capacity.write_units(k + 700) + capacity.write_units(k + 1_300)
     assert estimate.write_units_after_from_empty == (from_empty_a + capacity.write_units(k + 700)) / 2
-    assert (
-        estimate.write_units_after_full
-        == (2 * capacity.write_units(k + 1_300) + capacity.write_units(k + 700)) / 2
+    full = 2 * capacity.write_units(k + 1_300) + capacity.write_units(k + 700)
+    assert estimate.write_units_after_full == full / 2
+
+
+VALUES = {"total": ValueProto(double_val=12.5), "items": ValueProto(string_list_val={"val": ["ab", "c"]})}
+AT = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def test_a_row_s_size_is_what_its_update_sets_with_the_ids_apply_allocated() -> None:
+    allocated = {
+        namespace_name("p", "orders"): "7",
+        feature_name("p", "orders", "total", "DOUBLE"): "a",
+        feature_name("p", "orders", "items", "STRING_LIST"): "b",
+    }
+    sizer = RowSizer("1", view_layout("p", "orders", VIEW, Ids(allocated.get)))
+    expected = {"_t7": {"N": "1704067200000000"}, "a": {"N": "12.5"}, "b": {"L": [{"S": "ab"}, {"S": "c"}]}}
+    assert sizer(entity_key("u", 1), VALUES, AT) == item_size(expected)
+    assert sizer.key_bytes(entity_key("u", 1)) == item_size(
+        {"pk": {"S": "1/shop_id=i:1|user_id=s:u"}, "sk": {"S": "#"}}
     )
 
 
-def test_a_row_s_size_is_what_its_update_sets() -> None:
-    values = {"total": ValueProto(double_val=12.5), "items": ValueProto(string_list_val={"val": ["ab", "c"]})}
-    size = RowSizer(VIEW, first_id=0)(entity_key("u", 1), values, datetime(2024, 1, 1, tzinfo=timezone.utc))
-    # The placeholder ids (3 characters from 36**2, "100"): the timestamp, then the features in order.
-    expected = item_size(
-        {
-            "_t100": {"N": "1704067200000000"},
-            "101": {"N": "12.5"},
-            "102": {"L": [{"S": "ab"}, {"S": "c"}]},
-        }
-    )
-    assert size == expected
+def test_ids_not_allocated_are_made_up_distinct_and_3_characters_long() -> None:
+    ids = Ids(lambda name: None)
+    made_up = [ids(f"name {i}") for i in range(1_000)]
+    assert len(set(made_up)) == len(made_up) and {len(i) for i in made_up} == {3}
+    size = RowSizer("10", view_layout("p", "orders", VIEW, ids))(entity_key("u", 1), VALUES, AT)
+    expected = {
+        "_tabc": {"N": "1704067200000000"},
+        "abc": {"N": "12.5"},
+        "abd": {"L": [{"S": "ab"}, {"S": "c"}]},
+    }
+    assert size == item_size(expected)
