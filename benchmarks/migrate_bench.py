@@ -1,0 +1,164 @@
+"""``python -m benchmarks.migrate_bench``: ``feast-chalk-dynamo migrate`` on dynalite, with mixed data.
+
+One run starts dynalite on a loopback port, writes the write benchmark's
+mixed data set (``write_dataset``: 5 views of 20 features, floats, ints,
+strings, lists and a map) as parquet, materializes it into Feast's own
+DynamoDB store, switches the repo to this store (``feast apply``) and runs
+the command three times, as an operator would: ``--dry-run``, the migration
+(timed), then ``--verify`` of every entity. It prints rows per second,
+storage before (Feast's tables) and after (this store's entity items), both
+measured by scanning, beside the dry run's estimate, and what verification
+compared. dynalite has no TransactWriteItems, so the guarded writes go as one
+conditional UpdateItem per row (the store's fallback); only ratios within a
+run mean anything, and nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from benchmarks import dataset, write_dataset
+from benchmarks.read_bench import log
+from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.layout import ENTITY_SK, SK
+from feast_chalk_dynamo.migrate import Options, migrate
+from feast_chalk_dynamo.migrate.sizing import STORAGE_OVERHEAD_BYTES
+from tests.servers import start_dynalite
+
+SEED = 20241105
+DEFAULT_ENTITIES = 2_000
+
+
+def scan(endpoint_url: str, table: str) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=dataset.REGION)
+    try:
+        return [
+            item for page in client.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
+        ]
+    finally:
+        client.close()
+
+
+def storage(items: list[dict[str, Any]]) -> tuple[int, int]:
+    """(items, bytes) by DynamoDB's size rules."""
+    return len(items), sum(map(item_size, items))
+
+
+def command(repo: Path, **options: Any) -> str:
+    """One ``feast-chalk-dynamo migrate`` run's report; a failed run stops the benchmark."""
+    out = io.StringIO()
+    code = migrate(Options(repo=repo, **options), out)
+    report = out.getvalue()
+    if code != 0:
+        raise SystemExit(f"migrate {options} exited {code}:\n{report}")
+    return report
+
+
+def found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise SystemExit(f"the report has no {pattern!r}:\n{text}")
+    return match.group(1)
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def prepare(tmp: Path, endpoint_url: str, entities: int) -> Path:
+    """Feast's store materialized with the data, and a repo switched to this store; the repo's path."""
+    now = write_dataset.utc_now()
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    write_dataset.write_parquet(data_dir, write_dataset.frames(entities, SEED, now))
+    registry = tmp / "registry.db"
+    started = time.perf_counter()
+    feast = write_dataset.applied_store(write_dataset.feast_config(registry, endpoint_url), data_dir)
+    feast.materialize(*write_dataset.materialize_window(now))
+    asyncio.run(feast.close())
+    log(f"materialized {entities:,} entities x {write_dataset.N_VIEWS} views into Feast's DynamoDB store "
+        f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    repo = tmp / "repo"
+    repo.mkdir()
+    config = write_dataset.our_config(registry, endpoint_url)
+    yaml = {
+        "project": config.project,
+        "provider": "local",
+        "registry": str(registry),
+        "online_store": config.online_config,
+        "entity_key_serialization_version": 3,
+    }
+    (repo / "feature_store.yaml").write_text(json.dumps(yaml))  # JSON is YAML
+    ours = write_dataset.applied_store(write_dataset.our_config(registry, endpoint_url), data_dir)
+    asyncio.run(ours.close())
+    return repo
+
+
+def run(entities: int, segments: int, page_size: int) -> None:
+    dataset.use_fake_aws_credentials()
+    server = start_dynalite()
+    try:
+        url = server.endpoint.url
+        with tempfile.TemporaryDirectory(prefix="migrate-bench-") as tmp:
+            repo = prepare(Path(tmp), url, entities)
+            feast_tables = [f"{write_dataset.PROJECT}.{view}" for view in write_dataset.view_names()]
+            before = storage([item for table in feast_tables for item in scan(url, table)])
+
+            dry = command(repo, dry_run=True, segments=segments, page_size=page_size)
+            estimated = number(found(r"storage after:  [\d,]+ items, ([\d,]+) bytes", dry))
+            started = time.perf_counter()
+            report = command(repo, segments=segments, page_size=page_size)
+            wall = time.perf_counter() - started
+            rows, seconds, rate = re.search(  # type: ignore[union-attr]
+                r"this run scanned ([\d,]+) rows in ([\d.]+) s of copying \(([\d,]+) rows/s\)", report
+            ).groups()
+            after = storage(
+                [item for item in scan(url, write_dataset.OUR_TABLE) if item[SK]["S"] == ENTITY_SK]
+            )
+            checked = command(repo, verify=entities, seed=SEED)
+            verified = found(r"(verified .*)", checked)
+    finally:
+        server.stop()
+
+    log(f"\n== feast-chalk-dynamo migrate on dynalite: {entities:,} entities x {write_dataset.N_VIEWS} views "
+        "of 20 mixed features (floats, ints, strings, lists, a map) ==")  # fmt: skip
+    log(found(r"(total: .*)", report))
+    log(f"copying: {number(rows):,} rows in {float(seconds):.1f} s, {number(rate):,} rows/s "
+        f"({segments} Scan segments, pages of {page_size}; guarded UpdateItem per row: dynalite has no "
+        f"transactions); the whole command {wall:.1f} s, key index included")  # fmt: skip
+    for label, (items, size) in (("before, Feast's tables", before), ("after, this store     ", after)):
+        billed = size + items * STORAGE_OVERHEAD_BYTES
+        log(f"storage {label}: {items:>7,} items {size:>12,} bytes  ({billed:,} billed, "
+            f"{STORAGE_OVERHEAD_BYTES} B per item; {size / max(1, items):,.0f} B per item)")  # fmt: skip
+    billed = [size + items * STORAGE_OVERHEAD_BYTES for items, size in (before, after)]
+    log(f"after / before: items {after[0] / before[0]:.2f}x, bytes {after[1] / before[1]:.2f}x, "
+        f"billed bytes {billed[1] / billed[0]:.2f}x")  # fmt: skip
+    log(f"--dry-run estimated {estimated:,} bytes after ({estimated / after[1]:.3f}x the measured size)")
+    log(verified)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--entities", type=int, default=DEFAULT_ENTITIES, help="drivers (default %(default)s)"
+    )
+    parser.add_argument("--segments", type=int, default=4, help="Scan segments (default %(default)s)")
+    parser.add_argument("--page-size", type=int, default=1000, help="Scan page size (default %(default)s)")
+    args = parser.parse_args(argv)
+    run(args.entities, args.segments, args.page_size)
+
+
+if __name__ == "__main__":
+    main()
