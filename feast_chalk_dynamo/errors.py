@@ -87,3 +87,7 @@ class TransactionConflicts(WriteIncomplete):
 
 class UnknownNamespace(ChalkDynamoError, ValueError):
     """A namespace cache or Bloom filter is configured for a feature view the project does not have."""
+
+
+class PrecomputedVectorsNotStored(ChalkDynamoError, NotImplementedError):
+    """A precomputed vector was to be written: this store answers those services by its ordinary read."""

@@ -27,9 +27,12 @@ from feast.feature_service import FeatureService
 from feast.infra.online_stores.online_store import OnlineStore
 from feast.infra.registry.base_registry import BaseRegistry
 from feast.online_response import OnlineResponse
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import RepeatedValue
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
+
+from feast_chalk_dynamo.errors import PrecomputedVectorsNotStored
 
 Features = list[str] | FeatureService
 EntityRows = list[dict[str, Any]] | Mapping[str, Sequence[Any] | Sequence[ValueProto] | RepeatedValue]
@@ -71,6 +74,25 @@ class ServedOrdinarily(FeatureService):
 
 class OrdinaryReadOfPrecomputedServices(OnlineStore):
     """Hands Feast's generic read path every precomputed service as an ordinary one."""
+
+    def write_precomputed_vector(
+        self,
+        config: RepoConfig,
+        feature_service_name: str,
+        project: str,
+        entity_key: EntityKeyProto,
+        vector_bytes: bytes,
+    ) -> None:
+        """Refused: no read here would use the vector, and Feast's generic write would put it on the
+        entity item under a view no apply removes, costing read units on every read of the entity.
+
+        Feast 0.67 never calls this for this store (it finds entities only in
+        Redis); a later Feast that does logs the error and goes on.
+        """
+        raise PrecomputedVectorsNotStored(
+            f"feature service {feature_service_name!r}: this store answers precompute_online services "
+            "by its ordinary read (one item per entity already), so vectors are not stored"
+        )
 
     def get_online_features(
         self,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from feast import FeatureService
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo.errors import PrecomputedVectorsNotStored
 from feast_chalk_dynamo.precomputed import read_as_ordinary
 from tests.feast_objects import driver_view
 
@@ -40,3 +44,10 @@ def test_anything_else_is_handed_on_as_it_is() -> None:
     refs = ["stats:f0"]
     assert read_as_ordinary(ordinary) is ordinary
     assert read_as_ordinary(refs) is refs
+
+
+def test_writing_a_vector_is_refused_before_any_request() -> None:
+    """A vector nobody reads would sit on the entity item and cost read units on every read."""
+    store = ChalkDynamoOnlineStore()
+    with pytest.raises(PrecomputedVectorsNotStored, match="ordinary read"):
+        store.write_precomputed_vector(None, "ranking", "proj", EntityKeyProto(), b"blob")  # type: ignore[arg-type]
