@@ -75,7 +75,10 @@ def _migrate_parser(commands: argparse._SubParsersAction) -> None:
         "(pushed or streamed only); repeatable",
     )
     parser.add_argument(
-        "--segments", type=int, default=4, help="Scan segments per table, scanned in parallel (default 4)"
+        "--segments",
+        type=int,
+        default=4,
+        help="Scan segments per table, scanned in parallel, 1 to 1000 (default 4)",
     )
     parser.add_argument(
         "--page-size",

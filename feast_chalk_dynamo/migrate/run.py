@@ -19,6 +19,9 @@ from feast_chalk_dynamo.migrate.keys import file_columns, join_keys
 from feast_chalk_dynamo.migrate.repo import Plan, load_plan
 from feast_chalk_dynamo.migrate.session import Options
 
+# Each segment is scanned on its own thread.
+MAX_SEGMENTS = 1000
+
 
 def migrate(options: Options, out: TextIO) -> int:
     entity_files = _check_options(options)
@@ -37,8 +40,8 @@ def migrate(options: Options, out: TextIO) -> int:
 
 
 def _check_options(options: Options) -> list[Path]:
-    if options.segments < 1:
-        raise MigrationError(f"--segments must be at least 1, not {options.segments}")
+    if not 1 <= options.segments <= MAX_SEGMENTS:
+        raise MigrationError(f"--segments takes 1 to {MAX_SEGMENTS} (a thread each), not {options.segments}")
     if options.page_size is not None and options.page_size < 1:
         raise MigrationError(f"--page-size must be at least 1, not {options.page_size}")
     if options.verify < 0:

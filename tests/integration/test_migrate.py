@@ -470,6 +470,7 @@ def test_clear_errors_for_a_wrong_setup(
         in error("--from-table-prefix", "elsewhere.")
     )
     assert "--views names ['nope']" in error("--views", f"{STATS},nope")
+    assert "--segments takes 1 to 1000" in error("--segments", "0")
     assert "--entities file(s) not found" in error("--entities", str(tmp_path / "missing.csv"))
     (tmp_path / "wrong.csv").write_text("user_id\n1\n")
     assert "has columns ['user_id'], not all the join keys" in error(
