@@ -85,7 +85,8 @@ def _namespace(config: RepoConfig, view: AnyView) -> str:
     return versioned_view_name(view, config.registry.enable_online_feature_view_versioning)
 
 
-def _dtype_name(field: Any) -> str:
+def dtype_name(field: Any) -> str:
+    """A feature's dtype as its name mapping spells it (``migrate --dry-run`` sizes ids by it too)."""
     return str(field.dtype.to_value_type().name)
 
 
@@ -189,7 +190,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         allocate: bool,
     ) -> tuple[FeatureSlot, ...]:
         by_name = {field.name: field for field in view.features}
-        names = [feature_name(project, namespace, f, _dtype_name(by_name[f])) for f in features]
+        names = [feature_name(project, namespace, f, dtype_name(by_name[f])) for f in features]
         if allocate:
             attrs: list[str | None] = list(engine.names.allocate_many(names).values())
         else:
@@ -474,7 +475,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
     # -- lifecycle ----------------------------------------------------------
 
     def _register_view(self, engine: Engine, project: str, namespace: str, view: AnyView) -> None:
-        features = [(field.name, _dtype_name(field)) for field in view.features]
+        features = [(field.name, dtype_name(field)) for field in view.features]
         engine.names.register_view(project, namespace, _ttl_seconds(view), _join_keys(view), features)
 
     def update(

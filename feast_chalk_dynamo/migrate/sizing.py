@@ -37,7 +37,7 @@ from feast_chalk_dynamo.codec import AttributeValue, item_size, value_field_for
 from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK, encode_entity_key, short_id, ts_attr, values_attr
 from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
 from feast_chalk_dynamo.reader import FeatureSlot
-from feast_chalk_dynamo.store import _dtype_name
+from feast_chalk_dynamo.store import dtype_name
 from feast_chalk_dynamo.writes import EntityRow, WriteLayout
 from feast_chalk_dynamo.writes.rows import RowEncoder
 
@@ -64,7 +64,7 @@ def view_layout(project: str, namespace: str, view: FeatureView, ids: Ids) -> Wr
     slots = {
         field.name: FeatureSlot(
             field.name,
-            ids(feature_name(project, namespace, field.name, _dtype_name(field))),
+            ids(feature_name(project, namespace, field.name, dtype_name(field))),
             value_field_for(field.dtype.to_value_type()),
         )
         for field in view.features
