@@ -16,9 +16,10 @@ entities take some 2 GB. While a batch source is read, its pulled table is
 held too (the file offline store reads whole files) and converted 10,000
 rows at a time.
 A run holds one index at a time, built from the batch sources of every view
-it migrates with those join keys. ``--views`` narrows a run, and its index,
-to some views' sources: a repo too large for one index migrates view by view,
-each run with its own ``--state``.
+(and every version of a versioned view) it migrates with those join keys,
+each distinct source pulled once: the versions of a view mostly share theirs.
+``--views`` narrows a run, and its index, to some views' sources: a repo too
+large for one index migrates view by view, each run with its own ``--state``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no stubs among the extra
 import pyarrow.csv  # type: ignore[import-untyped]
 import pyarrow.parquet  # type: ignore[import-untyped]
 from feast import FeatureStore, FeatureView
+from feast.data_source import DataSource
 from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
 from feast.infra.online_stores.helpers import compute_entity_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
@@ -164,11 +166,16 @@ def build_index(
     """The index for views sharing one set of join keys, and the entity files that had those keys.
 
     Every view's batch source contributes, so a key known to one view's
-    source resolves an item of another view keyed the same way.
+    source resolves an item of another view keyed the same way; a source
+    equal to one already pulled adds nothing and is not pulled again.
     """
     keys = join_keys(views[0])
     index = KeyIndex(store.config.entity_key_serialization_version)
+    pulled: list[DataSource | None] = []  # a list: a source class defining __eq__ alone is unhashable
     for view in views:
+        if view.batch_source in pulled:
+            continue
+        pulled.append(view.batch_source)
         index.add(keys_of_source(store, view))
     used = [path for path in entity_files if set(keys) <= file_columns(path)]
     for path in used:
