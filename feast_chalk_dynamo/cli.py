@@ -34,8 +34,9 @@ def _migrate_parser(commands: argparse._SubParsersAction) -> None:
         help="copy a repo's rows from Feast's DynamoDB store into this store",
         description=(
             "Copy every online feature view's rows from the tables of Feast's built-in DynamoDB store "
-            "(one per view, <project>.<view>) into this store's table, through its guarded bulk write "
-            "path: a row never replaces a newer one already there. Run it after switching "
+            "(one per view, <project>.<view>, and with versioning one per version, <project>.<view>_v<N>) "
+            "into this store's table, through its guarded bulk write path: a row never replaces a newer "
+            "one already there. Run it after switching "
             "feature_store.yaml's online_store to this store (and `feast apply`). Resumable: rerun the "
             "same command after an interruption. Feast's tables are only read."
         ),
@@ -63,7 +64,8 @@ def _migrate_parser(commands: argparse._SubParsersAction) -> None:
         "--views",
         action="append",
         metavar="VIEW[,VIEW...]",
-        help="migrate only these feature views (repeatable; default: every online view)",
+        help="migrate only these feature views, each with every version (repeatable; default: every "
+        "online view)",
     )
     parser.add_argument(
         "--entities",

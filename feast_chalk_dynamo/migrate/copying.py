@@ -30,13 +30,12 @@ class Copy(Session):
     def run(self) -> int:
         plan, options = self.plan, self.options
         path = options.state or plan.repo / DEFAULT_NAME
-        tables = {source.table: source.view.name for source in plan.sources}
+        tables = {source.table: source.label for source in plan.sources}
         state, resumed = resume_or_start(
             path, plan.arguments(self.entity_files), options.segments, tables, options.restart
         )
         self.say(
-            f"Migrating {len(plan.sources)} feature views from Feast's DynamoDB tables "
-            f"({plan.table_prefix}<view>) into {plan.settings.table_name!r}; "
+            f"Migrating {self.tables()} into {plan.settings.table_name!r}; "
             f"state {'resumed from' if resumed else 'kept in'} {path}"
         )
         progress = _Progress()
@@ -71,7 +70,7 @@ class Copy(Session):
             for source in pending:
                 started = time.monotonic()
                 with self.bar(source, state.tables[source.table].counts.read) as bar:
-                    progress.runs[source.table] = copier.copy(source.view, source.table, index, bar.update)
+                    progress.runs[source.table] = copier.copy(source.written, source.table, index, bar.update)
                 progress.copying_seconds += time.monotonic() - started
             if self.options.verify:
                 progress.verifications.append(self._verify(group, index))
@@ -105,7 +104,7 @@ class Copy(Session):
             counts = Counts()
             counts.add(table_state.counts)
             counts.add(run.unrecorded)
-            rows.append((table, counts))
+            rows.append((table, table_state.view, counts))
             totals.add(counts)
             examples += table_state.unresolved_examples + run.unresolved_examples
             errors += [f"{table} {error}" for error in run.errors]

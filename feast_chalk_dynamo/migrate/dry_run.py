@@ -33,10 +33,7 @@ class _Unresolved:
 class DryRun(Session):
     def run(self) -> int:
         plan = self.plan
-        self.say(
-            f"Dry run: nothing is written. {len(plan.sources)} feature views from Feast's DynamoDB tables "
-            f"({plan.table_prefix}<view>) into {plan.settings.table_name!r}:"
-        )
+        self.say(f"Dry run: nothing is written. {self.tables()} into {plan.settings.table_name!r}:")
         unresolved = _Unresolved()
         errors: list[str] = []
         lines: list[str] = []
@@ -51,13 +48,13 @@ class DryRun(Session):
                 index = self.index(group)
                 sizes = Sizes(len(group), plan.settings.consistent_reads)
                 for source in group:
-                    namespace = versioned_view_name(source.view, versioning)
-                    sizer = RowSizer(entity_project_id, view_layout(project, namespace, source.view, ids))
+                    namespace = versioned_view_name(source.written, versioning)
+                    sizer = RowSizer(entity_project_id, view_layout(project, namespace, source.written, ids))
                     with self.bar(source) as bar:
                         errors += self._size(source, index, sizes, sizer, unresolved, bar.update)
                 lines += report.estimate_lines(
-                    sorted(join_keys(group[0].view)), sizes.tables, sizes.estimate(),
-                    plan.settings.check_ts_for_bulk_writes,
+                    sorted(join_keys(group[0].view)), {source.table: source.label for source in group},
+                    sizes.tables, sizes.estimate(), plan.settings.check_ts_for_bulk_writes,
                 )  # fmt: skip
         except KeyboardInterrupt:
             self.say("interrupted: nothing was written")

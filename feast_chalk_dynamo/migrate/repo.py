@@ -2,7 +2,10 @@
 
 Every way the setup can be wrong (no repo, a repo not yet switched to this
 store, an unknown view, a table missing on either side) is found here, before
-a row is read, and said as a ``MigrationError`` naming the fix.
+a row is read, and said as a ``MigrationError`` naming the fix. A version of
+a versioned view whose table is missing is only noted: Feast creates a
+version's table when the version is applied with versioning on, so a version
+made with it off has none (its rows are in the table it wrote to then).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from feast_chalk_dynamo.client import make_client
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
+from feast_chalk_dynamo.migrate.versions import versions_of
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 
 YAML = "feature_store.yaml"
@@ -30,12 +34,31 @@ SWITCH_HINT = "see the README, 'Switching from Feast's DynamoDB store'"
 
 @dataclass(frozen=True)
 class SourceTable:
-    """One view and the table Feast's DynamoDB store keeps it in."""
+    """One view, or one version of a versioned view, and the table Feast's DynamoDB store keeps it in."""
 
-    view: FeatureView
+    view: FeatureView  # as the version was defined: its features, join keys, source and number
+    written: FeatureView  # what its rows are written with (versions.Version.written)
     table: str
     # DynamoDB's estimate (updated every few hours): for progress bars and sampling only.
     item_count: int
+    version: int | None  # None when versions are not kept apart (versioning off)
+    current: FeatureView  # the view as the registry has it now
+
+    @property
+    def label(self) -> str:
+        return version_label(self.view.name, self.version)
+
+    @property
+    def key_views(self) -> list[FeatureView]:
+        """The views whose batch sources hold this table's entity keys: the version's own and, when
+        keyed alike, the view as it is now (a source changed in place makes no new version, so rows
+        materialized since came from the current definition's source only)."""
+        return [self.view, self.current] if join_keys(self.current) == join_keys(self.view) else [self.view]
+
+
+def version_label(view: str, version: int | None) -> str:
+    """The view, or the version as reads name it (``stats@v0``): what the state and report go by."""
+    return view if version is None else f"{view}@v{version}"
 
 
 @dataclass
@@ -50,7 +73,7 @@ class Plan:
     source_region: str
     source_endpoint_url: str | None
     source_client: Any
-    skipped: list[str]  # views left out, and why
+    skipped: list[str]  # views and versions left out, and why
 
     def groups(self) -> list[list[SourceTable]]:
         """Sources by join keys: views keyed alike share an entity item and one key index."""
@@ -67,7 +90,7 @@ class Plan:
         """
         return {
             "project": self.store.project,
-            "tables": {source.view.name: source.table for source in self.sources},
+            "tables": {source.label: source.table for source in self.sources},
             "source_region": self.source_region,
             "destination": {"table": self.settings.table_name, "region": self.settings.region},
             "entities": [str(path) for path in entity_files],
@@ -130,10 +153,8 @@ def load_plan(
         skipped=skipped,
     )
     try:
-        versioning = store.config.registry.enable_online_feature_view_versioning
         for view in chosen:
-            table = prefix + compute_versioned_name(view, versioning)
-            plan.sources.append(SourceTable(view, table, _source_item_count(client, table, view, endpoint)))
+            _add_sources(plan, view)
         if not online_store.engine(plan.write_config).admin.exists():
             raise MigrationError(
                 f"this store's table {settings.table_name!r} does not exist at "
@@ -187,16 +208,41 @@ def _views(store: FeatureStore, names: list[str] | None) -> tuple[list[FeatureVi
     return chosen, skipped
 
 
-def _source_item_count(client: Any, table: str, view: FeatureView, endpoint: str | None) -> int:
+def _add_sources(plan: Plan, view: FeatureView) -> None:
+    """The view's tables (a table per version of a versioned view); a version's missing table is noted."""
+    store = plan.store
+    versioning = store.config.registry.enable_online_feature_view_versioning
+    missing: dict[str, str] = {}  # table -> label
+    for version in versions_of(store.registry, store.project, view, versioning):
+        table = plan.table_prefix + compute_versioned_name(version.view, versioning)
+        count = _source_item_count(plan.source_client, table)
+        if count is None:
+            missing[table] = version_label(view.name, version.number)
+        else:
+            plan.sources.append(
+                SourceTable(version.view, version.written, table, count, version.number, current=view)
+            )
+    if missing and not any(source.current is view for source in plan.sources):
+        raise MigrationError(
+            f"Feast's table {' or '.join(map(repr, missing))} for view {view.name!r} does not exist at "
+            f"{plan.source_endpoint_url or 'AWS'}: check --from-table-prefix, --from-region and "
+            "--from-endpoint-url, or leave the view out with --views"
+        )
+    plan.skipped += [
+        f"{name} ({table}): no such table, so nothing to copy (Feast creates a version's table only "
+        "when the version is applied with versioning on)"
+        for table, name in missing.items()
+    ]
+
+
+def _source_item_count(client: Any, table: str) -> int | None:
+    """DynamoDB's item count of one of Feast's tables; None when there is no such table."""
     try:
         description = client.describe_table(TableName=table)["Table"]
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        raise MigrationError(
-            f"Feast's table {table!r} for view {view.name!r} does not exist at {endpoint or 'AWS'}: check "
-            "--from-table-prefix, --from-region and --from-endpoint-url, or leave the view out with --views"
-        ) from None
+        return None
     keys = description["KeySchema"]
     if keys != [{"AttributeName": ENTITY_ID, "KeyType": "HASH"}]:
         raise MigrationError(

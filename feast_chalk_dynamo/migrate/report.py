@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from feast_chalk_dynamo.migrate.counts import Counts
 from feast_chalk_dynamo.migrate.sizing import STORAGE_OVERHEAD_BYTES, Estimate, TableSizes
@@ -21,13 +21,14 @@ def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(header), *map(line, rows)]
 
 
-def counts_grid(rows: Sequence[tuple[str, Counts]]) -> list[str]:
-    header = ("Feast's table", "read", "written", "stale", "unresolved", "not written")
+def counts_grid(rows: Sequence[tuple[str, str, Counts]]) -> list[str]:
+    """Per table (name, the view or version it holds, counts): a line each."""
+    header = ("Feast's table", "view", "read", "written", "stale", "unresolved", "not written")
     return grid(
         header,
         [
-            (name, *(f"{n:,}" for n in (c.read, c.written, c.stale, c.unresolved, c.not_written)))
-            for name, c in rows
+            (name, label, *(f"{n:,}" for n in (c.read, c.written, c.stale, c.unresolved, c.not_written)))
+            for name, label, c in rows
         ],
     )
 
@@ -46,13 +47,14 @@ def _storage(items: int, size: int) -> str:
 
 
 def estimate_lines(
-    join_keys: Sequence[str], tables: dict[str, TableSizes], estimate: Estimate, transactional: bool
-) -> list[str]:
-    """The dry run of one set of views keyed alike."""
+    join_keys: Sequence[str], labels: Mapping[str, str], tables: dict[str, TableSizes], estimate: Estimate,
+    transactional: bool,
+) -> list[str]:  # fmt: skip
+    """The dry run of one set of views keyed alike (``labels``: table -> the view or version it holds)."""
     per_table = grid(
-        ("Feast's table", "items", "bytes", "avg bytes"),
+        ("Feast's table", "view", "items", "bytes", "avg bytes"),
         [
-            (name, f"{t.items:,}", f"{t.bytes:,}", f"{t.bytes / max(1, t.items):,.0f}")
+            (name, labels[name], f"{t.items:,}", f"{t.bytes:,}", f"{t.bytes / max(1, t.items):,.0f}")
             for name, t in tables.items()
         ],
     )

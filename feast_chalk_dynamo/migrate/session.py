@@ -45,18 +45,25 @@ class Session:
     def say(self, line: str = "") -> None:
         print(line, file=self.out, flush=True)
 
+    def tables(self) -> str:
+        """What the run reads, for its first line."""
+        sources = self.plan.sources
+        each = "view and version" if any(source.version is not None for source in sources) else "view"
+        return f"{len(sources)} of Feast's DynamoDB tables ({self.plan.table_prefix}<view>, one per {each})"
+
     def index(self, group: list[SourceTable]) -> KeyIndex:
-        index, used = build_index(self.plan.store, [source.view for source in group], self.entity_files)
+        views = [view for source in group for view in source.key_views]
+        index, used = build_index(self.plan.store, views, self.entity_files)
         files = f" and {', '.join(map(str, used))}" if used else ""
         self.say(
             f"{len(index):,} entity keys ({', '.join(join_keys(group[0].view))}) from the batch sources of "
-            f"{', '.join(source.view.name for source in group)}{files}"
+            f"{', '.join(source.label for source in group)}{files}"
         )
         return index
 
     def bar(self, source: SourceTable, initial: int = 0) -> tqdm:
         """``feast materialize``'s progress bar, shown only on a terminal."""
-        self.say(f"{source.view.name} ({source.table}):")
+        self.say(f"{source.label} ({source.table}):")
         return tqdm(
             total=max(source.item_count, initial), initial=initial, ncols=100, unit="row", disable=None
         )

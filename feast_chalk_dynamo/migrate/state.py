@@ -34,7 +34,7 @@ class SegmentState:
 
 @dataclass
 class TableState:
-    view: str
+    view: str  # the view, or the version of a versioned view (stats@v1), the table holds
     segments: list[SegmentState]
     counts: Counts = field(default_factory=Counts)
     unresolved_examples: list[str] = field(default_factory=list)

@@ -2,8 +2,9 @@
 
 Two FeatureStores on the same repo and registry, one with Feast's store
 reading the tables migrated from, one with this store as the yaml has it,
-are asked for every feature of every migrated view of N entities sampled from
-Feast's tables. Each value, status and event timestamp of the response protos
+are asked for every feature of every migrated view (of each version of a
+versioned view, as ``view@vN:feature``) of N entities sampled from Feast's
+tables. Each value, status and event timestamp of the response protos
 must be equal; every difference is said. Values are compared by their
 deterministic serialization, so maps compare whatever their order, and JSON
 values as documents: this store keeps JSON as native maps and lists, so its
@@ -84,7 +85,8 @@ def verify(
     repo: Path, ours: FeatureStore, feast_config: RepoConfig, sources: Sequence[SourceTable],
     keys: Sequence[EntityKeyProto],
 ) -> Verification:  # fmt: skip
-    refs = [f"{source.view.name}:{feature.name}" for source in sources for feature in source.view.features]
+    # A version by its own reference (view@vN): each is compared, not only the one Feast calls current.
+    refs = [f"{source.label}:{feature.name}" for source in sources for feature in source.view.features]
     theirs = FeatureStore(repo_path=str(repo), config=feast_config)
     result = Verification()
     try:

@@ -126,10 +126,13 @@ class Served:
 
 
 def served(store: FeatureStore, repo: Repo, drivers: list[int]) -> Served:
-    """Every feature of every view: values as the SDK gives them, and each value's status and event time."""
-    response = store.get_online_features(
-        features=repo.objects.feature_refs(), entity_rows=[{JOIN_KEY: d} for d in drivers]
-    )
+    """Every feature of every view of the repo."""
+    return answers(store, repo.objects.feature_refs(), drivers)
+
+
+def answers(store: FeatureStore, refs: list[str], drivers: list[int]) -> Served:
+    """Values as the SDK gives them, and each value's status and event time."""
+    response = store.get_online_features(features=refs, entity_rows=[{JOIN_KEY: d} for d in drivers])
     proto = response.proto
     names = list(proto.metadata.feature_names.val)
     statuses = {n: [str(s) for s in r.statuses] for n, r in zip(names, proto.results, strict=True)}
@@ -355,30 +358,55 @@ def test_keys_in_no_batch_source_are_reported_then_resolved_by_an_entities_file(
     assert_same_as_feast_and_source(repo)
 
 
-def test_a_versioned_view_is_copied_from_its_current_version_s_table(
-    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """With versioning on, Feast keeps version N of ``stats`` in ``<prefix>stats_vN``: that one is copied."""
-    prefix = f"f{uuid.uuid4().hex[:8]}."  # Feast's table_name_template, so its tables are this test's alone
-    feast = FeatureStore(
-        config=RepoConfig(
+@dataclass
+class VersionedRepo:
+    """Versions 0 and 1 of ``stats`` materialized into Feast's DynamoDB store, the repo then switched."""
+
+    path: Path
+    prefix: str  # Feast's table_name_template, so its tables are this test's alone
+    feast_config: RepoConfig
+
+    def feast(self) -> FeatureStore:
+        """A FeatureStore on Feast's store, reading the registry afresh (another store may have applied)."""
+        return FeatureStore(config=self.feast_config)
+
+    def table(self, version: int) -> str:
+        return self.prefix + ("stats" if version == 0 else f"stats_v{version}")
+
+
+# How the repo gets to the switch, after versions 0 and 1 were applied and materialized on Feast's store:
+# its `feast apply` applies the entity alone (the registry's current version stays 1); or the unchanged
+# view too, as a real one does, which sets Feast's current version back to 0; or Feast's own repo was
+# applied again so, and materialized generation 2's rows into version 0's table, before the switch.
+SWITCHES = ["entity-applied", "view-reapplied", "reset-and-materialized"]
+
+
+def versioned_repo(tmp_path: Path, endpoint: Endpoint, table_name: str, switch: str) -> VersionedRepo:
+    prefix = f"f{uuid.uuid4().hex[:8]}."
+    feast_section = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint.url}
+    repo = VersionedRepo(
+        path=tmp_path,
+        prefix=prefix,
+        feast_config=RepoConfig(
             project=versioned.PROJECT,
             provider="local",
             registry=versioned._registry(tmp_path / "registry.db"),
-            online_store={
-                "type": "dynamodb",
-                "region": "us-east-1",
-                "endpoint_url": moto_endpoint.url,
-                "table_name_template": prefix + "{table_name}",
-            },
+            online_store={**feast_section, "table_name_template": prefix + "{table_name}"},
             entity_key_serialization_version=3,
-        )
+        ),
     )
     source = tmp_path / "stats.parquet"
-    for step in versioned._steps(source, datetime.now(timezone.utc).replace(microsecond=0))[:2]:
-        step(feast)
-    assert feast.get_feature_view("stats").current_version_number == 1
-    section = {"type": STORE_TYPE, "table_name": table_name, "endpoint_url": moto_endpoint.url}
+    feast = repo.feast()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    for step in versioned._steps(source, now)[:2]:
+        step(feast)  # v0 with generation 0's rows, then v1 (a new feature) with generation 1's
+    if switch == "reset-and-materialized":
+        versioned._write_source(source, 2, now)
+        feast.apply([versioned._entity(), versioned._view(source, 1)])
+        feast.materialize(now - timedelta(hours=1), now)
+    history = feast.registry.list_feature_view_versions("stats", versioned.PROJECT)
+    assert [record["version_number"] for record in history] == [0, 1]
+    section = {"type": STORE_TYPE, "table_name": table_name, "endpoint_url": endpoint.url}
     config = {
         "project": versioned.PROJECT,
         "provider": "local",
@@ -387,18 +415,94 @@ def test_a_versioned_view_is_copied_from_its_current_version_s_table(
         "entity_key_serialization_version": 3,
     }
     (tmp_path / "feature_store.yaml").write_text(json.dumps(config))  # JSON is YAML
-    ours = FeatureStore(repo_path=str(tmp_path))
-    # The entity alone: applying the unchanged view again sets Feast's registry back to version 0.
-    ours.apply([versioned._entity()])
-    assert ours.get_feature_view("stats").current_version_number == 1
+    objects: list[Any] = [versioned._entity()]
+    if switch != "entity-applied":
+        objects.append(versioned._view(source, 1))
+    FeatureStore(repo_path=str(tmp_path)).apply(objects)
+    return repo
 
-    code = main(["migrate", "--repo", str(tmp_path), "--from-table-prefix", prefix])
+
+def version_line(output: str, repo: VersionedRepo, version: int) -> re.Match[str] | None:
+    """The report's or the dry run's line of one version's table: its name, the version, then numbers."""
+    return re.search(rf"^\s*{re.escape(repo.table(version))}\s+stats@v{version}\s+3\s", output, re.MULTILINE)
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_every_version_of_a_versioned_view_is_copied_from_its_own_table(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, capsys: pytest.CaptureFixture[str], switch: str
+) -> None:
+    """Feast keeps version N of ``stats`` in ``<prefix>stats_vN`` (version 0 in ``<prefix>stats``), and a
+    read of ``stats@vN`` goes there: each version is copied into its own namespace, so pinned reads of
+    either version, and reads of the current one, answer as Feast's store does.
+
+    Re-applying the unchanged view sets Feast's current version back to 0, so ``stats:`` then reads
+    version 0's table through either store, with the current definition's features; materializing then
+    writes that definition's rows there, and the copy keeps every feature of them.
+    """
+    repo = versioned_repo(tmp_path, moto_endpoint, table_name, switch)
+    reset = switch != "entity-applied"
+    ours = FeatureStore(repo_path=str(tmp_path))
+    assert (ours.get_feature_view("stats").current_version_number or 0) == (0 if reset else 1)
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint.url, region_name="us-east-1")
+    for version in (0, 1):
+        assert client.scan(TableName=repo.table(version), Select="COUNT")["Count"] == 3
+
+    args = ["migrate", "--repo", str(tmp_path), "--from-table-prefix", repo.prefix, "--views", "stats"]
+    assert main([*args, "--dry-run"]) == 0
     output = capsys.readouterr().out
+    assert version_line(output, repo, 0) and version_line(output, repo, 1), output
+    code = main([*args, "--verify", "10", "--seed", "1"])
+    output = capsys.readouterr().out
+
     assert code == 0, output
-    assert f"{prefix}stats_v1" in output and totals(output) == (3, 3, 0, 0, 0, 0)
-    for refs in (["stats:rate", "stats:trips"], ["stats@v1:rate", "stats@v1:trips"]):
-        assert versioned._read(ours, refs) == versioned._read(feast, refs)
-    assert versioned._read(ours, ["stats:trips"])[0]["trips"] == [101, 102, 103, None]
+    assert totals(output) == (6, 6, 0, 0, 0, 0)
+    assert version_line(output, repo, 0) and version_line(output, repo, 1), output
+    # Each version compared by its own references: 3 drivers x (v0's rate, v1's rate and trips).
+    verified = "verified 3 entities (driver_id), 9 feature values (9 present in Feast's store): 0 differences"
+    assert verified in output
+    drivers = [*versioned.DRIVERS, versioned.MISSING]
+    # Re-applied alone, `stats:trips` names a feature version 0's rows never had: Feast's store says
+    # NOT_FOUND feature by feature, this one answers a found row's missing feature as a present null (any
+    # read of a row written without a feature does; nothing the copy decides).
+    current = ["stats:rate"] if switch == "view-reapplied" else ["stats:rate", "stats:trips"]
+    for refs in (["stats@v0:rate"], ["stats@v1:rate", "stats@v1:trips"], current):
+        assert answers(ours, refs, drivers) == answers(repo.feast(), refs, drivers), refs
+    # The values say which generation of rows each table held.
+    generation_0, generation_2 = ([n + d / 10 for d in versioned.DRIVERS] + [None] for n in (0, 2))
+    version_0 = generation_2 if switch == "reset-and-materialized" else generation_0
+    assert answers(ours, ["stats@v0:rate"], drivers).values["rate"] == version_0
+    assert answers(ours, ["stats@v1:trips"], drivers).values["trips"] == [101, 102, 103, None]
+    rate = answers(ours, ["stats:rate"], drivers).values["rate"]
+    assert rate == (version_0 if reset else [1.1, 1.2, 1.3, None])
+    if switch == "reset-and-materialized":
+        assert answers(ours, ["stats:trips"], drivers).values["trips"] == [201, 202, 203, None]
+
+
+def test_a_version_without_a_table_is_noted_and_the_others_copied(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = versioned_repo(tmp_path, moto_endpoint, table_name, "entity-applied")
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint.url, region_name="us-east-1")
+    client.delete_table(TableName=repo.table(0))  # as if version 0 was applied with versioning off
+    args = ["migrate", "--repo", str(tmp_path), "--from-table-prefix", repo.prefix]
+
+    code = main(args)
+    output = capsys.readouterr().out
+
+    assert code == 0, output
+    assert f"skipped stats@v0 ({repo.table(0)}): no such table" in output
+    assert totals(output) == (3, 3, 0, 0, 0, 0) and version_line(output, repo, 1), output
+    refs = ["stats@v1:rate", "stats@v1:trips"]
+    drivers = [*versioned.DRIVERS, versioned.MISSING]
+    ours = FeatureStore(repo_path=str(tmp_path))
+    assert answers(ours, refs, drivers) == answers(repo.feast(), refs, drivers)
+
+    client.delete_table(TableName=repo.table(1))
+    assert main([*args, "--restart"]) == 2
+    assert (
+        f"Feast's table '{repo.table(0)}' or '{repo.table(1)}' for view 'stats' does not exist"
+        in capsys.readouterr().err
+    )
 
 
 # -- dry run and verification -------------------------------------------------------------------
