@@ -366,12 +366,14 @@ class NameRegistry:
         ttl_seconds: int,
         join_keys: Sequence[str],
         features: Sequence[tuple[str, str]],
+        retire_others: bool = True,
     ) -> str:
         """Allocate (or keep) the ids of a view and its ``(feature, dtype)`` pairs; retire the rest.
 
         A mapping of this view that is not in ``features`` (a dropped
         feature, or an old dtype) is deleted, so that it can never be used
-        again: see the module docstring.
+        again: see the module docstring. ``retire_others=False`` keeps them
+        (a versioned namespace, which only ever gains features).
         """
         name = namespace_name(project, view)
         namespace_id = self.allocate(name)
@@ -392,7 +394,8 @@ class NameRegistry:
         existing = self._query(view_features_prefix(project, view))
         wanted = [feature_name(project, view, feature, dtype) for feature, dtype in features]
         self.allocate_many(wanted)
-        self.forget(sorted(set(existing) - set(wanted)))
+        if retire_others:
+            self.forget(sorted(set(existing) - set(wanted)))
         return namespace_id
 
     def retire_view(self, project: str, view: str) -> None:

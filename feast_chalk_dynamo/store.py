@@ -407,7 +407,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         project = config.project
         project_id = self._project_id(engine, project, allocate=True)
         assert project_id is not None
-        layout = self._write_layout(engine, project, _namespace(config, table), table)
+        layout = self._write_layout(engine, config, table)
         rows = [
             EntityRow(encode_entity_key(project_id, key), values, event_ts)
             for key, values, event_ts, _ in data
@@ -438,10 +438,11 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         finally:
             engine.local.written(layout.view, keys)
 
-    def _write_layout(self, engine: Engine, project: str, namespace: str, view: AnyView) -> WriteLayout:
+    def _write_layout(self, engine: Engine, config: RepoConfig, view: AnyView) -> WriteLayout:
+        project, namespace = config.project, _namespace(config, view)
         live = engine.names.live_namespaces(project)
         if namespace not in live:
-            self._register_view(engine, project, namespace, view)
+            self._register_view(engine, config, view)
             engine.names.bump_generation()
             live = engine.names.live_namespaces(project)
         slots = self._slots(engine, project, namespace, view, [f.name for f in view.features], allocate=True)
@@ -474,9 +475,21 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
 
     # -- lifecycle ----------------------------------------------------------
 
-    def _register_view(self, engine: Engine, project: str, namespace: str, view: AnyView) -> None:
+    def _register_view(self, engine: Engine, config: RepoConfig, view: AnyView) -> None:
+        """Register the view's namespace with its features; unless versioned, retire the features it lost.
+
+        With versioning on, a namespace is one version and its schema never
+        shrinks (a schema change is a new version), so nothing is retired.
+        That matters because Feast 0.67 resets the current version to 0 when
+        an unchanged view is applied again: version 0's namespace is then
+        registered with the current schema, and retiring would lose version
+        0's other features, which ``view@v0`` still reads.
+        """
         features = [(field.name, dtype_name(field)) for field in view.features]
-        engine.names.register_view(project, namespace, _ttl_seconds(view), _join_keys(view), features)
+        engine.names.register_view(
+            config.project, _namespace(config, view), _ttl_seconds(view), _join_keys(view), features,
+            retire_others=not config.registry.enable_online_feature_view_versioning,
+        )  # fmt: skip
 
     def update(
         self,
@@ -496,7 +509,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         assert project_id is not None
         for view in tables_to_keep:
             if _has_online_data(view):
-                self._register_view(engine, project, _namespace(config, view), view)
+                self._register_view(engine, config, view)
         for view in tables_to_delete:
             for namespace in _every_version(engine, project, view.name):
                 self._remove_view(engine, project, project_id, namespace)

@@ -32,9 +32,14 @@ def _entity() -> Entity:
     return Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
 
 
-def _view(source: Path, version: int) -> FeatureView:
-    """``stats`` as its definition stands at each apply: every apply changes the schema (a new version)."""
+def _view(source: Path, version: int, legacy: bool = False) -> FeatureView:
+    """``stats`` as its definition stands at each apply: every apply changes the schema (a new version).
+
+    ``legacy``: version 0 has a feature that version 1 drops.
+    """
     schema = [Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)]
+    if version == 0 and legacy:
+        schema.append(Field(name="legacy", dtype=Int64))
     if version >= 1:
         schema.append(Field(name="trips", dtype=Int64))
     if version >= 2:
@@ -55,6 +60,7 @@ def _write_source(path: Path, generation: int, now: datetime) -> None:
             "driver_id": DRIVERS,
             "ts": [now - timedelta(minutes=10 - generation)] * len(DRIVERS),
             "rate": [generation + d / 10 for d in DRIVERS],
+            "legacy": [-d for d in DRIVERS],
             "trips": [100 * generation + d for d in DRIVERS],
             "tags": [[f"g{generation}", f"d{d}"] for d in DRIVERS],
         }
@@ -97,8 +103,8 @@ def _sqlite(run_dir: Path) -> FeatureStore:
     )
 
 
-def _read(store: FeatureStore, refs: list[str], full_feature_names: bool = False) -> tuple[dict, list]:
-    """The response as a dict, and its version metadata as (view, version) pairs."""
+def _read(store: FeatureStore, refs: list[str], full_feature_names: bool = False) -> tuple[dict, list, list]:
+    """The response as a dict, its version metadata as (view, version) pairs, and its statuses."""
     response = store.get_online_features(
         features=refs,
         entity_rows=[{"driver_id": d} for d in [*DRIVERS, MISSING]],
@@ -106,7 +112,8 @@ def _read(store: FeatureStore, refs: list[str], full_feature_names: bool = False
         include_feature_view_version_metadata=True,
     )
     metadata = [(m.name, m.version) for m in response.proto.metadata.feature_view_metadata]
-    return response.to_dict(), metadata
+    statuses = [list(vector.statuses) for vector in response.proto.results]
+    return response.to_dict(), metadata, statuses
 
 
 def _outcome(store: FeatureStore, refs: list[str], full_feature_names: bool) -> Any:
@@ -127,13 +134,13 @@ READS = [
 ]
 
 
-def _steps(source: Path, now: datetime) -> list[Callable[[FeatureStore], None]]:
+def _steps(source: Path, now: datetime, legacy: bool = False) -> list[Callable[[FeatureStore], None]]:
     """Apply v0 and materialize; apply v1 (new schema) and materialize newer data; the same for v2."""
 
     def version(n: int) -> Callable[[FeatureStore], None]:
         def step(store: FeatureStore) -> None:
             _write_source(source, n, now)
-            store.apply([_entity(), _view(source, n)])
+            store.apply([_entity(), _view(source, n, legacy)])
             store.materialize(now - timedelta(hours=1), now)
 
         return step
@@ -170,7 +177,7 @@ def test_versions_read_as_sqlite_reads_them_and_each_keeps_its_data(
         seen_ids = ids
 
     # Materializing v1 and v2 left v0's rows as v0 wrote them: data generation 0.
-    values, metadata = _read(ours, ["stats@v0:rate", "stats@v1:trips", "stats:tags"])
+    values, metadata, _ = _read(ours, ["stats@v0:rate", "stats@v1:trips", "stats:tags"])
     assert values["rate"] == [0.1, 0.2, 0.3, None]
     assert values["trips"] == [101, 102, 103, None]
     assert values["tags"] == [["g2", f"d{d}"] for d in DRIVERS] + [None]
@@ -240,3 +247,23 @@ def _entity_items(endpoint: Endpoint, table: str) -> list[dict[str, Any]]:
     client = boto3.client("dynamodb", endpoint_url=endpoint.url, region_name="us-east-1")
     pages = client.get_paginator("scan").paginate(TableName=table)
     return [item for page in pages for item in page["Items"] if item["sk"]["S"] == ENTITY_SK]
+
+
+def test_an_unchanged_apply_that_resets_the_version_keeps_version_0_s_features(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    """Feast 0.67 sets the current version back to 0 when an unchanged view is applied again, so
+    version 0's namespace is registered with the current schema; it must not lose its own features."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    source = tmp_path / "stats.parquet"
+    ours = _ours(tmp_path / "ours", moto_endpoint, table_name)
+    reference = _sqlite(tmp_path / "sqlite")
+    for step in _steps(source, now, legacy=True)[:2]:
+        step(ours)
+        step(reference)
+    for store in (ours, reference):
+        store.apply([_entity(), _view(source, 1)])
+        assert not store.get_feature_view("stats").current_version_number  # Feast's reset
+    for refs in (["stats@v0:legacy", "stats@v0:rate"], ["stats:rate"], ["stats@v1:trips", "stats@v1:rate"]):
+        assert _outcome(ours, refs, True) == _outcome(reference, refs, True), refs
+    assert _read(ours, ["stats@v0:legacy"])[0]["legacy"] == [-1, -2, -3, None]
