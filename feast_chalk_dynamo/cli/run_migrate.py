@@ -1,4 +1,4 @@
-"""``feast-chalk-dynamo``: operator commands. Nothing imports this module."""
+"""``feast-chalk-dynamo migrate``: copy a repo's rows from Feast's DynamoDB store (see ``migrate``)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from feast.repo_config import load_repo_config
-
-from feast_chalk_dynamo.migrate import MigrationError, Options, migrate
+from feast_chalk_dynamo.migrate import Options, migrate
 from feast_chalk_dynamo.migrate.state import DEFAULT_NAME
-from feast_chalk_dynamo.settings import describe
-from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
 
 
-def show_config(repo: Path) -> int:
-    """Print every knob's effective value and where it came from (env, yaml or default)."""
-    config = load_repo_config(repo, repo / "feature_store.yaml")
-    settings = config.online_store
-    if not isinstance(settings, ChalkDynamoOnlineStoreConfig):
-        print(f"{repo}/feature_store.yaml does not use feast_chalk_dynamo's online store", file=sys.stderr)
-        return 2
-    rows = [(name, variable, repr(value), source) for name, variable, value, source in describe(settings)]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for name, variable, value, source in rows:
-        print(f"{name:<{widths[0]}}  {variable:<{widths[1]}}  {value:<{widths[2]}}  {source}")
-    return 0
-
-
-def _migrate_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "migrate",
         help="copy a repo's rows from Feast's DynamoDB store into this store",
@@ -103,17 +85,10 @@ def _migrate_parser(commands: argparse._SubParsersAction) -> None:
         help="after migrating, read N sampled entities through both stores and print every difference",
     )
     parser.add_argument("--seed", type=int, help="seed of --verify's sample (default: random)")
+    parser.set_defaults(run=run)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="feast-chalk-dynamo", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    config = commands.add_parser("config", help="print the effective configuration and its sources")
-    config.add_argument("repo", type=Path, nargs="?", default=Path("."), help="Feast repo directory")
-    _migrate_parser(commands)
-    args = parser.parse_args(argv)
-    if args.command == "config":
-        return show_config(args.repo.resolve())
+def run(args: argparse.Namespace) -> int:
     views = (
         [name.strip() for names in args.views for name in names.split(",") if name.strip()]
         if args.views
@@ -134,12 +109,4 @@ def main(argv: list[str] | None = None) -> int:
         verify=args.verify,
         seed=args.seed,
     )
-    try:
-        return migrate(options, sys.stdout)
-    except MigrationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return migrate(options, sys.stdout)

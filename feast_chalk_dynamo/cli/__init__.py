@@ -1,0 +1,37 @@
+"""``feast-chalk-dynamo``: operator commands, a module each. The store never imports this package.
+
+Every command says a wrong setup (a repo path that is not a repo, a repo on
+another store, a table that is missing or does not answer, a bad option) in
+one line on stderr and exits 2, and prints what a user needs and no library
+noise: library loggers are held to warnings while a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from feast_chalk_dynamo.cli import run_migrate, show_config
+from feast_chalk_dynamo.cli.shared import CliError, quiet_libraries
+from feast_chalk_dynamo.migrate import MigrationError
+
+COMMANDS = (show_config, run_migrate)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="feast-chalk-dynamo", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(commands)
+    args = parser.parse_args(argv)
+    with quiet_libraries():
+        try:
+            code: int = args.run(args)
+        except (CliError, MigrationError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

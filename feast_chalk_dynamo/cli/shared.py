@@ -1,0 +1,164 @@
+"""What every command needs: the repo loaded, the table reached, the checkout found, errors said in a line.
+
+A command that cannot work with what it was given (no repo, a repo on
+another store, a table that is missing or does not answer) raises
+``CliError``; ``main`` prints its message alone on stderr and exits 2, so
+the message says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from feast import FeatureStore
+from feast.repo_config import RepoConfig, load_repo_config
+
+import feast_chalk_dynamo
+from feast_chalk_dynamo.client import make_client
+from feast_chalk_dynamo.errors import ChalkDynamoError
+from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
+from feast_chalk_dynamo.tables import EXPECTED_KEYS
+
+YAML = "feature_store.yaml"
+STORE_TYPE = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
+# A command asks a few small questions: it need not wait out the store's twelve retries.
+COMMAND_RETRIES = 2
+COMMAND_TIMEOUT_MS = 10_000
+# Library loggers whose INFO lines tell a user of these commands nothing (botocore's "Found
+# credentials in environment variables" for every client, once anything turns INFO on).
+NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "feast")
+
+
+class CliError(ChalkDynamoError):
+    """A wrong repo, option, table or endpoint: printed alone on stderr, exit status 2."""
+
+
+def _checked_yaml(repo: Path) -> Path:
+    if not repo.is_dir():
+        raise CliError(f"{repo} is not a directory: give the Feast repo that holds {YAML}")
+    yaml = repo / YAML
+    if not yaml.is_file():
+        raise CliError(f"{repo} has no {YAML}: give the Feast repo that holds it")
+    return yaml
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def _settings(repo: Path, config: RepoConfig) -> ChalkDynamoOnlineStoreConfig:
+    try:
+        settings = config.online_store
+    except Exception as error:  # Feast builds the section lazily: a misspelt knob fails here
+        raise CliError(f"{repo / YAML}: its online_store section is invalid: {_one_line(error)}") from error
+    if not isinstance(settings, ChalkDynamoOnlineStoreConfig):
+        kind = getattr(settings, "type", type(settings).__name__)
+        raise CliError(
+            f"{repo / YAML} uses the online store {kind!r}, not this one (type: {STORE_TYPE}); see the "
+            "README, 'Using it'"
+        )
+    return settings
+
+
+def load_config(repo: Path) -> tuple[RepoConfig, ChalkDynamoOnlineStoreConfig]:
+    """The repo's configuration, without its registry (``config`` needs nothing more)."""
+    yaml = _checked_yaml(repo)
+    try:
+        config = load_repo_config(repo, yaml)
+    except Exception as error:
+        raise CliError(f"could not load {yaml}: {_one_line(error)}") from error
+    return config, _settings(repo, config)
+
+
+def load_store(repo: Path) -> tuple[FeatureStore, ChalkDynamoOnlineStoreConfig]:
+    """The repo's FeatureStore (its registry: views, entities) and this store's settings."""
+    _checked_yaml(repo)
+    try:
+        store = FeatureStore(repo_path=str(repo))
+    except Exception as error:
+        raise CliError(f"could not load the Feast repo {repo}: {_one_line(error)}") from error
+    return store, _settings(repo, store.config)
+
+
+def where(settings: ChalkDynamoOnlineStoreConfig) -> str:
+    return settings.endpoint_url or f"AWS {settings.region}"
+
+
+def table_client(settings: ChalkDynamoOnlineStoreConfig) -> Any:
+    """A client for a few small requests: few retries, and a timeout unless the yaml sets one."""
+    quick = settings.model_copy(
+        update={
+            "max_retries": min(settings.max_retries, COMMAND_RETRIES),
+            "request_timeout_ms": settings.request_timeout_ms or COMMAND_TIMEOUT_MS,
+        }
+    )
+    return make_client(quick)
+
+
+@contextmanager
+def talking_to(settings: ChalkDynamoOnlineStoreConfig) -> Iterator[None]:
+    """DynamoDB's failures inside as one-line ``CliError``s naming the table and the endpoint."""
+    table = settings.table_name
+    try:
+        yield
+    except ClientError as error:
+        code = error.response["Error"].get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise CliError(
+                f"DynamoDB table {table!r} does not exist at {where(settings)}: check table_name, region "
+                "and endpoint_url in the yaml, or provision it (README, 'Provisioning the table')"
+            ) from error
+        message = error.response["Error"].get("Message", "")
+        raise CliError(
+            f"DynamoDB at {where(settings)} refused a request on {table!r}: {code}: {message}"
+        ) from error
+    except (BotoConnectionError, ReadTimeoutError) as error:
+        raise CliError(f"cannot reach DynamoDB at {where(settings)}: {_one_line(error)}") from error
+    except BotoCoreError as error:
+        raise CliError(f"DynamoDB at {where(settings)}: {_one_line(error)}") from error
+
+
+def check_table(client: Any, settings: ChalkDynamoOnlineStoreConfig) -> None:
+    """The table answers and is keyed as this store keys it (inside ``talking_to``)."""
+    description = client.describe_table(TableName=settings.table_name)["Table"]
+    keys = sorted(description["KeySchema"], key=lambda key: key["KeyType"])
+    if keys != EXPECTED_KEYS:
+        raise CliError(
+            f"DynamoDB table {settings.table_name!r} at {where(settings)} is keyed "
+            f"{description['KeySchema']}, not by pk and sk: it is not this store's table"
+        )
+
+
+def checkout_path(given: Path | None, relative: str, option: str) -> Path:
+    """A directory of the source checkout (``benchmarks``, ``feature_repo_example/terraform``).
+
+    Neither is installed with the package: found beside it when it runs from
+    a checkout (``pip install -e .``), else given with ``option``.
+    """
+    path = given if given is not None else Path(feast_chalk_dynamo.__file__).resolve().parents[1] / relative
+    if not path.is_dir():
+        raise CliError(
+            f"{path} does not exist: {relative} comes with a source checkout of feast_chalk_dynamo, not with "
+            f"the installed package; run from a checkout (pip install -e .) or give {option}"
+        )
+    return path
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Library loggers held to warnings for the command, as they were after."""
+    loggers = [logging.getLogger(name) for name in NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
