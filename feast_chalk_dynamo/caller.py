@@ -4,6 +4,10 @@ Attempts run on the client thread pool (boto3 and urllib3 block); the
 waiting — backoff sleeps, racing timers, gathering sub-batches — happens as
 coroutines on one loop, so no thread is parked while a request is slow and
 the same code serves synchronous and asynchronous callers.
+
+Every attempt, retry and race is counted from one line into both
+``CallStats`` (this caller's, for tests and the racing wait) and the
+process's Prometheus metrics (``metrics.CallMetrics``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from feast_chalk_dynamo.client import InFlight, RetryPolicy, Transport, retry_cause
+from feast_chalk_dynamo.client import InFlight, RetryPolicy, Transport, error_code, retry_cause
 from feast_chalk_dynamo.errors import ConnectionFailed, RetriesExhausted, ServerErrors, ThroughputExceeded
+from feast_chalk_dynamo.metrics import CallMetrics, MetricLabels
 from feast_chalk_dynamo.tables import is_missing_table, missing_table
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -126,6 +131,7 @@ class Caller:
         self,
         transport: Transport,
         table: str,
+        region: str,
         pool: ThreadPoolExecutor,
         retry: RetryPolicy,
         racing_wait_ms: float | None = None,
@@ -139,7 +145,8 @@ class Caller:
         self._racing_wait = racing_wait_ms / 1000 if racing_wait_ms else None
         self._budget = RacingBudget()
         self.stats = CallStats()
-        # Called with (operation, payload) before every attempt: tests and metrics watch here.
+        self.metrics = CallMetrics(MetricLabels(table, region))
+        # Called with (operation, payload) before every attempt: tests watch here.
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     async def call(
@@ -184,8 +191,20 @@ class Caller:
             raise _EXHAUSTED[cause](
                 self._table, operation, f"{cause} after {self.retry.max_retries} retries: {error}"
             ) from error
-        self.stats.retries[cause] += 1
+        self.retried(operation, cause)
         await self.sleep(delay)
+
+    def retried(self, operation: str, cause: str) -> None:
+        """Count a retry (a caller retrying what it found in an answer counts here too)."""
+        self.stats.retries[cause] += 1
+        self.metrics.retried(operation, cause)
+
+    def throttled(self, operation: str) -> None:
+        """Count a throttle found in an answer (a transaction cancelled for throttling).
+
+        A request answered with a throttling error is counted by the attempt itself.
+        """
+        self.metrics.throttled(operation)
 
     def _attempt(
         self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
@@ -200,6 +219,7 @@ class Caller:
 
     def _count(self, operation: str, payload: dict[str, Any]) -> None:
         self.stats.attempts[operation] += 1
+        self.metrics.sent(operation)
         for listener in self.listeners:
             listener(operation, payload)
 
@@ -207,11 +227,18 @@ class Caller:
         self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
     ) -> dict[str, Any]:
         start = time.perf_counter()
+        code: str | None = None
+        throttled = False
         try:
             return self._transport.send(operation, payload, in_flight)
+        except Exception as error:
+            code, throttled = error_code(error), retry_cause(error) == "throttled"
+            raise
         finally:
-            if in_flight is None or not in_flight.aborted:  # a cut-off loser's time says nothing
-                self.stats.latencies_ms[operation].append((time.perf_counter() - start) * 1000)
+            if in_flight is None or not in_flight.aborted:  # a cut-off loser's time (and error) says nothing
+                seconds = time.perf_counter() - start
+                self.stats.latencies_ms[operation].append(seconds * 1000)
+                self.metrics.answered(operation, seconds, code, throttled)
 
     async def _raced(
         self, operation: str, payload: dict[str, Any], wait: float, siblings: Siblings | None
@@ -224,7 +251,7 @@ class Caller:
         if done:
             return primary.result()
         if siblings is not None and not siblings.straggling():
-            self.stats.duplicates_held_back += 1
+            self._race_event(operation, "duplicates_held_back")
             while not siblings.straggling():  # wait for our answer or for siblings', whichever first
                 either: set[asyncio.Future[Any]] = {primary, siblings.next_answer()}
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -235,9 +262,9 @@ class Caller:
             if done:
                 return primary.result()
         if not self._budget.spend():
-            self.stats.duplicates_denied += 1
+            self._race_event(operation, "duplicates_denied")
             return await primary
-        self.stats.duplicates += 1
+        self._race_event(operation, "duplicates")
         duplicate_connection = InFlight()
         duplicate = self._attempt(operation, payload, duplicate_connection)
         connections = {primary: primary_connection, duplicate: duplicate_connection}
@@ -248,7 +275,7 @@ class Caller:
             for future in done:
                 if future.exception() is None:
                     if future is duplicate:
-                        self.stats.duplicate_wins += 1
+                        self._race_event(operation, "duplicate_wins")
                     for loser in pending:
                         loser.add_done_callback(_consume)
                         connections[loser].abort()
@@ -256,6 +283,11 @@ class Caller:
                 failure = future.exception()
         assert failure is not None
         raise failure
+
+    def _race_event(self, operation: str, event: str) -> None:
+        """Count a racing outcome; ``event`` names its ``CallStats`` field."""
+        setattr(self.stats, event, getattr(self.stats, event) + 1)
+        self.metrics.raced(operation, event)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

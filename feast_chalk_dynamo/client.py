@@ -99,10 +99,17 @@ class ConflictBackoff:
         )
 
 
+def error_code(error: BaseException) -> str:
+    """What failed, for metrics: DynamoDB's error code, or the class of a connection (or other) error."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "")) or "Unknown"
+    return type(error).__name__
+
+
 def retry_cause(error: BaseException) -> str | None:
     """Why an attempt may be retried ("throttled", "server error", "connection"), or None."""
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in THROTTLING_CODES:
             return "throttled"

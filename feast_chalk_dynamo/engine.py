@@ -25,6 +25,7 @@ from feast_chalk_dynamo.client import RetryPolicy, make_client, make_transport
 from feast_chalk_dynamo.counters import CounterBoard
 from feast_chalk_dynamo.expiry import ExpiryFollower
 from feast_chalk_dynamo.local_answers import LocalAnswers
+from feast_chalk_dynamo.metrics import MetricLabels
 from feast_chalk_dynamo.names import NameRegistry
 from feast_chalk_dynamo.reader import Reader
 from feast_chalk_dynamo.settings import DynamoSettings
@@ -83,8 +84,8 @@ class Engine:
         read_wait = settings.request_racing_wait_time if settings.enable_request_racing else None
         self.read_transport = make_transport(settings)
         self.write_transport = make_transport(settings)
-        self.reads = Caller(self.read_transport, table, self.pool, retry, read_wait, sleep)
-        self.writes = Caller(self.write_transport, table, self.pool, retry, None, sleep)
+        self.reads = Caller(self.read_transport, table, settings.region, self.pool, retry, read_wait, sleep)
+        self.writes = Caller(self.write_transport, table, settings.region, self.pool, retry, None, sleep)
         # Admin and name lookups are rare: botocore's own retries are enough there.
         self.client = make_client(settings)
         self.requests = RequestCounter()
@@ -102,7 +103,7 @@ class Engine:
         self.blooms = (
             BloomFilters(self.client, self.admin, settings, retry) if settings.bloom_filters else None
         )
-        self.local = LocalAnswers(settings, CounterBoard(), self.blooms)
+        self.local = LocalAnswers(settings, CounterBoard(MetricLabels(table, settings.region)), self.blooms)
         self.layouts = LockedLRU(4096)
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)

@@ -231,5 +231,5 @@ class Reader:
                         f"{len(request_keys)} keys still unprocessed (throttled) after "
                         f"{self._caller.retry.max_retries} retries",
                     )
-                self._caller.stats.retries["unprocessed keys"] += 1
+                self._caller.retried("BatchGetItem", "unprocessed keys")
                 await self._caller.sleep(delay)

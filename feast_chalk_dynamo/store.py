@@ -22,6 +22,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
+from feast_chalk_dynamo import metrics
 from feast_chalk_dynamo.bloom import bloom_pk
 from feast_chalk_dynamo.codec import value_field_for
 from feast_chalk_dynamo.engine import ENGINES, Engine
@@ -472,6 +473,13 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         store of the process with the same configuration.
         """
         return self.engine(config).local.counters.snapshot()
+
+    def metrics_snapshot(self, config: RepoConfig) -> dict[str, dict[str, float]]:
+        """This process's Prometheus metrics for the config's table (README "Metrics"), as plain numbers.
+
+        Process-wide, unlike ``namespace_counters``: every engine on the table adds to them.
+        """
+        return metrics.snapshot(_settings(config).table_name)
 
     # -- lifecycle ----------------------------------------------------------
 

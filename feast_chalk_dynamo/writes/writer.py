@@ -33,6 +33,7 @@ from feast_chalk_dynamo.client import ConflictBackoff
 from feast_chalk_dynamo.codec import item_size
 from feast_chalk_dynamo.errors import ItemTooLarge, TransactionConflicts, WriteIncomplete
 from feast_chalk_dynamo.layout import ENTITY_SK, MAX_ITEM_BYTES, PK, SK, TS_PREFIX, describe_entity
+from feast_chalk_dynamo.metrics import WRITES, MetricLabels, ViewCounters
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.writes.rows import EntityRow, RowEncoder, RowUpdate, WriteLayout, newest_per_key
 from feast_chalk_dynamo.writes.transactions import cancellation, transaction_chunks, transaction_request
@@ -48,18 +49,27 @@ ENCODE_SLICE = 100
 
 @dataclass
 class WriteStats:
-    """What writes did, for tests and metrics."""
+    """What writes did, for tests and migrate; each increment also goes, by view, to the
+    Prometheus counters of the same names (``metrics.WRITES``) when ``exported``."""
 
     written: int = 0
     stale_skipped: int = 0
     conflict_retries: int = 0
+    exported: ViewCounters | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, written: int = 0, stale_skipped: int = 0, conflict_retries: int = 0) -> None:
+    def add(self, view: str, written: int = 0, stale_skipped: int = 0, conflict_retries: int = 0) -> None:
         with self._lock:
             self.written += written
             self.stale_skipped += stale_skipped
             self.conflict_retries += conflict_retries
+        if self.exported is not None:
+            increments = {
+                "written": written,
+                "stale_skipped": stale_skipped,
+                "conflict_retries": conflict_retries,
+            }
+            self.exported.add(view, increments)
 
 
 class _NoTransactions(Exception):
@@ -88,7 +98,7 @@ class _Run:
     def landed(self, written: int = 0, stale: int = 0) -> None:
         self.written += written
         self.stale += stale
-        self._stats.add(written=written, stale_skipped=stale)
+        self._stats.add(self.view, written=written, stale_skipped=stale)
         if self._progress:
             self._progress(written + stale)
 
@@ -132,7 +142,8 @@ class Writer:
         self._conflicts = ConflictBackoff.from_settings(settings)
         # Whether the endpoint takes TransactWriteItems: None until a bulk write finds out.
         self.transactions: bool | None = None
-        self.stats = WriteStats()
+        labels = MetricLabels(settings.table_name, settings.region)
+        self.stats = WriteStats(exported=ViewCounters(WRITES, labels))
 
     async def write(
         self,
@@ -248,7 +259,7 @@ class Writer:
                         run.landed(stale=1)
                         return
                     if code == "TransactionConflictException":
-                        await self._after_conflict(conflict_delays, error)
+                        await self._after_conflict(conflict_delays, error, run)
                         continue
                     if code == "ValidationException" and "size" in str(error).lower():
                         raise await self._too_large(layout, update.key, str(error)) from error
@@ -283,8 +294,10 @@ class Writer:
                         stale = set(cancelled.stale)
                         pending = [update for i, update in enumerate(pending) if i not in stale]
                     elif cancelled.conflicted:
-                        await self._after_conflict(conflict_delays, error)
+                        await self._after_conflict(conflict_delays, error, run)
                     else:  # throttled, or cancelled for no reason given: back off as for throttling
+                        if cancelled.throttled:
+                            self._caller.throttled("TransactWriteItems")
                         await self._caller.back_off(throttle_delays, "throttled", "TransactWriteItems", error)
                     continue
                 run.landed(written=len(pending))
@@ -294,14 +307,14 @@ class Writer:
         except Exception as error:
             run.failed([update.key for update in pending], error)
 
-    async def _after_conflict(self, delays: Iterator[float], error: ClientError) -> None:
+    async def _after_conflict(self, delays: Iterator[float], error: ClientError, run: _Run) -> None:
         delay = next(delays, None)
         if delay is None:
             raise _ConflictsPersisted(
                 f"conflicted with other writers {self._conflicts.max_retries + 1} times "
                 f"(transaction_write_conflict_max_retries={self._conflicts.max_retries}): {error}"
             ) from error
-        self.stats.add(conflict_retries=1)
+        self.stats.add(run.view, conflict_retries=1)
         await self._caller.sleep(delay)
 
     async def _too_large(self, layout: WriteLayout, key: str, reason: str) -> ItemTooLarge:
