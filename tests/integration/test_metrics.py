@@ -82,10 +82,14 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> data_gen.SourceData:
 READS = 4
 
 
-def test_feast_serve_metrics_adds_up_every_workers_requests_throttles_retries_and_cache(
+def test_feast_serve_metrics_serves_its_workers_requests_throttles_retries_and_cache(
     tmp_path: Path, moto_endpoint: Endpoint, table_name: str, source: data_gen.SourceData
 ) -> None:
-    """A real ``feast serve --metrics -w 2`` (see tests/metrics_server.py for its loopback port)."""
+    """A real ``feast serve --metrics -w 2`` (see tests/metrics_server.py for its loopback port).
+
+    The counts are the sum over whichever workers served the reads (gunicorn
+    decides which: one worker may get them all).
+    """
     objects = build_objects(source.data_dir)
     entity_ids = [*source.driver_ids, MISSING_DRIVER]
     processes: list[demo.ManagedProcess] = []
