@@ -11,11 +11,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from feast_chalk_dynamo.cli import inspect_entity, plan_capacity, run_migrate, show_config, write_terraform
+from feast_chalk_dynamo.cli import (
+    inspect_entity,
+    plan_capacity,
+    run_bench,
+    run_migrate,
+    show_config,
+    write_terraform,
+)
 from feast_chalk_dynamo.cli.shared import CliError, quiet_libraries
 from feast_chalk_dynamo.migrate import MigrationError
 
-COMMANDS = (show_config, plan_capacity, write_terraform, inspect_entity, run_migrate)
+COMMANDS = (show_config, plan_capacity, write_terraform, inspect_entity, run_bench, run_migrate)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,7 +92,7 @@ def test_a_wrong_repo_is_one_line_and_status_2(tmp_path: Path, capsys: pytest.Ca
     assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize("command", ["config", "capacity", "terraform", "inspect", "migrate"])
+@pytest.mark.parametrize("command", ["config", "capacity", "terraform", "inspect", "bench", "migrate"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_status:
         main([command, "--help"])
