@@ -166,8 +166,12 @@ class Plan:
 
 
 def provisioned(units: float) -> int:
-    """Whole capacity units covering ``units``; a provisioned table has at least 1 of each."""
-    return max(1, math.ceil(units))
+    """Whole capacity units covering ``units``; a provisioned table has at least 1 of each.
+
+    Rounded to a millionth first: the products and quotients of decimal inputs carry binary noise
+    (21 / 0.7 is 30.000000000000004), which must not cost a whole unit.
+    """
+    return max(1, math.ceil(round(units, 6)))
 
 
 def make_plan(
@@ -179,9 +183,9 @@ def make_plan(
     plans = [plan_item(item, workload) for item in items]
     reads = sum(plan.read_units for plan in plans)
     writes = sum(plan.write_units for plan in plans)
-    share = target_utilization / 100
     needed_read, needed_write = provisioned(reads), provisioned(writes)
-    scaled_read, scaled_write = provisioned(reads / share), provisioned(writes / share)
+    scaled_read = provisioned(reads * 100 / target_utilization)
+    scaled_write = provisioned(writes * 100 / target_utilization)
     read_millions, write_millions = reads * SECONDS_PER_MONTH / 1e6, writes * SECONDS_PER_MONTH / 1e6
 
     def hourly(name: str, read: int, write: int) -> Mode:
@@ -220,7 +224,7 @@ def autoscaling_bounds(plan: Plan, factor: float = DEFAULT_SCALE_FACTOR) -> Boun
 
     def around(planned: int) -> tuple[int, int]:
         low = provisioned(planned / factor)
-        return low, max(low, math.ceil(planned * factor))
+        return low, max(low, provisioned(planned * factor))
 
     read_min, read_max = around(plan.provisioned_read)
     write_min, write_max = around(plan.provisioned_write)

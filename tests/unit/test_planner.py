@@ -165,3 +165,14 @@ def test_autoscaling_bounds_sit_a_factor_below_and_above_the_plan() -> None:
         5_715,
         5_715,
     )
+
+
+def test_decimal_inputs_cost_no_unit_for_binary_noise() -> None:
+    """3 queries/s x 10 entities x 0.1 persisted = 3 entities written/s (in binary floating point
+    3.0000000000000004): 3 WCU, not 4. 42 entities/s x 0.5 RCU = 21 RCU needed, at 70 % exactly
+    30 provisioned (21 / 0.7 is 30.000000000000004 in floating point): not 31."""
+    plan = make_plan([item(100)], Workload(qps=3, entities_per_query=10, persist_fraction=0.1))
+    assert plan.modes[0].write_units == 3
+    plan = make_plan([item(100)], Workload(qps=42, entities_per_query=1, persist_fraction=0))
+    assert plan.read_units == 21
+    assert plan.provisioned_read == 30
