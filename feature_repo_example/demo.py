@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -64,6 +65,12 @@ FAKE_AWS_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
 }
 REAL_AWS_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+# Feast's CLI turns logging on at INFO when it is imported (feast/cli/serve.py calls
+# logging.basicConfig(level=logging.INFO)), so its commands print every library's INFO records in
+# logging's default format: botocore's "Found credentials in environment variables" once per
+# client. The demo echoes what the commands say, the store's own log lines and every warning.
+LIBRARY_INFO = re.compile(r"^(?:DEBUG|INFO):(?!feast_chalk_dynamo[.:])[\w.]+:")
 
 STARTUP_TIMEOUT_S = 90.0
 COMMAND_TIMEOUT_S = 600.0
@@ -196,7 +203,7 @@ def run_feast(args: Sequence[str], yaml_path: Path, env: dict[str, str]) -> None
         timeout=COMMAND_TIMEOUT_S,
     )
     for line in (result.stdout + result.stderr).splitlines():
-        if line.strip():
+        if line.strip() and not LIBRARY_INFO.match(line):
             log(f"    {line}")
     if result.returncode != 0:
         raise DemoError(f"feast {args[0]} failed with exit code {result.returncode}")
