@@ -9,6 +9,7 @@ same figures by hand).
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from statistics import fmean
@@ -186,3 +187,17 @@ def test_options_out_of_range_are_refused(capsys: pytest.CaptureFixture[str], tm
             "--persist-fraction", "1.5")  # fmt: skip
     assert exit_status.value.code == 2
     assert "argument --persist-fraction: 1.5 is out of range: takes from 0 to 1" in capsys.readouterr().err
+
+
+def test_library_info_lines_are_held_back(
+    repo: ExampleRepo, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With INFO on (importing Feast's CLI turns it on), botocore says 'Found credentials in
+    environment variables' for every client, as a client made here shows; a command says none of it."""
+    caplog.set_level(logging.INFO)
+    repo.client().describe_table(TableName=repo.table)
+    assert any(record.name == "botocore.credentials" for record in caplog.records)
+    caplog.clear()
+    code, _, _ = capacity(capsys, repo.path)
+    assert code == 0
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("botocore")] == []
