@@ -5,8 +5,9 @@
 (this store's table ``bench-chalk`` and Feast's ``bench.<view>`` tables, created on the endpoint
 if missing), the shapes timed, the racing scenario behind a delaying proxy in front of the
 endpoint, the tables printed; only the server differs. The endpoint must accept the test
-credentials the benchmark signs with (``dataset.use_fake_aws_credentials``): dynalite, moto,
-DynamoDB Local and other local endpoints do, AWS does not.
+credentials the benchmark signs with (``dataset.use_fake_aws_credentials``): dynalite and other
+local endpoints do, AWS does not. moto's threaded server answers the load's concurrent
+transactions with HTTP 500 (see the README, 'Tests'): the benchmark fails on it.
 """
 
 from __future__ import annotations

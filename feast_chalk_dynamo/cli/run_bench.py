@@ -31,7 +31,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "store and into Feast's DynamoDB store on the endpoint, time reads of both and of bare "
             "BatchGetItem calls, and print percentiles and ratios (benchmarks/read_bench.py; see the "
             "README, 'The read engine'). The endpoint must take test credentials: a local "
-            "DynamoDB-compatible server (dynalite, moto, DynamoDB Local), not AWS. Needs a source "
+            "DynamoDB-compatible server such as dynalite, not AWS; not moto's server either, which answers "
+            "the load's concurrent transactions with HTTP 500. Needs a source "
             "checkout with the bench extras installed. Exit status: the benchmark's; 2 when the endpoint "
             "does not answer or the checkout is missing."
         ),
