@@ -72,32 +72,23 @@ def _registry(path: Path) -> dict[str, Any]:
 
 
 def _ours(run_dir: Path, endpoint: Endpoint, table: str, **knobs: Any) -> FeatureStore:
-    run_dir.mkdir(parents=True)
-    return FeatureStore(
-        config=RepoConfig(
-            project=PROJECT,
-            provider="local",
-            registry=_registry(run_dir / "registry.db"),
-            online_store={
-                "type": STORE_TYPE,
-                "table_name": table,
-                "endpoint_url": endpoint.url,
-                "create_tables_if_not_exists": True,
-                **knobs,
-            },
-            entity_key_serialization_version=3,
-        )
-    )
+    online_store = {"type": STORE_TYPE, "table_name": table, "endpoint_url": endpoint.url, **knobs}
+    return _store(run_dir, {**online_store, "create_tables_if_not_exists": True})
 
 
 def _sqlite(run_dir: Path) -> FeatureStore:
+    return _store(run_dir, {"type": "sqlite", "path": str(run_dir / "online.db")})
+
+
+def _store(run_dir: Path, online_store: dict[str, Any]) -> FeatureStore:
+    """The same project and versioned registry, on either online store."""
     run_dir.mkdir(parents=True)
     return FeatureStore(
         config=RepoConfig(
             project=PROJECT,
             provider="local",
             registry=_registry(run_dir / "registry.db"),
-            online_store={"type": "sqlite", "path": str(run_dir / "online.db")},
+            online_store=online_store,
             entity_key_serialization_version=3,
         )
     )
