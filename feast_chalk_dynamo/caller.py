@@ -16,7 +16,7 @@ import asyncio
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from feast_chalk_dynamo.client import InFlight, RetryPolicy, Transport, error_code, retry_cause
 from feast_chalk_dynamo.errors import ConnectionFailed, RetriesExhausted, ServerErrors, ThroughputExceeded
 from feast_chalk_dynamo.metrics import CallMetrics, MetricLabels
+from feast_chalk_dynamo.regions import Candidate, RegionHealth
 from feast_chalk_dynamo.tables import is_missing_table, missing_table
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -58,6 +59,8 @@ class CallStats:
     latencies_ms: dict[str, deque[float]] = field(
         default_factory=lambda: defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
     )
+    regions: Counter[str] = field(default_factory=Counter)  # attempts by the region they went to
+    failovers: Counter[str] = field(default_factory=Counter)  # requests sent on, by the region they left
 
     def latency_percentile(self, operation: str, percent: float) -> float | None:
         """Recent attempt latency at ``percent`` (0-100) in ms: what to set the racing wait from."""
@@ -126,18 +129,35 @@ class RacingBudget:
             return False
 
 
+@dataclass(frozen=True)
+class Route:
+    """One region's way in: its name, its transport and the metrics labelled by it."""
+
+    region: str
+    transport: Transport
+    metrics: CallMetrics
+
+
 class Caller:
     def __init__(
         self,
-        transport: Transport,
+        transport: Transport | Sequence[tuple[str, Transport]],
         table: str,
         region: str,
         pool: ThreadPoolExecutor,
         retry: RetryPolicy,
         racing_wait_ms: float | None = None,
         sleep: Sleep = asyncio.sleep,
+        health: RegionHealth | None = None,
     ) -> None:
-        self._transport = transport
+        """``transport``: one, for ``region``; or (region, transport) pairs, preferred first.
+
+        ``health`` decides among several regions (the engine shares one
+        between its reads, writes and control plane).
+        """
+        pairs = [(region, transport)] if not isinstance(transport, Sequence) else list(transport)
+        self._routes = [Route(name, way, CallMetrics(MetricLabels(table, name))) for name, way in pairs]
+        self._health = health or RegionHealth([name for name, _ in pairs], 3, 5.0)
         self._table = table
         self._pool = pool
         self.retry = retry
@@ -145,7 +165,6 @@ class Caller:
         self._racing_wait = racing_wait_ms / 1000 if racing_wait_ms else None
         self._budget = RacingBudget()
         self.stats = CallStats()
-        self.metrics = CallMetrics(MetricLabels(table, region))
         # Called with (operation, payload) before every attempt: tests watch here.
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
@@ -156,6 +175,7 @@ class Caller:
         race: bool = False,
         inline: bool = False,
         siblings: Siblings | None = None,
+        failover: bool = True,
     ) -> dict[str, Any]:
         """One operation, retried on throttling, 5xx and connection failures, raced if asked.
 
@@ -163,41 +183,95 @@ class Caller:
         ``inline`` sends from the loop's own thread instead of the client pool:
         only for a loop private to one synchronous caller with nothing else in
         flight, where blocking it costs nothing and saves two thread hand-offs.
+
+        It goes to the first healthy region (``regions.RegionHealth``). If it
+        fails there for good with a connection error, timeout or 5xx, and
+        ``failover`` allows (a request that is safe to send twice), it is sent
+        once more, to the next region; probes of recovering regions come on
+        top. A throttle never fails over: the region is up, only busy.
         """
-        delays = self.retry.delays()
+        failure: Exception | None = None
+        failed_in: Route | None = None
+        regions_tried = 0
+        for candidate in self._health.candidates(probes=failover):
+            if failed_in is not None:
+                if not failover or (regions_tried >= 2 and not candidate.probe):
+                    break
+                self.stats.failovers[failed_in.region] += 1
+                failed_in.metrics.failed_over(operation)
+            try:
+                response = await self._in_region(candidate, operation, payload, race, inline, siblings)
+            except (ConnectionFailed, ServerErrors) as error:
+                self._health.failed(candidate.index)
+                failure, failed_in = error, self._routes[candidate.index]
+                regions_tried += not candidate.probe
+                continue
+            except Exception:
+                self._health.succeeded(candidate.index)  # refused or throttled: the region answered
+                raise
+            self._health.succeeded(candidate.index)
+            return response
+        assert failure is not None
+        raise failure
+
+    async def _in_region(
+        self,
+        candidate: Candidate,
+        operation: str,
+        payload: dict[str, Any],
+        race: bool,
+        inline: bool,
+        siblings: Siblings | None,
+    ) -> dict[str, Any]:
+        """The operation in one region, with this caller's retries (one attempt for a probe)."""
+        route = self._routes[candidate.index]
+        delays = iter(()) if candidate.probe else self.retry.delays()
         while True:
             try:
                 if race and self._racing_wait is not None:
-                    return await self._raced(operation, payload, self._racing_wait, siblings)
+                    return await self._raced(route, operation, payload, self._racing_wait, siblings)
                 if inline:
-                    return self._inline_attempt(operation, payload)
-                return await self._attempt(operation, payload)
+                    return self._inline_attempt(route, operation, payload)
+                return await self._attempt(route, operation, payload)
             except Exception as error:
                 cause = retry_cause(error)
                 if cause is None:
                     if is_missing_table(error):
                         raise missing_table(self._table) from None
                     raise
-                await self.back_off(delays, cause, operation, error)
+                await self.back_off(delays, cause, operation, error, route)
 
-    async def back_off(self, delays: Iterator[float], cause: str, operation: str, error: Exception) -> None:
+    @property
+    def metrics(self) -> CallMetrics:
+        """The metrics of the region requests go to now: where counts found in answers belong."""
+        return self._routes[self._health.current()].metrics
+
+    async def back_off(
+        self,
+        delays: Iterator[float],
+        cause: str,
+        operation: str,
+        error: Exception,
+        route: Route | None = None,
+    ) -> None:
         """Wait the next of ``delays`` before retrying after ``error``; raise by ``cause`` if none is left.
 
         Also for failures a caller finds in an answer (a throttled transaction's
         cancellation reasons), so every retry is counted and exhausted alike.
+        ``route``: the region retried in, when known; else the current one.
         """
         delay = next(delays, None)
         if delay is None:
             raise _EXHAUSTED[cause](
                 self._table, operation, f"{cause} after {self.retry.max_retries} retries: {error}"
             ) from error
-        self.retried(operation, cause)
+        self.retried(operation, cause, route)
         await self.sleep(delay)
 
-    def retried(self, operation: str, cause: str) -> None:
+    def retried(self, operation: str, cause: str, route: Route | None = None) -> None:
         """Count a retry (a caller retrying what it found in an answer counts here too)."""
         self.stats.retries[cause] += 1
-        self.metrics.retried(operation, cause)
+        (route.metrics if route else self.metrics).retried(operation, cause)
 
     def throttled(self, operation: str) -> None:
         """Count a throttle found in an answer (a transaction cancelled for throttling).
@@ -207,30 +281,31 @@ class Caller:
         self.metrics.throttled(operation)
 
     def _attempt(
-        self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+        self, route: Route, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
     ) -> asyncio.Future[dict[str, Any]]:
-        self._count(operation, payload)
+        self._count(route, operation, payload)
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, self._timed_send, operation, payload, in_flight)
+        return loop.run_in_executor(self._pool, self._timed_send, route, operation, payload, in_flight)
 
-    def _inline_attempt(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-        self._count(operation, payload)
-        return self._timed_send(operation, payload)
+    def _inline_attempt(self, route: Route, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._count(route, operation, payload)
+        return self._timed_send(route, operation, payload)
 
-    def _count(self, operation: str, payload: dict[str, Any]) -> None:
+    def _count(self, route: Route, operation: str, payload: dict[str, Any]) -> None:
         self.stats.attempts[operation] += 1
-        self.metrics.sent(operation)
+        self.stats.regions[route.region] += 1
+        route.metrics.sent(operation)
         for listener in self.listeners:
             listener(operation, payload)
 
     def _timed_send(
-        self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+        self, route: Route, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
     ) -> dict[str, Any]:
         start = time.perf_counter()
         code: str | None = None
         throttled = False
         try:
-            return self._transport.send(operation, payload, in_flight)
+            return route.transport.send(operation, payload, in_flight)
         except Exception as error:
             code, throttled = error_code(error), retry_cause(error) == "throttled"
             raise
@@ -238,20 +313,20 @@ class Caller:
             if in_flight is None or not in_flight.aborted:  # a cut-off loser's time (and error) says nothing
                 seconds = time.perf_counter() - start
                 self.stats.latencies_ms[operation].append(seconds * 1000)
-                self.metrics.answered(operation, seconds, code, throttled)
+                route.metrics.answered(operation, seconds, code, throttled)
 
     async def _raced(
-        self, operation: str, payload: dict[str, Any], wait: float, siblings: Siblings | None
+        self, route: Route, operation: str, payload: dict[str, Any], wait: float, siblings: Siblings | None
     ) -> dict[str, Any]:
         """Send again if no answer within ``wait``; the first answer wins, the other is cut off."""
         self._budget.earn()
         primary_connection = InFlight()
-        primary = self._attempt(operation, payload, primary_connection)
+        primary = self._attempt(route, operation, payload, primary_connection)
         done, _ = await asyncio.wait({primary}, timeout=wait)
         if done:
             return primary.result()
         if siblings is not None and not siblings.straggling():
-            self._race_event(operation, "duplicates_held_back")
+            self._race_event(route, operation, "duplicates_held_back")
             while not siblings.straggling():  # wait for our answer or for siblings', whichever first
                 either: set[asyncio.Future[Any]] = {primary, siblings.next_answer()}
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -262,11 +337,11 @@ class Caller:
             if done:
                 return primary.result()
         if not self._budget.spend():
-            self._race_event(operation, "duplicates_denied")
+            self._race_event(route, operation, "duplicates_denied")
             return await primary
-        self._race_event(operation, "duplicates")
+        self._race_event(route, operation, "duplicates")
         duplicate_connection = InFlight()
-        duplicate = self._attempt(operation, payload, duplicate_connection)
+        duplicate = self._attempt(route, operation, payload, duplicate_connection)
         connections = {primary: primary_connection, duplicate: duplicate_connection}
         pending = {primary, duplicate}
         failure: BaseException | None = None
@@ -275,7 +350,7 @@ class Caller:
             for future in done:
                 if future.exception() is None:
                     if future is duplicate:
-                        self._race_event(operation, "duplicate_wins")
+                        self._race_event(route, operation, "duplicate_wins")
                     for loser in pending:
                         loser.add_done_callback(_consume)
                         connections[loser].abort()
@@ -284,10 +359,10 @@ class Caller:
         assert failure is not None
         raise failure
 
-    def _race_event(self, operation: str, event: str) -> None:
+    def _race_event(self, route: Route, operation: str, event: str) -> None:
         """Count a racing outcome; ``event`` names its ``CallStats`` field."""
         setattr(self.stats, event, getattr(self.stats, event) + 1)
-        self.metrics.raced(operation, event)
+        route.metrics.raced(operation, event)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from feast_chalk_dynamo.local_answers import LocalAnswers
 from feast_chalk_dynamo.metrics import MetricLabels
 from feast_chalk_dynamo.names import NameRegistry
 from feast_chalk_dynamo.reader import Reader
+from feast_chalk_dynamo.regions import FailoverClient, RegionHealth
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.tables import TableAdmin, report_missing_table
 from feast_chalk_dynamo.writes import Writer
@@ -72,7 +74,13 @@ class LockedLRU:
 
 
 class Engine:
-    def __init__(self, settings: DynamoSettings, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        settings: DynamoSettings,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``sleep`` (retry backoff) and ``clock`` (region probes) are injected so tests need not wait."""
         self.settings = settings
         self.pool = ThreadPoolExecutor(settings.client_threads, thread_name_prefix="dynamodb-client")
         self.serde_pool = ThreadPoolExecutor(settings.serde_threads, thread_name_prefix="dynamodb-serde")
@@ -82,14 +90,24 @@ class Engine:
         retry = RetryPolicy.from_settings(settings)
         table = settings.table_name
         read_wait = settings.request_racing_wait_time if settings.enable_request_racing else None
-        self.read_transport = make_transport(settings)
-        self.write_transport = make_transport(settings)
-        self.reads = Caller(self.read_transport, table, settings.region, self.pool, retry, read_wait, sleep)
-        self.writes = Caller(self.write_transport, table, settings.region, self.pool, retry, None, sleep)
+        # One health record for reads, writes and the control plane: a region's outage is everyone's.
+        regional = [settings.for_region(endpoint) for endpoint in settings.region_endpoints]
+        names = [each.region for each in regional]
+        self.health = RegionHealth(
+            names, settings.region_failures_to_unhealthy, settings.region_probe_seconds, clock
+        )
+        self.read_transports = [make_transport(each) for each in regional]
+        self.write_transports = [make_transport(each) for each in regional]
+        reading = list(zip(names, self.read_transports, strict=True))
+        writing = list(zip(names, self.write_transports, strict=True))
+        self.reads = Caller(reading, table, names[0], self.pool, retry, read_wait, sleep, self.health)
+        self.writes = Caller(writing, table, names[0], self.pool, retry, None, sleep, self.health)
         # Admin and name lookups are rare: botocore's own retries are enough there.
-        self.client = make_client(settings)
         self.requests = RequestCounter()
-        self.client.meta.events.register("before-call.dynamodb", self.requests)
+        clients = [make_client(each) for each in regional]
+        for client in clients:
+            client.meta.events.register("before-call.dynamodb", self.requests)
+        self.client = FailoverClient(clients, self.health)
         report_missing_table(self.client, table)
         self.names = NameRegistry(
             self.client,
@@ -103,7 +121,7 @@ class Engine:
         self.blooms = (
             BloomFilters(self.client, self.admin, settings, retry) if settings.bloom_filters else None
         )
-        self.local = LocalAnswers(settings, CounterBoard(MetricLabels(table, settings.region)), self.blooms)
+        self.local = LocalAnswers(settings, CounterBoard(MetricLabels(table, names[0])), self.blooms)
         self.layouts = LockedLRU(4096)
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)
@@ -140,7 +158,7 @@ class Engine:
         self.loop.close()
         self.pool.shutdown(wait=True)
         self.serde_pool.shutdown(wait=True)
-        for transport in (self.read_transport, self.write_transport):
+        for transport in (*self.read_transports, *self.write_transports):
             transport.close()
         self.client.close()
 

@@ -60,6 +60,9 @@ RETRIES = _per_call(
     "Retries after a backoff, by cause: throttled, server error, connection, unprocessed keys",
     "cause",
 )
+FAILOVERS = _per_call(
+    "failovers", "Requests that failed for good in this region and were sent on to the next one"
+)
 REQUEST_LATENCY = Histogram(
     PREFIX + "request_latency_seconds",
     "Time from sending a request to its answer or failure (a racer cut off is not timed)",
@@ -99,7 +102,7 @@ WRITES = {
     "conflict_retries": _per_view("write_conflict_retries", "Writes retried after a TransactionConflict"),
 }
 METRICS: tuple[Counter | Histogram, ...] = (
-    REQUESTS, ERRORS, THROTTLES, RETRIES, REQUEST_LATENCY,
+    REQUESTS, ERRORS, THROTTLES, RETRIES, FAILOVERS, REQUEST_LATENCY,
     *RACING.values(), *NAMESPACE.values(), *WRITES.values(),
 )  # fmt: skip
 
@@ -176,6 +179,10 @@ class CallMetrics:
     @never_raises
     def retried(self, operation: str, cause: str) -> None:
         self._of(operation).get(RETRIES, cause).inc()
+
+    @never_raises
+    def failed_over(self, operation: str) -> None:
+        self._of(operation).get(FAILOVERS).inc()
 
     @never_raises
     def raced(self, operation: str, event: str) -> None:

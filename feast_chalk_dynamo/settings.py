@@ -55,6 +55,17 @@ class BloomNamespace(FeastConfigBaseModel):
     error_rate: float = Field(default=0.001, gt=0, lt=1)
 
 
+class RegionEndpoint(FeastConfigBaseModel):
+    """One entry of ``DYNAMODB_REGIONS``: a replica region of the Global Table, in order of preference.
+
+    ``endpoint_url`` is for a VPC endpoint or a local stand-in; None is the
+    region's public DynamoDB endpoint.
+    """
+
+    region: str = Field(min_length=1)
+    endpoint_url: str | None = None
+
+
 class DynamoSettings(FeastConfigBaseModel):
     """Connection settings plus every ``DYNAMODB_*`` knob of the seed.
 
@@ -113,6 +124,14 @@ class DynamoSettings(FeastConfigBaseModel):
     # its age, so read-time expiry by a view's ttl, and DynamoDB item expiry,
     # are opt-in (Chalk's behaviour).
     chalk_style_expiry: bool = False
+    # Not in the seed: the Global Table's regions, first preferred (see
+    # regions.py). Empty: ``region``/``endpoint_url`` alone, as before.
+    regions: list[RegionEndpoint] | None = None
+    # A region is unhealthy after this many requests in a row failed there
+    # (connection errors, timeouts, 5xx, each after its retries) and is
+    # probed with one request every region_probe_seconds until it answers.
+    region_failures_to_unhealthy: int = Field(default=3, ge=1)
+    region_probe_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -135,6 +154,15 @@ class DynamoSettings(FeastConfigBaseModel):
                 "set: give the wait in milliseconds, roughly your p95 read latency"
             )
         return self
+
+    @property
+    def region_endpoints(self) -> list[RegionEndpoint]:
+        """The regions requests may go to, preferred first: ``regions``, else the one ``region``."""
+        return self.regions or [RegionEndpoint(region=self.region, endpoint_url=self.endpoint_url)]
+
+    def for_region(self, endpoint: RegionEndpoint) -> DynamoSettings:
+        """These settings aimed at one region: what a per-region transport or client is built from."""
+        return self.model_copy(update={"region": endpoint.region, "endpoint_url": endpoint.endpoint_url})
 
     @property
     def client_threads(self) -> int:
@@ -160,7 +188,7 @@ _CONNECTION_FIELDS = frozenset(
 
 
 # Knobs whose environment variable holds JSON.
-_JSON_KNOBS = frozenset({"cached_namespaces", "bloom_filters"})
+_JSON_KNOBS = frozenset({"cached_namespaces", "bloom_filters", "regions"})
 
 
 def knob_names(model: type[DynamoSettings]) -> list[str]:

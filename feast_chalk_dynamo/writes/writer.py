@@ -142,7 +142,7 @@ class Writer:
         self._conflicts = ConflictBackoff.from_settings(settings)
         # Whether the endpoint takes TransactWriteItems: None until a bulk write finds out.
         self.transactions: bool | None = None
-        labels = MetricLabels(settings.table_name, settings.region)
+        labels = MetricLabels(settings.table_name, settings.region_endpoints[0].region)
         self.stats = WriteStats(exported=ViewCounters(WRITES, labels))
 
     async def write(
@@ -252,7 +252,11 @@ class Writer:
         try:
             while True:
                 try:
-                    await self._caller.call("UpdateItem", update.request)
+                    # Guarded, it may go on to the next region: the guard keeps a newer row there.
+                    # Unguarded, nothing would stop it overwriting a newer row in the other region,
+                    # and last-writer-wins replication would carry that older row everywhere.
+                    guarded = "ConditionExpression" in update.request
+                    await self._caller.call("UpdateItem", update.request, failover=guarded)
                 except ClientError as error:
                     code = error.response.get("Error", {}).get("Code")
                     if code == "ConditionalCheckFailedException":

@@ -68,7 +68,7 @@ def test_a_bulk_write_is_guarded_transactions_of_at_most_a_hundred(
     tmp_path: Path, moto_endpoint: Endpoint, table_name: str, read_path: str
 ) -> None:
     store, config, view = setup(tmp_path, moto_endpoint.url, table_name, read_path=read_path)
-    assert isinstance(store.engine(config).write_transport, RawHttpTransport) == (read_path == "fast")
+    assert isinstance(store.engine(config).write_transports[0], RawHttpTransport) == (read_path == "fast")
     sent = watch_writes(store, config)
     progress: list[int] = []
     store.online_write_batch(config, view, [row(i, float(i)) for i in range(250)], progress.append)

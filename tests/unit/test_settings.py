@@ -64,6 +64,9 @@ def test_every_knob_is_an_env_var() -> None:
         "DYNAMODB_BULK_WRITE_MIN_ROWS",
         "DYNAMODB_BLOOM_FILTERS",
         "DYNAMODB_BLOOM_FILTER_REFRESH_SECONDS",
+        "DYNAMODB_REGIONS",
+        "DYNAMODB_REGION_FAILURES_TO_UNHEALTHY",
+        "DYNAMODB_REGION_PROBE_SECONDS",
     }
     assert {env_var(n) for n in knob_names(ChalkDynamoOnlineStoreConfig)} == seed_vars | ours
 
@@ -88,6 +91,23 @@ def test_cached_namespaces_from_env_json(monkeypatch: pytest.MonkeyPatch) -> Non
     assert config.cached_namespaces is not None
     assert config.cached_namespaces[0].namespace == "driver_stats"
     assert config.cached_namespaces[0].max_lru_size == 100
+
+
+def test_regions_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "DYNAMODB_REGIONS", '[{"region": "us-east-1", "endpoint_url": "http://a"}, {"region": "us-west-2"}]'
+    )
+    config = ChalkDynamoOnlineStoreConfig(region="eu-west-1")
+    assert [(r.region, r.endpoint_url) for r in config.region_endpoints] == [
+        ("us-east-1", "http://a"),
+        ("us-west-2", None),
+    ]
+    assert config.for_region(config.region_endpoints[1]).region == "us-west-2"
+
+
+def test_no_regions_means_the_one_region() -> None:
+    config = ChalkDynamoOnlineStoreConfig(region="eu-west-1", endpoint_url="http://b")
+    assert [(r.region, r.endpoint_url) for r in config.region_endpoints] == [("eu-west-1", "http://b")]
 
 
 def test_bloom_filters_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,242 @@
+"""Region health and failover as values: a fake clock, scripted transports and clients, no server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from feast_chalk_dynamo.caller import Caller
+from feast_chalk_dynamo.client import RetryPolicy
+from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, ThroughputExceeded
+from feast_chalk_dynamo.metrics import snapshot
+from feast_chalk_dynamo.regions import Candidate, FailoverClient, RegionHealth
+from tests.unit.test_metrics import Scripted, no_sleep, throttle
+
+EAST, WEST = "us-east-1", "us-west-2"
+OK: dict[str, Any] = {"Responses": {}}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def server_error() -> ClientError:
+    error = {"Error": {"Code": "InternalServerError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+    return ClientError(error, "BatchGetItem")  # type: ignore[arg-type]
+
+
+def validation_error() -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ValidationException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "UpdateItem"
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def health(clock: FakeClock) -> RegionHealth:
+    return RegionHealth([EAST, WEST], failures_to_unhealthy=3, probe_seconds=5.0, clock=clock)
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as running:
+        yield running
+
+
+def first(health: RegionHealth) -> Candidate:
+    return health.candidates()[0]
+
+
+# -- RegionHealth --------------------------------------------------------------
+
+
+def test_a_region_is_unhealthy_after_a_run_of_failures_and_requests_go_to_the_next(
+    health: RegionHealth,
+) -> None:
+    assert health.candidates() == [Candidate(0, probe=False), Candidate(1, probe=False)]
+    health.failed(0)
+    health.failed(0)
+    assert health.healthy(0) and first(health) == Candidate(0, probe=False)
+    health.failed(0)
+    assert not health.healthy(0)
+    assert health.candidates() == [Candidate(1, probe=False)]
+    assert health.current() == 1
+
+
+def test_failures_must_be_in_a_row(health: RegionHealth) -> None:
+    for _ in range(5):
+        health.failed(0)
+        health.failed(0)
+        health.succeeded(0)  # a throttle or any answer ends the run
+    assert health.healthy(0)
+
+
+def test_an_unhealthy_region_gets_one_probe_per_interval_and_recovers_when_it_answers(
+    health: RegionHealth, clock: FakeClock
+) -> None:
+    for _ in range(3):
+        health.failed(0)
+    clock.now += 4.9
+    assert health.candidates() == [Candidate(1, probe=False)]
+    clock.now += 0.1
+    assert health.candidates() == [Candidate(0, probe=True), Candidate(1, probe=False)]
+    assert health.candidates() == [Candidate(1, probe=False)]  # one probe per interval, not one per request
+    health.failed(0)  # the probe failed: the next one an interval later
+    clock.now += 4.9
+    assert health.candidates() == [Candidate(1, probe=False)]
+    clock.now += 0.1
+    assert first(health) == Candidate(0, probe=True)
+    health.succeeded(0)
+    assert health.healthy(0) and health.candidates() == [Candidate(0, False), Candidate(1, False)]
+    assert health.current() == 0
+
+
+def test_a_request_that_cannot_fail_over_takes_no_probe(health: RegionHealth, clock: FakeClock) -> None:
+    for _ in range(3):
+        health.failed(0)
+    clock.now += 5
+    assert health.candidates(probes=False) == [Candidate(1, probe=False)]
+    assert first(health) == Candidate(0, probe=True)  # still due for the next request that may
+
+
+def test_with_every_region_down_each_is_tried_once(health: RegionHealth) -> None:
+    for index in (0, 1):
+        for _ in range(3):
+            health.failed(index)
+    assert health.candidates() == [Candidate(0, probe=True), Candidate(1, probe=True)]
+
+
+def test_a_single_region_is_never_unhealthy(clock: FakeClock) -> None:
+    alone = RegionHealth([EAST], failures_to_unhealthy=1, probe_seconds=5.0, clock=clock)
+    for _ in range(10):
+        alone.failed(0)
+    assert alone.candidates() == [Candidate(0, probe=False)]  # every request keeps its full retries
+
+
+# -- Caller failover -------------------------------------------------------------
+
+
+def two_region_caller(
+    east: Scripted, west: Scripted, health: RegionHealth, pool: ThreadPoolExecutor, table: str = "regions"
+) -> Caller:
+    """One retry per region: a failure for good is two attempts."""
+    routes = [(EAST, east), (WEST, west)]
+    return Caller(routes, table, EAST, pool, RetryPolicy(1, 1), sleep=no_sleep, health=health)
+
+
+def test_a_read_that_fails_for_good_in_one_region_is_answered_by_the_next(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    table = f"regions-{uuid.uuid4().hex[:8]}"
+    east = Scripted(ConnectionResetError(), ConnectionResetError())  # the attempt and its one retry
+    caller = two_region_caller(east, Scripted(OK), health, pool, table)
+    assert asyncio.run(caller.call("BatchGetItem", {})) == OK
+    assert caller.stats.regions == {EAST: 2, WEST: 1} and caller.stats.failovers == {EAST: 1}
+    values = snapshot(table)
+    assert values["feast_chalk_dynamo_requests_total"] == {
+        f"region={EAST},operation=BatchGetItem": 2,
+        f"region={WEST},operation=BatchGetItem": 1,
+    }
+    assert values["feast_chalk_dynamo_failovers_total"] == {f"region={EAST},operation=BatchGetItem": 1}
+
+
+def test_a_throttle_never_fails_over(health: RegionHealth, pool: ThreadPoolExecutor) -> None:
+    west = Scripted()  # any request here would pop from an empty script
+    caller = two_region_caller(Scripted(throttle(), throttle()), west, health, pool)
+    with pytest.raises(ThroughputExceeded):
+        asyncio.run(caller.call("BatchGetItem", {}))
+    assert caller.stats.regions == {EAST: 2}
+    assert health.healthy(0)
+
+
+def test_a_refused_request_does_not_fail_over_and_counts_as_an_answer(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    health.failed(0)
+    caller = two_region_caller(Scripted(validation_error()), Scripted(), health, pool)
+    with pytest.raises(ClientError):
+        asyncio.run(caller.call("UpdateItem", {}))
+    assert caller.stats.regions == {EAST: 1}
+    health.failed(0)
+    health.failed(0)
+    assert health.healthy(0)  # the refusal ended the run of failures
+
+
+def test_a_request_that_may_not_fail_over_raises_in_its_region(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    caller = two_region_caller(Scripted(server_error(), server_error()), Scripted(), health, pool)
+    with pytest.raises(ServerErrors):
+        asyncio.run(caller.call("UpdateItem", {}, failover=False))
+    assert caller.stats.regions == {EAST: 2} and not caller.stats.failovers
+
+
+def test_both_regions_down_raises_after_each_was_tried(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    down = [ConnectionResetError(), ConnectionResetError()]
+    caller = two_region_caller(Scripted(*down), Scripted(*down), health, pool)
+    with pytest.raises(ConnectionFailed):
+        asyncio.run(caller.call("BatchGetItem", {}))
+    assert caller.stats.regions == {EAST: 2, WEST: 2}
+
+
+def test_after_the_run_requests_skip_the_region_and_a_probe_is_one_attempt(
+    health: RegionHealth, clock: FakeClock, pool: ThreadPoolExecutor
+) -> None:
+    east = Scripted(*[ConnectionResetError()] * 7, OK)
+    caller = two_region_caller(east, Scripted(*[OK] * 6), health, pool)
+    for _ in range(5):
+        assert asyncio.run(caller.call("BatchGetItem", {})) == OK
+    # Three reads spent their attempt and retry in the east; then it was unhealthy and skipped.
+    assert caller.stats.regions == {EAST: 6, WEST: 5}
+    clock.now += 5
+    asyncio.run(caller.call("BatchGetItem", {}))  # the probe fails (one attempt), the west answers
+    assert caller.stats.regions == {EAST: 7, WEST: 6} and not health.healthy(0)
+    clock.now += 5
+    asyncio.run(caller.call("BatchGetItem", {}))  # the probe answers
+    assert caller.stats.regions == {EAST: 8, WEST: 6} and health.healthy(0)
+
+
+# -- the control plane's clients ---------------------------------------------------
+
+
+class ScriptedClient:
+    """A botocore client stand-in: each operation answers from its script."""
+
+    def __init__(self, *answers: Any) -> None:
+        self._answers = list(answers)
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def operation(**_: Any) -> Any:
+            self.calls.append(name)
+            answer = self._answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return operation
+
+
+def test_control_plane_reads_fail_over_and_writes_stay_in_the_first_region(health: RegionHealth) -> None:
+    east = ScriptedClient(EndpointConnectionError(endpoint_url="http://east"), {"east": "wrote"})
+    west = ScriptedClient({"Item": {"west": "read"}})
+    client = FailoverClient([east, west], health)
+    assert client.get_item(TableName="t", Key={}) == {"Item": {"west": "read"}}
+    assert client.update_item(TableName="t", Key={}) == {"east": "wrote"}
+    assert (east.calls, west.calls) == (["get_item", "update_item"], ["get_item"])
