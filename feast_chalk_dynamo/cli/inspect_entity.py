@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from feast import FeatureStore
@@ -27,7 +26,15 @@ from feast.type_map import feast_value_type_to_python_type, python_values_to_pro
 from feast.value_type import ValueType
 
 from feast_chalk_dynamo import capacity
-from feast_chalk_dynamo.cli.shared import CliError, check_table, load_store, table_client, talking_to, where
+from feast_chalk_dynamo.cli.shared import (
+    CliError,
+    add_repo_argument,
+    check_table,
+    load_store,
+    table_client,
+    talking_to,
+    where,
+)
 from feast_chalk_dynamo.codec import CodecError, decode_feature, item_size, value_field_for
 from feast_chalk_dynamo.errors import EntityKeyTooLarge, UnsupportedEntityType
 from feast_chalk_dynamo.item_estimates import online_views
@@ -78,9 +85,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "2 for a wrong repo or entity, or a table that is missing or does not answer."
         ),
     )
-    parser.add_argument(
-        "--repo", type=Path, required=True, help="the Feast repo directory (its feature_store.yaml)"
-    )
+    add_repo_argument(parser)
     parser.add_argument(
         "--entity",
         action="append",

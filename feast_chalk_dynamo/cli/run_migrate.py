@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from feast_chalk_dynamo.cli.shared import add_repo_argument
 from feast_chalk_dynamo.migrate import Options, migrate
 from feast_chalk_dynamo.migrate.state import DEFAULT_NAME
 
@@ -23,9 +24,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "same command after an interruption. Feast's tables are only read."
         ),
     )
-    parser.add_argument(
-        "--repo", type=Path, required=True, help="the Feast repo directory (its feature_store.yaml)"
-    )
+    add_repo_argument(parser)
     parser.add_argument(
         "--from-table-prefix",
         dest="table_prefix",

@@ -8,6 +8,7 @@ the message says what is wrong and what to do.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,11 @@ COMMAND_TIMEOUT_MS = 10_000
 # Library loggers whose INFO lines tell a user of these commands nothing (botocore's "Found
 # credentials in environment variables" for every client, once anything turns INFO on).
 NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "feast")
+
+
+def add_repo_argument(parser: argparse.ArgumentParser) -> None:
+    """``--repo``, as every command that reads a repo takes it."""
+    parser.add_argument("--repo", type=Path, required=True, help=f"the Feast repo directory (its {YAML})")
 
 
 class CliError(ChalkDynamoError):

@@ -13,12 +13,18 @@ import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from feast import FeatureStore
 
 from feast_chalk_dynamo import planner
-from feast_chalk_dynamo.cli.shared import CliError, check_table, load_store, table_client, talking_to
+from feast_chalk_dynamo.cli.shared import (
+    CliError,
+    add_repo_argument,
+    check_table,
+    load_store,
+    table_client,
+    talking_to,
+)
 from feast_chalk_dynamo.item_estimates import (
     DEFAULT_LIST_ITEMS,
     DEFAULT_STRING_BYTES,
@@ -53,9 +59,7 @@ def _number(low: float, high: float | None = None, integer: bool = False) -> Cal
 
 
 def add_sizing_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--repo", type=Path, required=True, help="the Feast repo directory (its feature_store.yaml)"
-    )
+    add_repo_argument(parser)
     workload = parser.add_argument_group("workload")
     workload.add_argument("--qps", type=_number(0), required=True, help="queries per second")
     workload.add_argument(

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from statistics import fmean
 
+import boto3
 import pytest
 
 from feast_chalk_dynamo.cli.shared import YAML
@@ -195,7 +196,11 @@ def test_library_info_lines_are_held_back(
     """With INFO on (importing Feast's CLI turns it on), botocore says 'Found credentials in
     environment variables' for every client, as a client made here shows; a command says none of it."""
     caplog.set_level(logging.INFO)
-    repo.client().describe_table(TableName=repo.table)
+    # A session of its own: boto3's default session looks its credentials up (and says so) once.
+    fresh = boto3.session.Session().client(
+        "dynamodb", endpoint_url=repo.endpoint_url, region_name="us-east-1"
+    )
+    fresh.describe_table(TableName=repo.table)
     assert any(record.name == "botocore.credentials" for record in caplog.records)
     caplog.clear()
     code, _, _ = capacity(capsys, repo.path)
