@@ -35,6 +35,9 @@ Sleep = Callable[[float], Awaitable[None]]
 RACING_BUDGET_SHARE = 0.10
 RACING_BUDGET_BURST = 10.0
 
+# A probe of an unhealthy region is one attempt: its retries would only delay the failover.
+PROBE = RetryPolicy(max_retries=0, scale_ms=0)
+
 _EXHAUSTED: dict[str, type[RetriesExhausted]] = {
     "throttled": ThroughputExceeded,
     "server error": ServerErrors,
@@ -225,7 +228,8 @@ class Caller:
     ) -> dict[str, Any]:
         """The operation in one region, with this caller's retries (one attempt for a probe)."""
         route = self._routes[candidate.index]
-        delays = iter(()) if candidate.probe else self.retry.delays()
+        policy = PROBE if candidate.probe else self.retry
+        delays = policy.delays()
         while True:
             try:
                 if race and self._racing_wait is not None:
@@ -239,7 +243,7 @@ class Caller:
                     if is_missing_table(error):
                         raise missing_table(self._table) from None
                     raise
-                await self.back_off(delays, cause, operation, error, route)
+                await self.back_off(delays, cause, operation, error, route, policy)
 
     @property
     def metrics(self) -> CallMetrics:
@@ -253,17 +257,19 @@ class Caller:
         operation: str,
         error: Exception,
         route: Route | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         """Wait the next of ``delays`` before retrying after ``error``; raise by ``cause`` if none is left.
 
         Also for failures a caller finds in an answer (a throttled transaction's
         cancellation reasons), so every retry is counted and exhausted alike.
         ``route``: the region retried in, when known; else the current one.
+        ``policy``: the one ``delays`` came from, if not this caller's (a probe's).
         """
         delay = next(delays, None)
         if delay is None:
             raise _EXHAUSTED[cause](
-                self._table, operation, f"{cause} after {self.retry.max_retries} retries: {error}"
+                self._table, operation, f"{cause} after {(policy or self.retry).max_retries} retries: {error}"
             ) from error
         self.retried(operation, cause, route)
         await self.sleep(delay)

@@ -107,8 +107,8 @@ class Engine:
         clients = [make_client(each) for each in regional]
         for client in clients:
             client.meta.events.register("before-call.dynamodb", self.requests)
+            report_missing_table(client, table)
         self.client = FailoverClient(clients, self.health)
-        report_missing_table(self.client, table)
         self.names = NameRegistry(
             self.client,
             table,

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from feast_chalk_dynamo.client import retry_cause
 
-# Control-plane reads, one request each, that may go to another region when
-# the current one is down: a running process's generation check and table
-# checks stay answered through an outage. (Paginated queries and scans come
-# from ``get_paginator`` and stay in the first region.) Control-plane writes
-# (id allocation, the generation counter, table changes) never fail over:
-# two regions allocating ids at once would hand one id to two names once
-# replication merged them.
+T = TypeVar("T")
+
+# Control-plane reads that may go to another region when the current one is
+# down, so the name mapping and table checks stay readable through an outage
+# (paginated queries and scans too: see ``FailoverClient.get_paginator``).
+# Control-plane writes (id allocation, the generation counter, table changes)
+# never fail over: two regions allocating ids at once would hand one id to
+# two names once replication merged them.
 FAILOVER_READS = frozenset(
     {"get_item", "batch_get_item", "query", "scan", "describe_table", "describe_time_to_live"}
 )
@@ -126,8 +127,8 @@ def region_down(error: BaseException) -> bool:
 class FailoverClient:
     """botocore clients, one per region, that look like one: control-plane reads fail over.
 
-    Every other attribute (writes, paginators, ``meta``, ``exceptions``) is
-    the first region's: see ``FAILOVER_READS`` for why writes stay there.
+    Every other attribute (writes, waiters, ``meta``, ``exceptions``) is the
+    first region's: see ``FAILOVER_READS`` for why writes stay there.
     """
 
     def __init__(self, clients: Sequence[Any], health: RegionHealth) -> None:
@@ -137,26 +138,56 @@ class FailoverClient:
     def __getattr__(self, name: str) -> Any:
         if name not in FAILOVER_READS:
             return getattr(self.clients[0], name)
+        return lambda **kwargs: self._answered(lambda client: getattr(client, name)(**kwargs))
 
-        def read(**kwargs: Any) -> Any:
-            failure: BaseException | None = None
-            for candidate in self._health.candidates():
-                try:
-                    response = getattr(self.clients[candidate.index], name)(**kwargs)
-                except Exception as error:
-                    if not region_down(error):
-                        self._health.succeeded(candidate.index)
-                        raise
-                    self._health.failed(candidate.index)
-                    failure = error
-                    continue
-                self._health.succeeded(candidate.index)
-                return response
-            assert failure is not None
-            raise failure
+    def get_paginator(self, operation: str) -> _Paginator:
+        return _Paginator(self, operation)
 
-        return read
+    def pages(self, operation: str, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """A paginated read whose first page fails over; the rest come from the region that gave it.
+
+        A failure after the first page raises: pages of two replicas cannot
+        be spliced (one may lag the other).
+        """
+
+        def first_page(client: Any) -> tuple[dict[str, Any] | None, Iterator[dict[str, Any]]]:
+            rest = iter(client.get_paginator(operation).paginate(**kwargs))
+            return next(rest, None), rest
+
+        first, rest = self._answered(first_page)
+        if first is not None:
+            yield first
+        yield from rest
+
+    def _answered(self, ask: Callable[[Any], T]) -> T:
+        """``ask(client)`` of the first region that answers, going on to the next when one is down."""
+        failure: BaseException | None = None
+        for candidate in self._health.candidates():
+            try:
+                answer = ask(self.clients[candidate.index])
+            except Exception as error:
+                if not region_down(error):
+                    self._health.succeeded(candidate.index)
+                    raise
+                self._health.failed(candidate.index)
+                failure = error
+                continue
+            self._health.succeeded(candidate.index)
+            return answer
+        assert failure is not None
+        raise failure
 
     def close(self) -> None:
         for client in self.clients:
             client.close()
+
+
+@dataclass(frozen=True)
+class _Paginator:
+    """What ``get_paginator`` gives: ``paginate`` iterates pages as botocore's does."""
+
+    client: FailoverClient
+    operation: str
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return self.client.pages(self.operation, kwargs)

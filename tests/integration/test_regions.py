@@ -67,6 +67,11 @@ def west(regions: tuple[FaultProxy, FaultProxy]) -> Iterator[FaultProxy]:
     regions[1].faults.reset()
 
 
+def two_regions(east: FaultProxy, west: FaultProxy) -> list[dict[str, str]]:
+    """The ``regions`` knob: the east first."""
+    return [{"region": EAST, "endpoint_url": east.url}, {"region": WEST, "endpoint_url": west.url}]
+
+
 def one_region(
     tmp_path: Path, proxy: FaultProxy, region: str, table: str
 ) -> tuple[ChalkDynamoOnlineStore, RepoConfig]:
@@ -89,9 +94,8 @@ def both(
         region: one_region(tmp_path, proxy, region, table_name)
         for region, proxy in ((EAST, east), (WEST, west))
     }
-    regions = [{"region": EAST, "endpoint_url": east.url}, {"region": WEST, "endpoint_url": west.url}]
     store = ChalkDynamoOnlineStore()
-    config = repo_config(tmp_path / EAST, east.url, table_name, regions=regions, **KNOBS)
+    config = repo_config(tmp_path / EAST, east.url, table_name, regions=two_regions(east, west), **KNOBS)
     clock = FakeClock()
     store.engine(config).health.clock = clock
     east.faults.reset()
@@ -144,6 +148,24 @@ def test_control_plane_reads_go_to_the_second_region_when_the_first_is_down(
     assert east.faults.seen["GetItem"] == 2 and west.faults.seen["GetItem"] == 1  # botocore's one retry
 
 
+def test_a_process_starting_while_the_first_region_is_down_loads_its_mapping_from_the_second(
+    both: Any, tmp_path: Path, east: FaultProxy, west: FaultProxy, table_name: str
+) -> None:
+    east.faults.update(drop_share=1.0)
+    fresh = ChalkDynamoOnlineStore()
+    # A knob apart from the fixture's store, so a new engine: no mapping loaded yet.
+    config = repo_config(
+        tmp_path / EAST, east.url, table_name, regions=two_regions(east, west), **KNOBS, num_client_threads=3
+    )
+    fresh.engine(config).health.clock = FakeClock()
+    assert read(fresh, config) == [float(i) for i in range(ROWS)]
+    # The generation GetItem and the mapping Query each failed in the east (the try and botocore's
+    # one retry) and were answered by the west; a run of two, so the read went west alone.
+    assert dict(east.faults.seen) == {"GetItem": 2, "Query": 2}
+    assert dict(west.faults.seen) == {"GetItem": 1, "Query": 1, "BatchGetItem": 1}
+    fresh.close_engines()
+
+
 def test_a_write_lands_in_the_second_region_when_the_first_is_down(
     both: tuple[ChalkDynamoOnlineStore, RepoConfig, FakeClock, Any], east: FaultProxy, west: FaultProxy
 ) -> None:
@@ -178,11 +200,11 @@ def test_an_unguarded_write_does_not_fail_over(
     for region, proxy in ((EAST, east), (WEST, west)):
         (tmp_path / region).mkdir()
         one_region(tmp_path, proxy, region, table_name)[0].close_engines()
-    regions = [{"region": EAST, "endpoint_url": east.url}, {"region": WEST, "endpoint_url": west.url}]
     store = ChalkDynamoOnlineStore()
     config = repo_config(
-        tmp_path / EAST, east.url, table_name, regions=regions, only_write_newer_values=False, **KNOBS
-    )
+        tmp_path / EAST, east.url, table_name, regions=two_regions(east, west), only_write_newer_values=False,
+        **KNOBS,
+    )  # fmt: skip
     store.online_read(config, VIEW, [key(0)])
     east.faults.update(drop_share=1.0)
     west.faults.reset()

@@ -240,3 +240,42 @@ def test_control_plane_reads_fail_over_and_writes_stay_in_the_first_region(healt
     assert client.get_item(TableName="t", Key={}) == {"Item": {"west": "read"}}
     assert client.update_item(TableName="t", Key={}) == {"east": "wrote"}
     assert (east.calls, west.calls) == (["get_item", "update_item"], ["get_item"])
+
+
+class PagedClient:
+    """A botocore client stand-in with one paginator: its pages, or an error before the first."""
+
+    def __init__(self, pages: list[dict[str, Any]] | Exception) -> None:
+        self._pages = pages
+        self.paginated = 0
+
+    def get_paginator(self, operation: str) -> PagedClient:
+        return self
+
+    def paginate(self, **_: Any) -> Iterator[dict[str, Any]]:
+        self.paginated += 1
+        if isinstance(self._pages, Exception):
+            raise self._pages
+        yield from self._pages
+
+
+def test_a_paginated_read_fails_over_before_its_first_page(health: RegionHealth) -> None:
+    east = PagedClient(EndpointConnectionError(endpoint_url="http://east"))
+    west = PagedClient([{"Items": [1]}, {"Items": [2]}])
+    pages = FailoverClient([east, west], health).get_paginator("query").paginate(TableName="t")
+    assert [page["Items"] for page in pages] == [[1], [2]]
+    assert (east.paginated, west.paginated) == (1, 1)
+
+
+def test_with_every_region_unhealthy_a_read_costs_one_attempt_in_each(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    for index in (0, 1):
+        for _ in range(3):
+            health.failed(index)
+    caller = two_region_caller(
+        Scripted(ConnectionResetError()), Scripted(ConnectionResetError()), health, pool
+    )
+    with pytest.raises(ConnectionFailed, match="after 0 retries"):
+        asyncio.run(caller.call("BatchGetItem", {}))
+    assert caller.stats.regions == {EAST: 1, WEST: 1}
