@@ -26,9 +26,13 @@ each a kind of site:
 
 A paginator or waiter named by anything but a literal cannot be resolved, and
 neither can an operation with no IAM action of its own name (PartiQL): both
-raise ``Unresolved`` rather than guess. Names built at run time
-(``getattr(client, name)``) are beyond any reading of the source; the
-store has none.
+raise ``Unresolved`` rather than guess. One exception: a *forwarder*, a
+function handing its own parameter on (``def pages(self, operation): ...
+client.get_paginator(operation)``), names nothing itself; its callers name
+the operation, and they are sites. The same holds for the failover client's
+``getattr(client, name)`` (``regions.FailoverClient``), which only forwards
+methods its callers call by name. Names built any other way at run time are
+beyond any reading of the source; the store has none.
 """
 
 from __future__ import annotations
@@ -136,6 +140,7 @@ class _Visitor(ast.NodeVisitor):
     def __init__(self, module: str) -> None:
         self._module = module
         self._scope: list[str] = []
+        self._parameters: list[set[str]] = []  # of each enclosing function
         self.sites: list[Site] = []
         self._methods, self._operations, self._waiters = _service_model()
         self._elements = {kind: op for table in TRANSACTION_ELEMENTS.values() for kind, op in table.items()}
@@ -145,7 +150,15 @@ class _Visitor(ast.NodeVisitor):
 
     def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         self._scope.append(node.name)
+        arguments = node.args if not isinstance(node, ast.ClassDef) else None
+        names = (
+            {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]}
+            if arguments
+            else set()
+        )
+        self._parameters.append(names)
         self.generic_visit(node)
+        self._parameters.pop()
         self._scope.pop()
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _scoped
@@ -156,9 +169,19 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Attribute) and node.func.attr in ("get_paginator", "get_waiter"):
+        paged_or_polled = isinstance(node.func, ast.Attribute) and node.func.attr in (
+            "get_paginator",
+            "get_waiter",
+        )
+        if paged_or_polled and not self._forwarded(node):
+            assert isinstance(node.func, ast.Attribute)
             self._add(*self._paged_or_polled(node.func.attr, node), node)
         self.generic_visit(node)
+
+    def _forwarded(self, node: ast.Call) -> bool:
+        """The name is a parameter of an enclosing function (a closure's too): its callers name it."""
+        argument = node.args[0] if node.args else None
+        return isinstance(argument, ast.Name) and any(argument.id in names for names in self._parameters)
 
     def _paged_or_polled(self, kind: str, node: ast.Call) -> tuple[str, str]:
         argument = node.args[0] if node.args else None

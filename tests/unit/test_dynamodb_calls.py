@@ -47,6 +47,23 @@ def test_a_paginator_or_waiter_not_named_by_a_known_literal_is_unresolved(source
         sites_in_source(source, "synthetic")
 
 
+def test_a_forwarder_of_its_own_parameter_names_nothing_its_callers_name_the_operation() -> None:
+    """``regions.FailoverClient.pages`` hands on the name its callers give, and they are sites."""
+    source = """
+class Failover:
+    def pages(self, operation, kwargs):
+        return self.client.get_paginator(operation).paginate(**kwargs)
+
+def load(failover):
+    return failover.get_paginator("query")
+"""
+    assert [(site.operation, site.function) for site in sites_in_source(source, "synthetic")] == [
+        ("Query", "load")
+    ]
+    with pytest.raises(Unresolved):  # a name from elsewhere is still no forwarder's
+        sites_in_source("def pages(operation):\n    client.get_paginator(OPERATION)\n", "synthetic")
+
+
 def test_an_operation_named_by_a_string_counts_wherever_it_stands() -> None:
     source = """
 OPERATION = "DeleteTable"
