@@ -21,6 +21,7 @@ from feast_chalk_dynamo.cli import (
 )
 from feast_chalk_dynamo.cli.shared import CliError, quiet_libraries
 from feast_chalk_dynamo.migrate import MigrationError
+from feast_chalk_dynamo.repos import RepoError
 
 COMMANDS = (show_config, plan_capacity, write_terraform, inspect_entity, run_bench, run_migrate)
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     with quiet_libraries():
         try:
             code: int = args.run(args)
-        except (CliError, MigrationError) as error:
+        except (CliError, MigrationError, RepoError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     return code

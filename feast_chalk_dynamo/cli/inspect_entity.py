@@ -30,7 +30,6 @@ from feast_chalk_dynamo.cli.shared import (
     CliError,
     add_repo_argument,
     check_table,
-    load_store,
     table_client,
     talking_to,
     where,
@@ -57,6 +56,7 @@ from feast_chalk_dynamo.names import (
     unversioned_view_name,
 )
 from feast_chalk_dynamo.reader import micros_to_datetime
+from feast_chalk_dynamo.repos import load_store
 
 Item = dict[str, Any]
 

@@ -1,9 +1,10 @@
-"""What every command needs: the repo loaded, the table reached, the checkout found, errors said in a line.
+"""What every command needs: the table reached, the checkout found, errors said in a line.
 
-A command that cannot work with what it was given (no repo, a repo on
-another store, a table that is missing or does not answer) raises
-``CliError``; ``main`` prints its message alone on stderr and exits 2, so
-the message says what is wrong and what to do.
+A command that cannot work with what it was given (a table that is missing
+or does not answer) raises ``CliError``, and a wrong repo ``repos.RepoError``
+(the repo is loaded by ``repos``, which ``migrate`` shares); ``main`` prints
+either message alone on stderr and exits 2, so it says what is wrong and
+what to do.
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from feast import FeatureStore
-from feast.repo_config import RepoConfig, load_repo_config
 
 import feast_chalk_dynamo
 from feast_chalk_dynamo.client import make_client
 from feast_chalk_dynamo.errors import ChalkDynamoError
+from feast_chalk_dynamo.repos import YAML, one_line
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
 from feast_chalk_dynamo.tables import EXPECTED_KEYS
 
-YAML = "feature_store.yaml"
-STORE_TYPE = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
 # A command asks a few small questions: it need not wait out the store's twelve retries.
 COMMAND_RETRIES = 2
 COMMAND_TIMEOUT_MS = 10_000
@@ -43,53 +41,6 @@ def add_repo_argument(parser: argparse.ArgumentParser) -> None:
 
 class CliError(ChalkDynamoError):
     """A wrong repo, option, table or endpoint: printed alone on stderr, exit status 2."""
-
-
-def _checked_yaml(repo: Path) -> Path:
-    if not repo.is_dir():
-        raise CliError(f"{repo} is not a directory: give the Feast repo that holds {YAML}")
-    yaml = repo / YAML
-    if not yaml.is_file():
-        raise CliError(f"{repo} has no {YAML}: give the Feast repo that holds it")
-    return yaml
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(f"{type(error).__name__}: {error}".split())
-
-
-def _settings(repo: Path, config: RepoConfig) -> ChalkDynamoOnlineStoreConfig:
-    try:
-        settings = config.online_store
-    except Exception as error:  # Feast builds the section lazily: a misspelt knob fails here
-        raise CliError(f"{repo / YAML}: its online_store section is invalid: {_one_line(error)}") from error
-    if not isinstance(settings, ChalkDynamoOnlineStoreConfig):
-        kind = getattr(settings, "type", type(settings).__name__)
-        raise CliError(
-            f"{repo / YAML} uses the online store {kind!r}, not this one (type: {STORE_TYPE}); see the "
-            "README, 'Using it'"
-        )
-    return settings
-
-
-def load_config(repo: Path) -> tuple[RepoConfig, ChalkDynamoOnlineStoreConfig]:
-    """The repo's configuration, without its registry (``config`` needs nothing more)."""
-    yaml = _checked_yaml(repo)
-    try:
-        config = load_repo_config(repo, yaml)
-    except Exception as error:
-        raise CliError(f"could not load {yaml}: {_one_line(error)}") from error
-    return config, _settings(repo, config)
-
-
-def load_store(repo: Path) -> tuple[FeatureStore, ChalkDynamoOnlineStoreConfig]:
-    """The repo's FeatureStore (its registry: views, entities) and this store's settings."""
-    _checked_yaml(repo)
-    try:
-        store = FeatureStore(repo_path=str(repo))
-    except Exception as error:
-        raise CliError(f"could not load the Feast repo {repo}: {_one_line(error)}") from error
-    return store, _settings(repo, store.config)
 
 
 def where(settings: ChalkDynamoOnlineStoreConfig) -> str:
@@ -125,9 +76,9 @@ def talking_to(settings: ChalkDynamoOnlineStoreConfig) -> Iterator[None]:
             f"DynamoDB at {where(settings)} refused a request on {table!r}: {code}: {message}"
         ) from error
     except (BotoConnectionError, ReadTimeoutError) as error:
-        raise CliError(f"cannot reach DynamoDB at {where(settings)}: {_one_line(error)}") from error
+        raise CliError(f"cannot reach DynamoDB at {where(settings)}: {one_line(error)}") from error
     except BotoCoreError as error:
-        raise CliError(f"DynamoDB at {where(settings)}: {_one_line(error)}") from error
+        raise CliError(f"DynamoDB at {where(settings)}: {one_line(error)}") from error
 
 
 def check_table(client: Any, settings: ChalkDynamoOnlineStoreConfig) -> None:

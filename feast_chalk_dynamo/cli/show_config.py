@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from feast_chalk_dynamo.cli.shared import load_config
+from feast_chalk_dynamo.repos import load_config
 from feast_chalk_dynamo.settings import describe
 
 

@@ -21,7 +21,6 @@ from feast_chalk_dynamo.cli.shared import (
     CliError,
     add_repo_argument,
     check_table,
-    load_store,
     table_client,
     talking_to,
 )
@@ -36,6 +35,7 @@ from feast_chalk_dynamo.item_estimates import (
 from feast_chalk_dynamo.item_samples import DEFAULT_SAMPLE, SampledItem, measure, sample_items, scan_budget
 from feast_chalk_dynamo.migrate.sizing import Ids
 from feast_chalk_dynamo.names import NameRegistry, project_name
+from feast_chalk_dynamo.repos import load_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
 
 PERSIST_HELP = (

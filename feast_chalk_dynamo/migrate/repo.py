@@ -25,10 +25,9 @@ from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
 from feast_chalk_dynamo.migrate.versions import versions_of
+from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, load_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 
-YAML = "feature_store.yaml"
-STORE_TYPE = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
 SWITCH_HINT = "see the README, 'Switching from Feast's DynamoDB store'"
 
 
@@ -117,14 +116,7 @@ def load_plan(
     source_endpoint_url: str | None,
     segments: int,
 ) -> Plan:
-    store = _load_repo(repo)
-    settings = store.config.online_store
-    if not isinstance(settings, ChalkDynamoOnlineStoreConfig):
-        kind = getattr(settings, "type", type(settings).__name__)
-        raise MigrationError(
-            f"{repo / YAML} uses the online store {kind!r}; switch its online_store section to "
-            f"type: {STORE_TYPE} first ({SWITCH_HINT}), then migrate"
-        )
+    store, settings = _load_repo(repo)
     chosen, skipped = _views(store, views)
     prefix = f"{store.project}." if table_prefix is None else table_prefix
     region = source_region or settings.region
@@ -168,17 +160,12 @@ def load_plan(
     return plan
 
 
-def _load_repo(repo: Path) -> FeatureStore:
-    if not repo.is_dir():
-        raise MigrationError(f"{repo} is not a directory: --repo takes the Feast repo holding {YAML}")
-    if not (repo / YAML).is_file():
-        raise MigrationError(f"{repo} has no {YAML}: --repo takes the Feast repo holding it")
+def _load_repo(repo: Path) -> tuple[FeatureStore, ChalkDynamoOnlineStoreConfig]:
+    not_ours = f"; switch its online_store section to type: {STORE_TYPE} first ({SWITCH_HINT}), then migrate"
     try:
-        return FeatureStore(repo_path=str(repo))
-    except Exception as error:
-        raise MigrationError(
-            f"could not load the Feast repo {repo}: {type(error).__name__}: {error}"
-        ) from error
+        return load_store(repo, not_ours)
+    except RepoError as error:
+        raise MigrationError(str(error)) from error
 
 
 def _views(store: FeatureStore, names: list[str] | None) -> tuple[list[FeatureView], list[str]]:

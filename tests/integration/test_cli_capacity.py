@@ -17,8 +17,8 @@ from statistics import fmean
 import boto3
 import pytest
 
-from feast_chalk_dynamo.cli.shared import YAML
 from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.repos import YAML
 from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url, write_yaml
 from tests.servers import Endpoint
 from tests.terraform_config import TERRAFORM_DIR, load, parse

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from feast_chalk_dynamo.cli import main
-from feast_chalk_dynamo.cli.shared import YAML
+from feast_chalk_dynamo.repos import YAML
 from tests.cli_repo import run
 
 
