@@ -3,6 +3,7 @@ Feast serves for the entity, value by value, and each view's event time."""
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from feast_chalk_dynamo.cli.shared import YAML
+from feast_chalk_dynamo.repos import YAML
 from feature_repo_example.features import JOIN_KEY
 from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url, write_yaml
 from tests.servers import Endpoint
@@ -27,11 +28,18 @@ def inspect(capsys: pytest.CaptureFixture[str], repo: Path, *entities: str) -> t
     return run(capsys, "inspect", "--repo", str(repo), *(arg for e in entities for arg in ("--entity", e)))
 
 
-def shown(value: Any) -> str:
-    """A value as inspect shows it: null, a time in ISO form, else Python's repr."""
-    if value is None:
-        return "null"
-    return value.isoformat() if isinstance(value, datetime) else repr(value)
+def read_back(shown: str) -> Any:
+    """The value inspect shows (null, a time in ISO form, else Python's repr), as a value again.
+
+    Compared as values, not as text: a map's entries come out of Feast's
+    protobuf maps in no fixed order.
+    """
+    if shown == "null":
+        return None
+    try:
+        return ast.literal_eval(shown)
+    except (ValueError, SyntaxError):
+        return datetime.fromisoformat(shown)
 
 
 def served(repo: ExampleRepo, driver: int) -> tuple[dict[str, Any], dict[str, datetime]]:
@@ -66,7 +74,7 @@ def test_every_view_and_feature_decoded_as_feast_serves_them(
         for feature in view.features:
             line = re.search(rf"^  {feature.name} +\((\w+)\) = (.*)$", out, re.MULTILINE)
             assert line, (feature.name, out)
-            assert line.group(2) == shown(values[feature.name]), feature.name
+            assert read_back(line.group(2)) == values[feature.name], feature.name
             if values[feature.name] is not None:
                 assert line.group(1) in item  # the id shown is the attribute the value is stored under
     assert "no live mapping names" not in out
