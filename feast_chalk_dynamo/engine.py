@@ -72,6 +72,10 @@ class LockedLRU:
         with self._lock:
             self._entries[key] = value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
 
 class Engine:
     def __init__(
@@ -126,6 +130,12 @@ class Engine:
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)
         self.expiry = ExpiryFollower(self.admin, self.client, table)
+        self.names.on_new_table.append(self._forget_table)
+
+    def _forget_table(self) -> None:
+        """The table is another, or its ids were handed out again: drop all that was derived from them."""
+        self.layouts.clear()
+        self.local.forget_all()
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run to completion for a synchronous caller, on a loop of the caller's own thread.

@@ -43,6 +43,9 @@ class FilterSource(Protocol):
     def written(self, view: str, ts_attr: str, keys: Sequence[str]) -> None:
         """Add keys about to be written, and publish them to other processes."""
 
+    def forget_all(self) -> None:
+        """Drop every filter held (no I/O): each loads afresh on next use."""
+
 
 class ViewShape(Protocol):
     """What local answers need of a view: its name, where its rows sit, what a cached row holds."""
@@ -224,6 +227,18 @@ class LocalAnswers:
                 if unversioned_view_name(namespace) in self._filtered:
                     self.filters.filter_for(namespace, timestamp_attribute)
         self._checked_projects.add(project)
+
+    def forget_all(self) -> None:
+        """Drop every cached row and Bloom filter: their keys and ids may name other things now.
+
+        A read in flight fills the cache it started with, which is no longer
+        consulted. No I/O: the filters load afresh on their next use.
+        """
+        with self._caches_lock:
+            self._caches = {}
+        self._checked_projects.clear()
+        if self.filters is not None:
+            self.filters.forget_all()
 
     def applies_to(self, requests: Sequence[KeyedView]) -> bool:
         return any(self.caches(r.layout.view) or self._filters(r.layout.view) for r in requests)

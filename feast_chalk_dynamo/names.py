@@ -2,9 +2,10 @@
 
 Items stay small because every attribute is named by a short id instead of
 its fully-qualified name. An id is allocated once and never reused: a
-counter hands out numbers, and a conditional put of the mapping item decides
-races; the loser reads the winner's id. The mapping lives in the table itself
-(partition ``~meta``), so every process that reads the table agrees on it.
+counter hands out numbers, and a conditional update of the mapping item
+decides races; the loser reads the winner's id. The mapping lives in the
+table itself (partition ``~meta``), so every process that reads the table
+agrees on it.
 
 Mapping items (``sk`` of partition ``~meta``), each name component escaped
 by :func:`name_component`:
@@ -12,24 +13,37 @@ by :func:`name_component`:
 - ``proj/<project>`` -> project id
 - ``ns/<project>/<view>`` -> namespace id, plus ``ttl`` (s, 0 = none),
   ``keys`` (the view's join keys) and ``name`` (the view's name)
-- ``fqn/<project>/<view>/<feature>/<dtype>`` -> feature id
+- ``fqn/<project>/<view>/<feature>/<dtype>`` -> feature ``id``; once
+  retired, no ``id`` but ``retired`` (the ids it had -> when, epoch s)
 - ``~counter`` -> the last counter value handed out
-- ``~generation`` -> bumped by every ``feast apply`` and ``feast teardown``
+- ``~generation`` -> ``n`` (changes so far), ``c`` (a random token of the
+  last change: every ``feast apply`` and ``feast teardown``) and ``e`` (a
+  random epoch written with the table's first change)
 
-A mapping that leaves the schema (a feature dropped or retyped, a view
-removed) is deleted, never kept for later: a feature that comes back, or a
-dtype that is set back, gets a fresh id, so bytes written before it left can
-never be served under a newer row's timestamp.
+A feature that leaves a view's schema (dropped, or retyped) is retired,
+never kept for later: a feature that comes back, or a dtype that is set
+back, gets a fresh id, so bytes written before it left can never be served
+under a newer row's timestamp. Writers keep removing a retired id from the
+rows they write for ``RETIRED_IDS_KEPT_SECONDS``, so a process still
+reading with a mapping from before the retirement finds nothing there
+rather than an old value under a new row's time.
 
-Processes cache the mapping and look at ``~generation`` at most every
-``mapping_refresh_seconds``; when it moved they load the mapping again. So
-a process sees another's apply or teardown within that many seconds.
+Processes cache the mapping and, at most every ``mapping_refresh_seconds``,
+read its state: the epoch, the change token and the counter, in one Query.
+Any difference loads the mapping again. Numbers alone cannot tell a new
+table from the old one (a dropped and re-created table restarts its counter
+and its changes; a restored backup turns them back), so the tokens are
+random; and when the epoch changed or the counter went below an id this
+process has used, its ids may name other things now: everything derived
+from them (read layouts, cached rows, Bloom filters) is dropped too, through
+``on_new_table``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +59,9 @@ from feast_chalk_dynamo.tables import delete_keys
 
 COUNTER_SK = "~counter"
 GENERATION_SK = "~generation"
+# Longer than any process reads with a mapping it has not checked (``mapping_refresh_seconds``,
+# plus a check stalled by an outage), with room for clocks that disagree between hosts.
+RETIRED_IDS_KEPT_SECONDS = 86_400
 # A component longer than this is replaced by its hash, so that the longest
 # name (three components and a dtype) stays under DynamoDB's 1024-byte sort key.
 MAX_COMPONENT_BYTES = 300
@@ -139,15 +156,63 @@ Item = dict[str, Any]
 
 
 def _usable_id(item: Item | None) -> str | None:
-    """The id of a mapping item, unless absent or reserved (allocated by a version that allowed it)."""
+    """The id of a mapping item, unless absent, retired, or reserved (allocated by an older version)."""
     if item is None or "id" not in item:
         return None
     found: str = item["id"]["S"]
     return None if is_reserved_attribute(found) else found
 
 
+def _retired(item: Item) -> dict[str, int]:
+    """The ids a mapping item had before, each with when it was retired (epoch s)."""
+    return {old: int(when["N"]) for old, when in item.get("retired", {}).get("M", {}).items()}
+
+
+def attribute_ids(item: Item) -> list[str]:
+    """Every attribute a mapping item's name may have left on entity items: its id and its retired ids."""
+    return [*([item["id"]["S"]] if "id" in item else []), *_retired(item)]
+
+
+def _counter_value(short: str) -> int:
+    """The counter value a short id stands for (ids are its base-36 text)."""
+    try:
+        return int(short, 36)
+    except ValueError:  # not an id the counter handed out
+        return 0
+
+
+@dataclass(frozen=True)
+class MappingState:
+    """What a process checks to know whether the mapping it holds is still the table's.
+
+    ``epoch`` is random and written with a table's first change, so a new
+    table (dropped and re-created) differs even when its numbers repeat;
+    ``change`` is random per change; ``counter`` is the last id handed out.
+    ``epoch`` and ``change`` are None before a table's first change.
+    """
+
+    epoch: str | None
+    change: str | None
+    counter: int
+
+    @classmethod
+    def from_items(cls, items: Iterable[Item]) -> MappingState:
+        by_name = {item[SK]["S"]: item for item in items}
+        generation = by_name.get(GENERATION_SK, {})
+        counter = by_name.get(COUNTER_SK)
+        # Tables changed only by earlier versions have a count and no token: the count stands in.
+        change = generation.get("c", {}).get("S") or (
+            f"n{generation['n']['N']}" if "n" in generation else None
+        )
+        return cls(
+            epoch=generation.get("e", {}).get("S"),
+            change=change,
+            counter=int(counter["n"]["N"]) if counter else 0,
+        )
+
+
 class NameRegistry:
-    """Thread-safe cache of the mapping items, filled by warm-up or on first use, refreshed by generation."""
+    """Thread-safe cache of the mapping items, filled by warm-up or on first use, refreshed on change."""
 
     def __init__(
         self,
@@ -159,6 +224,7 @@ class NameRegistry:
         retry: RetryPolicy | None = None,
         pool: ThreadPoolExecutor | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._table = table
@@ -167,80 +233,122 @@ class NameRegistry:
         self._retry = retry or RetryPolicy(max_retries=12, scale_ms=10)
         self._pool = pool
         self._clock = clock
+        self._wall_clock = wall_clock
         self._items: dict[str, Item] = {}
         self._lock = threading.Lock()
         # Projects whose namespaces are all in _items; None: every project (warmed up).
         self._namespaces_loaded: set[str] | None = set()
         self._refresh_lock = threading.Lock()
-        self._generation: int | None = None  # as last loaded
+        self._state: MappingState | None = None  # as last loaded; None: never loaded
         self._checked_at: float | None = None
+        # The highest counter value of any id this process has used since its derived state was
+        # last dropped: a counter below it means ids may have been handed out again.
+        self._highest_id = 0
+        # Called (under the refresh lock: no I/O, no blocking) when ids may name other things now.
+        self.on_new_table: list[Callable[[], None]] = []
 
     # -- loading and freshness ----------------------------------------------
 
     @property
-    def generation(self) -> int | None:
-        """The generation of the mapping as loaded: what was resolved from it holds while this does."""
-        return self._generation
+    def generation(self) -> MappingState | None:
+        """The state of the mapping as loaded: what was resolved from it holds while this does."""
+        return self._state
 
     def ensure_fresh(self) -> None:
-        """Load the mapping on first use, and again whenever the generation moved (checked when due).
+        """Load the mapping on first use, and again whenever its state moved (checked when due).
 
         Cheap on the read path: a clock read, and every ``refresh_seconds``
-        one GetItem of the generation.
+        one small Query. Only a process that has never loaded the mapping
+        waits for another thread's check; the others go on with the mapping
+        they hold (it is at most one check staler), so a check that hangs in
+        an outage never holds up their reads.
         """
         if not self._check_due():
             return
-        with self._refresh_lock:
+        loaded = self._state is not None
+        if not self._refresh_lock.acquire(blocking=not loaded):
+            return  # another thread is checking; ours is still fresh enough to use
+        try:
             if not self._check_due():
                 return
-            generation = self._read_generation()
-            if generation != self._generation:
-                self._reload(generation)
+            state = self._read_state()
+            if state != self._state:
+                self._reload(state)
             self._checked_at = self._clock()
+        finally:
+            self._refresh_lock.release()
 
     def _check_due(self) -> bool:
         return self._checked_at is None or self._clock() - self._checked_at >= self._refresh_seconds
 
-    def _read_generation(self) -> int:
-        item = self._client.get_item(
-            TableName=self._table, Key=_meta_key(GENERATION_SK), ConsistentRead=True
-        ).get("Item")
-        return int(item["n"]["N"]) if item else 0
+    def _read_state(self) -> MappingState:
+        """The epoch, change token and counter, in one consistent Query (``~counter`` … ``~generation``)."""
+        response = self._client.query(
+            TableName=self._table,
+            ConsistentRead=True,
+            KeyConditionExpression="#pk = :pk AND #sk BETWEEN :low AND :high",
+            ExpressionAttributeNames={"#pk": PK, "#sk": SK},
+            ExpressionAttributeValues={
+                ":pk": {"S": META_PK}, ":low": {"S": COUNTER_SK}, ":high": {"S": GENERATION_SK}
+            },
+        )  # fmt: skip
+        return MappingState.from_items(response["Items"])
 
-    def _reload(self, generation: int) -> None:
+    def _reload(self, state: MappingState) -> None:
         """Swap in a fresh mapping (the whole of it, with warm-up; else an empty cache to fill lazily).
 
         Loaded before the swap, so concurrent reads keep the old mapping until
-        then instead of looking every name up one by one meanwhile.
+        then instead of looking every name up one by one meanwhile. When the
+        table is another (a new epoch) or its counter went below an id used
+        here, everything derived from the old ids is dropped first.
         """
         items = self._fetch("") if self._warm else {}
+        previous = self._state
+        # A table's first change gives it its epoch: from none to one is the same table (its
+        # counter says whether ids were handed out again).
+        new_table = previous is not None and (
+            (previous.epoch is not None and state.epoch != previous.epoch) or state.counter < self._highest_id
+        )
         with self._lock:
             self._items = items
             self._namespaces_loaded = None if self._warm else set()
-        self._generation = generation
+            if new_table:
+                self._highest_id = 0
+            self._note_ids(items.values())
+        self._state = state
+        if new_table:
+            for forget in self.on_new_table:
+                forget()
+
+    def _note_ids(self, items: Iterable[Item]) -> None:
+        """Remember the highest id in ``items`` (call with ``_lock`` held)."""
+        for item in items:
+            for short in attribute_ids(item):
+                self._highest_id = max(self._highest_id, _counter_value(short))
 
     def bump_generation(self) -> None:
-        """Tell every process that the mapping changed (after an apply or a teardown)."""
-        response = self._client.update_item(
+        """Tell every process that the mapping changed (after an apply or a teardown).
+
+        This process checks again on its next call too: what it holds may
+        miss another process's change made at the same time.
+        """
+        self._client.update_item(
             TableName=self._table,
             Key=_meta_key(GENERATION_SK),
-            UpdateExpression="ADD #n :one",
-            ExpressionAttributeNames={"#n": "n"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        bumped = int(response["Attributes"]["n"]["N"])
-        with self._refresh_lock:
-            if self._generation is not None and bumped == self._generation + 1:
-                self._generation = bumped  # ours was the only change: our cache is current
-            else:
-                self._checked_at = None  # another process changed it too: look again next time
+            UpdateExpression="SET #c = :c, #e = if_not_exists(#e, :e) ADD #n :one",
+            ExpressionAttributeNames={"#c": "c", "#e": "e", "#n": "n"},
+            ExpressionAttributeValues={
+                ":c": {"S": secrets.token_hex(8)}, ":e": {"S": secrets.token_hex(8)}, ":one": {"N": "1"}
+            },
+        )  # fmt: skip
+        self._checked_at = None
 
     def _query(self, prefix: str) -> dict[str, Item]:
         """Every mapping item whose name starts with ``prefix`` (all of them for ""), now cached."""
         found = self._fetch(prefix)
         with self._lock:
             self._items.update(found)
+            self._note_ids(found.values())
         return found
 
     def _fetch(self, prefix: str) -> dict[str, Item]:
@@ -264,12 +372,16 @@ class NameRegistry:
                 return item
         response = self._client.get_item(TableName=self._table, Key=_meta_key(name), ConsistentRead=True)
         item = response.get("Item")
+        self._cache(name, item)
+        return item
+
+    def _cache(self, name: str, item: Item | None) -> None:
         with self._lock:
             if item is not None:
                 self._items[name] = item
+                self._note_ids((item,))
             else:
                 self._items.pop(name, None)
-        return item
 
     # -- allocation ---------------------------------------------------------
 
@@ -325,25 +437,30 @@ class NameRegistry:
         return ids
 
     def _claim(self, name: str, candidate: str, stale: Item | None) -> str:
-        """Put ``name -> candidate`` unless another allocator got there first; the winner's id either way.
+        """Give ``name`` the id ``candidate`` unless another allocator was first; the winner's id either way.
 
-        ``stale`` is a mapping whose id is reserved (from a version that
-        allowed it): it is replaced, on condition that it is still the same.
+        An update, not a put, so a retired name keeps the ids it had before
+        (writers go on removing them). ``stale`` is a mapping whose id is
+        reserved (from a version that allowed it): it is replaced, on
+        condition that it is still the same.
         """
-        item = {**_meta_key(name), "id": {"S": candidate}}
-        if stale is None:
-            condition: dict[str, Any] = {
-                "ConditionExpression": "attribute_not_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": PK},
-            }
+        names = {"#id": "id"}
+        values: dict[str, Any] = {":id": {"S": candidate}}
+        if stale is not None and "id" in stale:
+            condition = "#id = :stale"
+            values[":stale"] = stale["id"]
         else:
-            condition = {
-                "ConditionExpression": "#id = :stale",
-                "ExpressionAttributeNames": {"#id": "id"},
-                "ExpressionAttributeValues": {":stale": stale["id"]},
-            }
+            condition = "attribute_not_exists(#id)"
         try:
-            self._client.put_item(TableName=self._table, Item=item, **condition)
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_meta_key(name),
+                UpdateExpression="SET #id = :id",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -351,11 +468,60 @@ class NameRegistry:
             # The counter value we took is simply never used.
             winner = _usable_id(self._get(name, cached=False))
             if winner is None:
-                return self.allocate(name)  # the winner's was reserved too, or it was deleted again
+                return self.allocate(name)  # the winner's was reserved too, or it was retired again
             return winner
-        with self._lock:
-            self._items[name] = item
+        self._cache(name, response["Attributes"])
         return candidate
+
+    def retire(self, items: dict[str, Item]) -> None:
+        """Take the ids of these names out of use, kept as retired; a name that returns gets a fresh id."""
+        now = int(self._wall_clock())
+        for name, item in items.items():
+            retired = {**self._recent(_retired(item), now), item["id"]["S"]: now}
+            self._rewrite_retired(name, item, retired, drop_id=True)
+
+    def prune(self, items: dict[str, Item]) -> None:
+        """Forget retired ids older than ``RETIRED_IDS_KEPT_SECONDS``; delete names left with nothing."""
+        now = int(self._wall_clock())
+        for name, item in items.items():
+            retired = _retired(item)
+            recent = self._recent(retired, now)
+            if recent == retired:
+                continue
+            if recent or "id" in item:
+                self._rewrite_retired(name, item, recent, drop_id=False)
+            else:
+                self.forget([name])
+
+    @staticmethod
+    def _recent(retired: dict[str, int], now: int) -> dict[str, int]:
+        return {old: when for old, when in retired.items() if when >= now - RETIRED_IDS_KEPT_SECONDS}
+
+    def _rewrite_retired(self, name: str, item: Item, retired: dict[str, int], drop_id: bool) -> None:
+        """Set a name's retired ids (and drop its id), on condition that nobody changed the name meanwhile."""
+        expression = "SET #r = :r" + (" REMOVE #id" if drop_id else "")
+        condition, values = (
+            ("#id = :id", {":id": item["id"]}) if "id" in item else ("attribute_not_exists(#id)", {})
+        )
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_meta_key(name),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#r": "retired", "#id": "id"},
+                ExpressionAttributeValues={
+                    ":r": {"M": {old: {"N": str(when)} for old, when in retired.items()}},
+                    **values,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            self._get(name, cached=False)  # another apply changed it: keep its version
+            return
+        self._cache(name, response["Attributes"])
 
     # -- views --------------------------------------------------------------
 
@@ -371,9 +537,10 @@ class NameRegistry:
         """Allocate (or keep) the ids of a view and its ``(feature, dtype)`` pairs; retire the rest.
 
         A mapping of this view that is not in ``features`` (a dropped
-        feature, or an old dtype) is deleted, so that it can never be used
-        again: see the module docstring. ``retire_others=False`` keeps them
-        (a versioned namespace, which only ever gains features).
+        feature, or an old dtype) is retired, so that its id can never be
+        used again: see the module docstring. ``retire_others=False`` keeps
+        them (a versioned namespace, which only ever gains features; its
+        writers remove the others' values from every row they write).
         """
         name = namespace_name(project, view)
         namespace_id = self.allocate(name)
@@ -389,19 +556,44 @@ class NameRegistry:
             },
             ReturnValues="ALL_NEW",
         )
-        with self._lock:
-            self._items[name] = response["Attributes"]
+        self._cache(name, response["Attributes"])
         existing = self._query(view_features_prefix(project, view))
         wanted = [feature_name(project, view, feature, dtype) for feature, dtype in features]
         self.allocate_many(wanted)
-        if retire_others:
-            self.forget(sorted(set(existing) - set(wanted)))
+        live_others = {name: item for name, item in existing.items() if name not in wanted and "id" in item}
+        retiring = live_others if retire_others else {}
+        self.retire(retiring)
+        self.prune({name: item for name, item in existing.items() if name not in retiring})
         return namespace_id
 
     def retire_view(self, project: str, view: str) -> None:
         """Delete a removed view's names; a view of the same name later starts afresh."""
         prefix = view_features_prefix(project, view)
         self.forget([*self._query(prefix), namespace_name(project, view)])
+
+    def ids_to_clear(self, project: str, view: str, keep: Iterable[str]) -> list[str]:
+        """What a row of ``view`` must remove besides writing ``keep``: every other id of its features.
+
+        The view's other live ids (a versioned namespace keeps every dtype a
+        feature had) and ids retired within ``RETIRED_IDS_KEPT_SECONDS``: a
+        reader that resolves one of them must find nothing on a row written
+        since, never an older value under the new row's time.
+        """
+        prefix = view_features_prefix(project, view)
+        if self._warm:
+            with self._lock:
+                items = [item for name, item in self._items.items() if name.startswith(prefix)]
+        else:
+            items = list(self._query(prefix).values())
+        kept = set(keep)
+        now = int(self._wall_clock())
+        found: set[str] = set()
+        for item in items:
+            live = _usable_id(item)
+            if live is not None:
+                found.add(live)
+            found.update(self._recent(_retired(item), now))
+        return sorted(found - kept)
 
     def live_namespaces(self, project: str) -> dict[str, NamespaceInfo]:
         """Every live view of a project by name, loading them once if warm-up did not."""
@@ -424,8 +616,12 @@ class NameRegistry:
         }
 
     def names_with_prefix(self, prefix: str) -> dict[str, str]:
-        """Name -> id for every mapping item under a prefix, read fresh from the table."""
+        """Name -> id for every live mapping item under a prefix, read fresh from the table."""
         return {name: item["id"]["S"] for name, item in self._query(prefix).items() if "id" in item}
+
+    def items_with_prefix(self, prefix: str) -> dict[str, Item]:
+        """Every mapping item under a prefix, retired ones too, read fresh from the table."""
+        return self._query(prefix)
 
     def forget(self, names: Sequence[str]) -> None:
         """Delete mapping items: their ids are never reused, and the names get fresh ones if they return."""

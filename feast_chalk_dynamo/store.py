@@ -31,6 +31,7 @@ from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRow, ValueRows
 from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr, values_attr
 from feast_chalk_dynamo.names import (
     NamespaceInfo,
+    attribute_ids,
     feature_name,
     namespace_name,
     namespace_prefix,
@@ -440,7 +441,19 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             engine.local.written(layout.view, keys)
 
     def _write_layout(self, engine: Engine, config: RepoConfig, view: AnyView) -> WriteLayout:
+        """Where a row of ``view`` goes, memoised while the name mapping's state holds.
+
+        Keyed by the view's definition, not the object: Feast builds a new
+        view object for every push.
+        """
         project, namespace = config.project, _namespace(config, view)
+        features = tuple((field.name, dtype_name(field)) for field in view.features)
+        memo_key = ("write", project, namespace, features, _ttl_seconds(view), tuple(_join_keys(view)))
+        generation = engine.names.generation
+        found = engine.layouts.get(memo_key)
+        if found is not None and found[0] == generation:
+            layout: WriteLayout = found[1]
+            return layout
         live = engine.names.live_namespaces(project)
         if namespace not in live:
             self._register_view(engine, config, view)
@@ -448,14 +461,18 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             live = engine.names.live_namespaces(project)
         slots = self._slots(engine, project, namespace, view, [f.name for f in view.features], allocate=True)
         namespace_id = live[namespace].id
-        return WriteLayout(
+        written = [slot.attr for slot in slots if slot.attr]
+        layout = WriteLayout(
             view=namespace,
             ts_attr=ts_attr(namespace_id),
             values_attr=values_attr(namespace_id),
             features={slot.name: slot for slot in slots},
             item_ttl_seconds=self._item_ttl(engine, live, view),
             view_names={ts_attr(info.id): name for name, info in live.items()},
+            clear_attrs=tuple(engine.names.ids_to_clear(project, namespace, written)),
         )
+        engine.layouts.put(memo_key, (generation, layout))
+        return layout
 
     def _item_ttl(self, engine: Engine, live: dict[str, NamespaceInfo], view: AnyView) -> int | None:
         """How long an item written now may live: None (never expire) unless Chalk-style expiry is on
@@ -534,7 +551,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         if removed is None:
             engine.names.retire_view(project, view)  # names left by an interrupted removal
             return
-        feature_ids = engine.names.names_with_prefix(view_features_prefix(project, view)).values()
+        feature_items = engine.names.items_with_prefix(view_features_prefix(project, view)).values()
+        feature_ids = [short for item in feature_items for short in attribute_ids(item)]
         # Only views keyed like the removed one can share its items.
         siblings = [
             ts_attr(info.id)
@@ -564,9 +582,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             namespaces = engine.names.names_with_prefix(namespace_prefix(project))
             for namespace_id in namespaces.values():
                 engine.admin.delete_partition(bloom_pk(namespace_id))
-            names = engine.names.names_with_prefix(project_features_prefix(project))
-            names.update(namespaces)
-            engine.names.forget([*names, project_name(project), expiry_state_name(project)])
+            features = engine.names.items_with_prefix(project_features_prefix(project))  # retired ones too
+            engine.names.forget([*features, *namespaces, project_name(project), expiry_state_name(project)])
             engine.names.bump_generation()
         engine.admin.drop_if_ours_and_empty()
         self.close_engines()

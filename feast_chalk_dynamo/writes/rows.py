@@ -35,7 +35,10 @@ class WriteLayout:
     ``item_ttl_seconds`` is None when the item must never expire as a whole
     (Chalk-style expiry off, or some view on the same entity has no ttl).
     ``view_names`` names the views of the project by timestamp attribute,
-    for errors about a full item.
+    for errors about a full item. ``clear_attrs`` are the view's other
+    feature ids (other dtypes, recently retired): every row removes them, so
+    a reader resolving one finds nothing rather than an older row's value
+    under this row's time (``names.NameRegistry.ids_to_clear``).
     """
 
     view: str
@@ -44,6 +47,7 @@ class WriteLayout:
     features: dict[str, FeatureSlot]
     item_ttl_seconds: int | None
     view_names: dict[str, str] = field(default_factory=dict)
+    clear_attrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class RowEncoder:
         unexpired = [] if expiry else [EXPIRY_ATTR]
         # The timestamp is placeholder 0 (the guard refers to it), always.
         assigned = {layout.ts_attr: stamp, **features, **expiry}
-        request = self._update(assigned, [*nulls, layout.values_attr, *unexpired])
+        request = self._update(assigned, [*nulls, *layout.clear_attrs, layout.values_attr, *unexpired])
         if request is None:
             packed = {layout.ts_attr: stamp, layout.values_attr: {"M": features}, **expiry}
             request = self._update(packed, unexpired)

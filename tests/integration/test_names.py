@@ -13,7 +13,12 @@ import boto3
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from feast_chalk_dynamo.engine import Engine
-from feast_chalk_dynamo.names import NameRegistry, feature_name
+from feast_chalk_dynamo.names import (
+    RETIRED_IDS_KEPT_SECONDS,
+    NameRegistry,
+    feature_name,
+    view_features_prefix,
+)
 from feast_chalk_dynamo.settings import DynamoSettings
 from tests.feast_objects import repo_config
 from tests.servers import Endpoint
@@ -94,12 +99,12 @@ def test_warm_up_loads_the_mapping_with_one_query(
     store, config = counting_store(tmp_path, moto_endpoint, table_name, warm=True)
     store.online_read(config, driver_view("stats"), [key(1)])
     engine = store.engine(config)
-    assert engine.requests.snapshot() == {"Query": 1, "GetItem": 1}  # the mapping and its generation
+    assert engine.requests.snapshot() == {"Query": 2}  # the mapping's state, then the mapping
     assert engine.reads.stats.attempts == {"BatchGetItem": 1}
     from tests.integration.test_store import row
 
     store.online_write_batch(config, driver_view("stats"), [row(1, 1.0)], None)
-    assert engine.requests.snapshot()["Query"] == 1  # writers reuse the warmed mapping
+    assert engine.requests.snapshot()["Query"] == 2  # writers reuse the warmed mapping
     store.close_engines()
 
 
@@ -114,8 +119,47 @@ def test_lazy_mapping_looks_names_up_on_first_use(
     store.online_read(config, view, [key(1)])
     engine = store.engine(config)
     first = engine.requests.snapshot()
-    assert first == {"GetItem": 3 + len(view.features)}  # generation, project, view, each feature; no Query
+    # The mapping's state, then project, view and each feature: no Query of the whole mapping.
+    assert first == {"Query": 1, "GetItem": 2 + len(view.features)}
     store.online_read(config, view, [key(1)])
     assert engine.requests.snapshot() == first  # now cached
     assert engine.reads.stats.attempts == {"BatchGetItem": 2}
     store.close_engines()
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_retired_id_is_cleared_by_writers_for_a_day_then_forgotten(
+    dynamodb_endpoint: Endpoint, table_name: str
+) -> None:
+    make_table(dynamodb_endpoint, table_name)
+    wall = WallClock()
+    client = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint.url, region_name="us-east-1")
+    names = NameRegistry(client, table_name, wall_clock=wall)
+    names.register_view("p", "v", 0, ["k"], [("a", "INT64"), ("b", "STRING")])
+    as_int = names.lookup(feature_name("p", "v", "a", "INT64"))
+    b = names.lookup(feature_name("p", "v", "b", "STRING"))
+    assert as_int is not None and b is not None
+
+    names.register_view("p", "v", 0, ["k"], [("a", "STRING"), ("b", "STRING")])  # a retyped
+    as_text = names.lookup(feature_name("p", "v", "a", "STRING"))
+    assert names.lookup(feature_name("p", "v", "a", "INT64")) is None
+    assert names.ids_to_clear("p", "v", [as_text, b]) == [as_int]  # writers remove the old id
+
+    names.register_view("p", "v", 0, ["k"], [("a", "INT64"), ("b", "STRING")])  # and back
+    again = names.lookup(feature_name("p", "v", "a", "INT64"))
+    assert again not in (as_int, as_text)  # a fresh id: old bytes never come back
+    assert set(names.ids_to_clear("p", "v", [again, b])) == {as_int, as_text}
+
+    wall.now += RETIRED_IDS_KEPT_SECONDS + 1
+    assert names.ids_to_clear("p", "v", [again, b]) == []
+    names.register_view("p", "v", 0, ["k"], [("a", "INT64"), ("b", "STRING")])  # prunes what is past it
+    stored = names.items_with_prefix(view_features_prefix("p", "v"))
+    assert sorted(stored) == [feature_name("p", "v", "a", "INT64"), feature_name("p", "v", "b", "STRING")]
+    assert all("retired" not in item or not item["retired"]["M"] for item in stored.values())

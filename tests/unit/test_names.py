@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from feast_chalk_dynamo import layout
 from feast_chalk_dynamo.layout import id_for_counter, is_reserved_attribute, ts_attr, values_attr
 from feast_chalk_dynamo.names import (
+    MappingState,
+    attribute_ids,
     feature_name,
     name_component,
     namespace_name,
@@ -148,3 +150,42 @@ def test_a_pinned_version_wins_and_versioning_off_keeps_the_bare_name() -> None:
     assert versioned_view_name(_view("stats_v2"), True) == "stats_v2"
     with pytest.raises(ValueError, match="reserves"):
         versioned_view_name(_view("a@v2"), False)
+
+
+def _state_items(epoch: str | None, change: str | None, n: int | None, counter: int | None) -> list[dict]:
+    items: list[dict] = []
+    if counter is not None:
+        items.append({"pk": {"S": "~meta"}, "sk": {"S": "~counter"}, "n": {"N": str(counter)}})
+    generation: dict = {"pk": {"S": "~meta"}, "sk": {"S": "~generation"}}
+    if n is not None:
+        generation["n"] = {"N": str(n)}
+    if change is not None:
+        generation["c"] = {"S": change}
+    if epoch is not None:
+        generation["e"] = {"S": epoch}
+    if len(generation) > 2:
+        items.append(generation)
+    return items
+
+
+def test_mapping_state_tells_tables_apart_when_their_numbers_repeat() -> None:
+    """A re-created table's first change has the numbers the old one had; its tokens differ."""
+    old = MappingState.from_items(_state_items("e1", "c1", 1, 5))
+    new = MappingState.from_items(_state_items("e2", "c2", 1, 5))
+    assert old != new and old.counter == new.counter == 5
+
+
+def test_mapping_state_of_a_table_never_changed_and_of_an_older_versions_table() -> None:
+    assert MappingState.from_items([]) == MappingState(epoch=None, change=None, counter=0)
+    # A table last changed by a version without tokens: its count stands in for the change.
+    legacy = MappingState.from_items(_state_items(None, None, 3, 9))
+    assert legacy == MappingState(epoch=None, change="n3", counter=9)
+    assert legacy != MappingState.from_items(_state_items(None, None, 4, 9))
+
+
+@given(st.integers(min_value=1, max_value=10**9))
+def test_attribute_ids_name_the_live_id_and_every_retired_one(number: int) -> None:
+    live = id_for_counter(number) or "x"
+    item = {"id": {"S": live}, "retired": {"M": {"a1": {"N": "1"}, "b2": {"N": "2"}}}}
+    assert attribute_ids(item) == [live, "a1", "b2"]
+    assert attribute_ids({"retired": {"M": {"a1": {"N": "1"}}}}) == ["a1"]
