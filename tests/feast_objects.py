@@ -16,12 +16,18 @@ DRIVER = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT
 
 
 def repo_config(
-    tmp_path: Path, endpoint_url: str, table: str, project: str = "proj", **knobs: Any
+    tmp_path: Path,
+    endpoint_url: str,
+    table: str,
+    project: str = "proj",
+    registry: dict[str, Any] | None = None,
+    **knobs: Any,
 ) -> RepoConfig:
+    """A repo on this store; ``registry``: its section, else a file registry of its own in ``tmp_path``."""
     return RepoConfig(
         project=project,
         provider="local",
-        registry=str(tmp_path / f"registry-{project}.db"),
+        registry=registry or str(tmp_path / f"registry-{project}.db"),
         online_store={
             "type": STORE_TYPE,
             "table_name": table,

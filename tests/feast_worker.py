@@ -25,7 +25,7 @@ from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.repo_config import RepoConfig
 from feast.types import Float64, Int64, String
 
-from tests.feast_objects import STORE_TYPE
+from tests.feast_objects import repo_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "workers"
@@ -39,24 +39,13 @@ Schemas = dict[str, dict[str, str]]
 
 def worker_config(repo: Path, endpoint_url: str, table: str, versioning: bool, **knobs: Any) -> RepoConfig:
     """The deployment's config: one registry file and one table, whatever process reads it."""
-    return RepoConfig(
-        project=PROJECT,
-        provider="local",
-        registry={
-            "registry_type": "file",
-            "path": str(repo / "registry.db"),
-            "cache_ttl_seconds": 0,
-            "enable_online_feature_view_versioning": versioning,
-        },
-        online_store={
-            "type": STORE_TYPE,
-            "table_name": table,
-            "endpoint_url": endpoint_url,
-            "create_tables_if_not_exists": True,
-            **knobs,
-        },
-        entity_key_serialization_version=3,
-    )
+    registry = {
+        "registry_type": "file",
+        "path": str(repo / "registry.db"),
+        "cache_ttl_seconds": 0,
+        "enable_online_feature_view_versioning": versioning,
+    }
+    return repo_config(repo, endpoint_url, table, PROJECT, registry, **knobs)
 
 
 def view_of(name: str, features: dict[str, str]) -> FeatureView:

@@ -21,6 +21,7 @@ from feast_chalk_dynamo.names import (
 )
 from feast_chalk_dynamo.settings import DynamoSettings
 from tests.feast_objects import repo_config
+from tests.integration.test_trust import Clock
 from tests.servers import Endpoint
 
 NAMES = [feature_name("proj", "view", f"feature_{i}", "INT64") for i in range(50)]
@@ -127,19 +128,12 @@ def test_lazy_mapping_looks_names_up_on_first_use(
     store.close_engines()
 
 
-class WallClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_retired_id_is_cleared_by_writers_for_a_day_then_forgotten(
     dynamodb_endpoint: Endpoint, table_name: str
 ) -> None:
     make_table(dynamodb_endpoint, table_name)
-    wall = WallClock()
+    wall = Clock()
+    wall.now = 1_800_000_000.0
     client = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint.url, region_name="us-east-1")
     names = NameRegistry(client, table_name, wall_clock=wall)
     names.register_view("p", "v", 0, ["k"], [("a", "INT64"), ("b", "STRING")])
