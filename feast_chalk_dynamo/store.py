@@ -193,7 +193,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         by_name = {field.name: field for field in view.features}
         names = [feature_name(project, namespace, f, dtype_name(by_name[f])) for f in features]
         if allocate:
-            attrs: list[str | None] = list(engine.names.allocate_many(names).values())
+            allocated = engine.names.allocate_many(names)  # known names first: not in the order asked
+            attrs: list[str | None] = [allocated[name] for name in names]
         else:
             attrs = [engine.names.lookup(name) for name in names]
         return tuple(
