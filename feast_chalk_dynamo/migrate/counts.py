@@ -1,8 +1,14 @@
-"""Row counts of a migration: per source table in the state file, summed for the report."""
+"""Row counts of a migration, and values not copied: per source table in the state file, summed for the
+report."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+# Examples (unresolved ids, values not copied) kept per table or feature to show the operator; the rest
+# are counted.
+MAX_EXAMPLES = 5
 
 
 @dataclass
@@ -15,7 +21,7 @@ class Counts:
 
     read: int = 0
     written: int = 0
-    # This store already held a row at least as new: the guarded write left it.
+    # This store already held a newer row: the guarded write left it (a row of the same time is written).
     stale: int = 0
     # No batch source or --entities file had the entity key Feast hashed into the item's id.
     unresolved: int = 0
@@ -39,3 +45,41 @@ class Counts:
 
 
 _NAMES = tuple(f.name for f in fields(Counts))
+
+
+@dataclass
+class NotCopied:
+    """Values not copied (``typed_rows``), per feature: how many, and the first few (entity: why).
+
+    Their rows are written, so they are no row count: a row copied without
+    one of its values counts as written.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, feature: str, example: str) -> None:
+        self.counts[feature] = self.counts.get(feature, 0) + 1
+        kept = self.examples.setdefault(feature, [])
+        if len(kept) < MAX_EXAMPLES:
+            kept.append(example)
+
+    def merge(self, other: NotCopied) -> None:
+        for feature, count in other.counts.items():
+            self.counts[feature] = self.counts.get(feature, 0) + count
+            kept = self.examples.setdefault(feature, [])
+            kept.extend(other.examples.get(feature, [])[: MAX_EXAMPLES - len(kept)])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"counts": self.counts, "examples": self.examples}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NotCopied:
+        return cls(
+            {name: int(n) for name, n in data["counts"].items()},
+            {name: [str(e) for e in kept] for name, kept in data["examples"].items()},
+        )
