@@ -10,6 +10,14 @@ rerun retries it. Each row is written for every definition that reads the
 table, its values typed as each declares them (``typed_rows``); a value that
 cannot be is counted with its entity, and its row and page are written and
 recorded all the same.
+
+A row the store can never write (``UNSTORABLE``: an entity key past
+DynamoDB's 2048 bytes, which Feast's store hashes; an item that would pass
+400 KB once the entity's views share it) fails the write of its page, so the
+page's rows are then written one at a time: the others land, and the row is
+counted unstorable, named, and its page recorded, since a rerun would meet
+it again; a page of only such rows and landed ones goes on, where before it
+stopped its segment for good.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from typing import Any
 
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo.errors import WriteIncomplete
+from feast_chalk_dynamo.codec import CodecError
+from feast_chalk_dynamo.errors import EntityKeyTooLarge, ItemTooLarge, UnsupportedEntityType, WriteIncomplete
 from feast_chalk_dynamo.migrate import state as state_file
 from feast_chalk_dynamo.migrate.counts import Counts, NotCopied
 from feast_chalk_dynamo.migrate.feast_items import feast_row
@@ -34,6 +43,8 @@ from feast_chalk_dynamo.migrate.typed_rows import RowTyper
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, WriteData
 
 Progress = Callable[[int], Any]
+# What the store raises for a row it can never write, whatever is retried.
+UNSTORABLE = (EntityKeyTooLarge, UnsupportedEntityType, ItemTooLarge, CodecError)
 
 
 @dataclass
@@ -52,7 +63,8 @@ class _Outcome:
     written: int
     stale: int
     not_written: int
-    error: str | None
+    error: str | None  # the first failure a rerun may not meet again: the page is not done
+    unstorable: list[str] = field(default_factory=list)  # per row the store can never write: entity, why
 
 
 class Copier:
@@ -99,7 +111,8 @@ class Copier:
                     run.errors.append(f"segment {segment}: {outcome.error}")
                     run.unresolved_examples.extend(unresolved)
                     return False
-                table_state.commit(segment, page.next_key, counts, unresolved, not_copied)
+                unstorable = [] if outcome is None else outcome.unstorable
+                table_state.commit(segment, page.next_key, counts, unresolved, not_copied, unstorable)
                 state_file.save(self._state_path, self._state)
                 return True
 
@@ -130,16 +143,42 @@ class Copier:
         outcome = self._write(typer, rows, progress) if rows else None
         counts = Counts(read=len(page.items), unresolved=len(unresolved))
         if outcome is not None:
-            counts.add(Counts(written=outcome.written, stale=outcome.stale, not_written=outcome.not_written))
+            landed = Counts(written=outcome.written, stale=outcome.stale, not_written=outcome.not_written)
+            landed.unstorable = len(outcome.unstorable)
+            counts.add(landed)
         return counts, unresolved, not_copied, outcome
 
     def _write(self, typer: RowTyper, rows: WriteData, progress: Progress) -> _Outcome:
-        """Write through the store's guarded bulk path; what landed, what was stale, what did not land."""
+        """Write through the store's guarded bulk path; what landed, what was stale, what did not land.
+
+        A write stopped by a row the store can never write is done again a row at a time.
+        """
         written, stale = self._stats.written, self._stats.stale_skipped
         try:
             self._store.write_with_layout(self._config, typer.layout, rows, progress)
-        except WriteIncomplete as error:
-            return _Outcome(error.written, error.stale, len(error.unwritten), str(error))
-        except Exception as error:  # any other failure: no row of the call was written (writer.py)
+        except Exception as error:
+            cause = error.cause if isinstance(error, WriteIncomplete) else error
+            if len(rows) > 1 and isinstance(cause, UNSTORABLE):
+                outcome = self._row_by_row(typer, rows)
+                landed_before = error.written + error.stale if isinstance(error, WriteIncomplete) else 0
+                progress(len(rows) - landed_before)
+                return outcome
+            if isinstance(error, WriteIncomplete):
+                return _Outcome(error.written, error.stale, len(error.unwritten), str(error))
+            if isinstance(error, UNSTORABLE):  # a row of its own: it alone, and never
+                return _Outcome(0, 0, 0, None, [f"{describe_key(rows[0][0])}: {error}"])
+            # Any other failure: no row of the call was written (writer.py).
             return _Outcome(0, 0, len(rows), f"{type(error).__name__}: {error}")
         return _Outcome(self._stats.written - written, self._stats.stale_skipped - stale, 0, None)
+
+    def _row_by_row(self, typer: RowTyper, rows: WriteData) -> _Outcome:
+        """Each row written alone (rows the first write landed land again: same row, same time)."""
+        outcomes = [self._write(typer, [row], lambda _: None) for row in rows]
+        errors = [outcome.error for outcome in outcomes if outcome.error is not None]
+        return _Outcome(
+            written=sum(outcome.written for outcome in outcomes),
+            stale=sum(outcome.stale for outcome in outcomes),
+            not_written=sum(outcome.not_written for outcome in outcomes),
+            error=errors[0] if errors else None,
+            unstorable=[example for outcome in outcomes for example in outcome.unstorable],
+        )

@@ -101,6 +101,7 @@ class Copy(Session):
         totals = Counts()
         not_copied = NotCopied()
         examples: list[str] = []
+        unstorable: list[str] = []
         errors: list[str] = []
         for table, table_state in state.tables.items():
             not_copied.merge(table_state.not_copied)
@@ -111,6 +112,7 @@ class Copy(Session):
             rows.append((table, table_state.view, counts))
             totals.add(counts)
             examples += table_state.unresolved_examples + run.unresolved_examples
+            unstorable += table_state.unstorable_examples
             errors += [f"{table} {error}" for error in run.errors]
         self.say()
         for line in report.counts_grid(rows):
@@ -131,6 +133,11 @@ class Copy(Session):
         if not_copied.total:
             for line in report.not_copied_lines(not_copied):
                 self.say(line)
+        if totals.unstorable:
+            self.say(
+                f"{totals.unstorable:,} rows cannot be stored in this store, nor would a rerun store them "
+                f"(first: {'; '.join(unstorable[:MAX_EXAMPLES])}); every other row of their pages was written"
+            )
         if totals.not_written:
             self.say(
                 f"{totals.not_written:,} rows were not written: run the same command again to retry them"

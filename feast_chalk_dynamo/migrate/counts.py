@@ -15,8 +15,8 @@ MAX_EXAMPLES = 5
 class Counts:
     """What happened to the items scanned from Feast's tables.
 
-    Every item read ends in exactly one of the other four, so
-    ``read == written + stale + unresolved + not_written``.
+    Every item read ends in exactly one of the others, so
+    ``read == written + stale + unresolved + not_written + unstorable``.
     """
 
     read: int = 0
@@ -27,10 +27,12 @@ class Counts:
     unresolved: int = 0
     # The write failed; the page holding the row is not marked done, so a rerun retries it.
     not_written: int = 0
+    # The store can never write the row (``copier.UNSTORABLE``): its page is done, a rerun would not help.
+    unstorable: int = 0
 
     @property
     def failed(self) -> int:
-        return self.unresolved + self.not_written
+        return self.unresolved + self.not_written + self.unstorable
 
     def add(self, other: Counts) -> None:
         for name in _NAMES:
@@ -41,7 +43,8 @@ class Counts:
 
     @classmethod
     def from_json(cls, data: dict[str, int]) -> Counts:
-        return cls(**{name: int(data[name]) for name in _NAMES})
+        # A count absent from a file an earlier version wrote is one that version did not make.
+        return cls(**{name: int(data.get(name, 0)) for name in _NAMES})
 
 
 _NAMES = tuple(f.name for f in fields(Counts))

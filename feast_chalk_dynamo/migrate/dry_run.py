@@ -8,7 +8,7 @@ from functools import partial
 
 from feast_chalk_dynamo.codec import item_size
 from feast_chalk_dynamo.migrate import report
-from feast_chalk_dynamo.migrate.copier import Progress
+from feast_chalk_dynamo.migrate.copier import UNSTORABLE, Progress
 from feast_chalk_dynamo.migrate.counts import MAX_EXAMPLES, NotCopied
 from feast_chalk_dynamo.migrate.feast_items import feast_row
 from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key, join_keys
@@ -21,21 +21,24 @@ from feast_chalk_dynamo.names import versioned_view_name
 
 
 @dataclass
-class _Unresolved:
+class _Counted:
+    """Rows counted (unresolved, unstorable), the first few shown."""
+
     count: int = 0
     examples: list[str] = field(default_factory=list)
 
-    def add(self, entity_id: str) -> None:
+    def add(self, example: str) -> None:
         self.count += 1
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(entity_id)
+            self.examples.append(example)
 
 
 class DryRun(Session):
     def run(self) -> int:
         plan = self.plan
         self.say(f"Dry run: nothing is written. {self.tables()} into {plan.settings.table_name!r}:")
-        unresolved = _Unresolved()
+        unresolved = _Counted()
+        unstorable = _Counted()
         not_copied = NotCopied()
         errors: list[str] = []
         lines: list[str] = []
@@ -58,7 +61,7 @@ class DryRun(Session):
                     sizer = RowSizer(entity_project_id, typer.layout)
                     with self.bar(source) as bar:
                         errors += self._size(
-                            source, index, sizes, typer, sizer, unresolved, not_copied, bar.update
+                            source, index, sizes, typer, sizer, unresolved, unstorable, not_copied, bar.update
                         )
                 lines += report.estimate_lines(
                     sorted(join_keys(group[0].view)), {source.table: source.label for source in group},
@@ -75,14 +78,19 @@ class DryRun(Session):
                 f"{unresolved.count:,} rows have an entity id no batch source or --entities file resolves "
                 f"(first ids: {', '.join(unresolved.examples)}); a migration would not write them"
             )
+        if unstorable.count:
+            self.say(
+                f"{unstorable.count:,} rows cannot be stored in this store (first: "
+                f"{'; '.join(unstorable.examples)}); a migration would count them unstorable"
+            )
         if not_copied.total:
             for line in report.not_copied_lines(not_copied, dry_run=True):
                 self.say(line)
-        return 1 if unresolved.count or not_copied.total or errors else 0
+        return 1 if unresolved.count or unstorable.count or not_copied.total or errors else 0
 
     def _size(
         self, source: SourceTable, index: KeyIndex, sizes: Sizes, typer: RowTyper, sizer: RowSizer,
-        unresolved: _Unresolved, not_copied: NotCopied, progress: Progress,
+        unresolved: _Counted, unstorable: _Counted, not_copied: NotCopied, progress: Progress,
     ) -> list[str]:  # fmt: skip
         """Size every item of one table, segments in parallel; the errors that stopped any segment."""
         lock = threading.Lock()
@@ -97,7 +105,13 @@ class DryRun(Session):
                         unresolved.add(row.entity_id)
                     continue
                 values, refused = typer(row.values)
-                part = sizer(key, values, row.event_ts)
+                try:
+                    part = sizer(key, values, row.event_ts)
+                except UNSTORABLE as error:
+                    with lock:
+                        sizes.count_item(source.table, item_size(item))
+                        unstorable.add(f"{describe_key(key)}: {error}")
+                    continue
                 with lock:
                     sizes.count_item(source.table, item_size(item))
                     for refusal in refused:

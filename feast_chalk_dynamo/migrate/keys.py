@@ -91,9 +91,14 @@ def entity_row(key: EntityKeyProto) -> dict[str, Any]:
     }
 
 
+# Characters of an entity key a report shows: a key is named, not copied out.
+SHOWN_KEY_CHARS = 200
+
+
 def describe_key(key: EntityKeyProto) -> str:
     """The key as an operator wrote it (``driver_id=1001``), to name an entity in a report."""
-    return ", ".join(f"{name}={value!r}" for name, value in entity_row(key).items())
+    shown = ", ".join(f"{name}={value!r}" for name, value in entity_row(key).items())
+    return shown if len(shown) <= SHOWN_KEY_CHARS else shown[:SHOWN_KEY_CHARS] + "..."
 
 
 def join_keys(view: FeatureView) -> dict[str, ValueType]:

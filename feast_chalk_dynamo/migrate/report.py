@@ -23,11 +23,15 @@ def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def counts_grid(rows: Sequence[tuple[str, str, Counts]]) -> list[str]:
     """Per table (name, the view or version it holds, counts): a line each."""
-    header = ("Feast's table", "view", "read", "written", "stale", "unresolved", "not written")
+    header = ("Feast's table", "view", "read", "written", "stale", "unresolved", "not written", "unstorable")
     return grid(
         header,
         [
-            (name, label, *(f"{n:,}" for n in (c.read, c.written, c.stale, c.unresolved, c.not_written)))
+            (
+                name,
+                label,
+                *(f"{n:,}" for n in (c.read, c.written, c.stale, c.unresolved, c.not_written, c.unstorable)),
+            )
             for name, label, c in rows
         ],
     )
@@ -37,8 +41,8 @@ def summary(counts: Counts, not_copied: int) -> str:
     return (
         f"total: {counts.read:,} rows read, {counts.written:,} written, {counts.stale:,} skipped as stale "
         f"(this store held a newer row), {counts.failed:,} failed ({counts.unresolved:,} with an "
-        f"unresolved entity key, {counts.not_written:,} not written); {not_copied:,} values of written rows "
-        "not copied"
+        f"unresolved entity key, {counts.not_written:,} not written, {counts.unstorable:,} unstorable); "
+        f"{not_copied:,} values of written rows not copied"
     )
 
 

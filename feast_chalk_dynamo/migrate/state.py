@@ -38,6 +38,7 @@ class TableState:
     counts: Counts = field(default_factory=Counts)
     unresolved_examples: list[str] = field(default_factory=list)
     not_copied: NotCopied = field(default_factory=NotCopied)
+    unstorable_examples: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -45,7 +46,7 @@ class TableState:
 
     def commit(
         self, segment: int, next_key: dict[str, Any] | None, counts: Counts, unresolved: Sequence[str],
-        not_copied: NotCopied | None = None,
+        not_copied: NotCopied | None = None, unstorable: Sequence[str] = (),
     ) -> None:  # fmt: skip
         """Record a page as done: its segment resumes at ``next_key`` (None: the segment is finished)."""
         if counts.not_written:
@@ -60,6 +61,8 @@ class TableState:
         self.unresolved_examples.extend(unresolved[: max(0, room)])
         if not_copied is not None:
             self.not_copied.merge(not_copied)
+        room = MAX_EXAMPLES - len(self.unstorable_examples)
+        self.unstorable_examples.extend(unstorable[: max(0, room)])
 
 
 @dataclass
@@ -102,6 +105,7 @@ class MigrationState:
                     "counts": table.counts.to_json(),
                     "unresolved_examples": table.unresolved_examples,
                     "not_copied": table.not_copied.to_json(),
+                    "unstorable_examples": table.unstorable_examples,
                 }
                 for name, table in self.tables.items()
             },
@@ -117,8 +121,9 @@ class MigrationState:
                 segments=[SegmentState(s["start_key"], bool(s["done"])) for s in table["segments"]],
                 counts=Counts.from_json(table["counts"]),
                 unresolved_examples=list(table["unresolved_examples"]),
-                # Absent from a file written before values were typed: none then.
+                # Absent from a file an earlier version wrote: none then.
                 not_copied=NotCopied.from_json(table.get("not_copied", {"counts": {}, "examples": {}})),
+                unstorable_examples=list(table.get("unstorable_examples", [])),
             )
             for name, table in data["tables"].items()
         }

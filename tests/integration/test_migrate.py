@@ -170,7 +170,7 @@ def migrate(repo: Repo, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
 
 TOTAL = re.compile(
     r"total: ([\d,]+) rows read, ([\d,]+) written, ([\d,]+) skipped as stale .*?, ([\d,]+) failed "
-    r"\(([\d,]+) with an unresolved entity key, ([\d,]+) not written\)"
+    r"\(([\d,]+) with an unresolved entity key, ([\d,]+) not written, [\d,]+ unstorable\)"
 )
 
 
