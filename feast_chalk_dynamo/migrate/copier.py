@@ -63,7 +63,7 @@ class _Outcome:
     written: int
     stale: int
     not_written: int
-    error: str | None  # the first failure a rerun may not meet again: the page is not done
+    error: str | None  # the first failure a rerun may get past (throttling, a dropped connection)
     unstorable: list[str] = field(default_factory=list)  # per row the store can never write: entity, why
 
 
@@ -143,9 +143,12 @@ class Copier:
         outcome = self._write(typer, rows, progress) if rows else None
         counts = Counts(read=len(page.items), unresolved=len(unresolved))
         if outcome is not None:
-            landed = Counts(written=outcome.written, stale=outcome.stale, not_written=outcome.not_written)
-            landed.unstorable = len(outcome.unstorable)
-            counts.add(landed)
+            counts.add(
+                Counts(
+                    written=outcome.written, stale=outcome.stale, not_written=outcome.not_written,
+                    unstorable=len(outcome.unstorable),
+                )
+            )  # fmt: skip
         return counts, unresolved, not_copied, outcome
 
     def _write(self, typer: RowTyper, rows: WriteData, progress: Progress) -> _Outcome:
@@ -165,7 +168,7 @@ class Copier:
                 return outcome
             if isinstance(error, WriteIncomplete):
                 return _Outcome(error.written, error.stale, len(error.unwritten), str(error))
-            if isinstance(error, UNSTORABLE):  # a row of its own: it alone, and never
+            if isinstance(error, UNSTORABLE):  # a row written alone, which no rerun would write
                 return _Outcome(0, 0, 0, None, [f"{describe_key(rows[0][0])}: {error}"])
             # Any other failure: no row of the call was written (writer.py).
             return _Outcome(0, 0, len(rows), f"{type(error).__name__}: {error}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-# Examples (unresolved ids, values not copied) kept per table or feature to show the operator; the rest
-# are counted.
+# Examples (unresolved ids, unstorable rows, values not copied) kept per table or feature to show the
+# operator; the rest are counted.
 MAX_EXAMPLES = 5
 
 
@@ -66,10 +66,7 @@ class NotCopied:
         return sum(self.counts.values())
 
     def add(self, feature: str, example: str) -> None:
-        self.counts[feature] = self.counts.get(feature, 0) + 1
-        kept = self.examples.setdefault(feature, [])
-        if len(kept) < MAX_EXAMPLES:
-            kept.append(example)
+        self.merge(NotCopied({feature: 1}, {feature: [example]}))
 
     def merge(self, other: NotCopied) -> None:
         for feature, count in other.counts.items():
