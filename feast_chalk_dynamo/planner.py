@@ -19,7 +19,7 @@ their results back, every view of each entity, one UpdateItem per view. So
 
 Costs are for a month of 730 hours (AWS's convention): provisioned at
 exactly the units needed, autoscaled (provisioned at the units needed over
-the target utilization, as ``feature_repo_example/terraform`` tracks it),
+the target utilization, as the Terraform module (``feast_chalk_dynamo/terraform``) tracks it),
 and on-demand (request units, as many as the capacity units consumed).
 """
 
@@ -33,7 +33,7 @@ from feast_chalk_dynamo import capacity
 
 HOURS_PER_MONTH = 730
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
-# The utilization feature_repo_example/terraform's autoscaling tracks by default (percent).
+# The utilization the Terraform module's autoscaling tracks by default (percent).
 DEFAULT_TARGET_UTILIZATION = 70
 # Autoscaling bounds: this factor below and above the planned capacity.
 DEFAULT_SCALE_FACTOR = 2.0

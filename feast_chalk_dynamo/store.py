@@ -194,7 +194,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         by_name = {field.name: field for field in view.features}
         names = [feature_name(project, namespace, f, dtype_name(by_name[f])) for f in features]
         if allocate:
-            attrs: list[str | None] = list(engine.names.allocate_many(names).values())
+            allocated = engine.names.allocate_many(names)  # known names first: not in the order asked
+            attrs: list[str | None] = [allocated[name] for name in names]
         else:
             attrs = [engine.names.lookup(name) for name in names]
         return tuple(
@@ -406,15 +407,38 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
     ) -> tuple[Engine, Coroutine[Any, Any, None]]:
         """The engine and the coroutine writing ``data``; layouts are resolved in the caller's thread."""
         engine = self._ready_engine(config)
-        project = config.project
-        project_id = self._project_id(engine, project, allocate=True)
-        assert project_id is not None
         layout = self._write_layout(engine, config, table)
+        return engine, self._rows_written(engine, config, layout, data, progress)
+
+    def write_layout(self, config: RepoConfig, view: FeatureView) -> WriteLayout:
+        """The layout ``online_write_batch`` writes ``view`` with: its namespace registered, its ids
+        allocated. ``migrate`` merges the layouts of the definitions that read one namespace."""
+        engine = self._ready_engine(config)
+        return self._write_layout(engine, config, view)
+
+    def write_with_layout(
+        self, config: RepoConfig, layout: WriteLayout, data: WriteData, progress: Callable[[int], Any] | None
+    ) -> None:
+        """``online_write_batch`` with a layout made of ``write_layout``'s: each row's values are keyed
+        as ``layout.features`` is."""
+        engine = self._ready_engine(config)
+        engine.run(self._rows_written(engine, config, layout, data, progress))
+
+    def _rows_written(
+        self,
+        engine: Engine,
+        config: RepoConfig,
+        layout: WriteLayout,
+        data: WriteData,
+        progress: Callable[[int], Any] | None,
+    ) -> Coroutine[Any, Any, None]:
+        project_id = self._project_id(engine, config.project, allocate=True)
+        assert project_id is not None
         rows = [
             EntityRow(encode_entity_key(project_id, key), values, event_ts)
             for key, values, event_ts, _ in data
         ]
-        return engine, self._written_through(engine, layout, rows, progress)
+        return self._written_through(engine, layout, rows, progress)
 
     async def _written_through(
         self,

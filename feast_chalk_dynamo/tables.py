@@ -28,7 +28,7 @@ CREATED_MARKER_SK = "~created-by"
 CREATOR = "feast_chalk_dynamo"
 SCAN_SEGMENTS = 4
 TERRAFORM_HINT = (
-    "provision it with the Terraform in feature_repo_example/terraform (see README, "
+    "provision it with the Terraform module `feast-chalk-dynamo terraform` writes (see README, "
     "'Provisioning the table'), or set create_tables_if_not_exists: true "
     "(DYNAMODB_CREATE_TABLES_IF_NOT_EXISTS=true) to let the store create it"
 )

@@ -1,4 +1,5 @@
-"""The Terraform of feature_repo_example/terraform as Python values, for tests that hold it to the code.
+"""The Terraform module (feast_chalk_dynamo/terraform, package data) as Python values, for tests that
+hold it to the code.
 
 python-hcl2 parses each file; the blocks of all files are merged the way
 Terraform merges a module's files. Expressions stay text (``"${var.x}"``):
@@ -15,7 +16,7 @@ from typing import Any
 
 import hcl2
 
-TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "feature_repo_example" / "terraform"
+TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "feast_chalk_dynamo" / "terraform"
 TFVARS_EXAMPLE = TERRAFORM_DIR / "terraform.tfvars.example"
 
 # Plain values: no comments, no block markers, strings without their quotes.

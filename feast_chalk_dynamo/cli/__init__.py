@@ -8,7 +8,6 @@ noise: library loggers are held to warnings while a command runs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from feast_chalk_dynamo.cli import (
@@ -19,6 +18,7 @@ from feast_chalk_dynamo.cli import (
     show_config,
     write_terraform,
 )
+from feast_chalk_dynamo.cli.parsing import OneLineErrors
 from feast_chalk_dynamo.cli.shared import CliError, quiet_libraries
 from feast_chalk_dynamo.migrate import MigrationError
 from feast_chalk_dynamo.repos import RepoError
@@ -27,11 +27,13 @@ COMMANDS = (show_config, plan_capacity, write_terraform, inspect_entity, run_ben
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="feast-chalk-dynamo", description=__doc__.splitlines()[0])
+    parser = OneLineErrors(prog="feast-chalk-dynamo", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(commands)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's parser, which points to the command's --help
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     with quiet_libraries():
         try:
             code: int = args.run(args)

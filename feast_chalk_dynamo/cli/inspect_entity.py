@@ -141,20 +141,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def entity_key(store: FeatureStore, given: list[str]) -> EntityKeyProto:
-    """The entity key of ``KEY=VALUE`` texts, each value of its entity's declared value type."""
+    """The entity key of ``KEY=VALUE`` texts, each value of its entity's declared value type.
+
+    The keys given must be the whole key of an item: the join keys of the
+    views that share it. A part of a composite key would name an item no
+    write makes, and read as "no item" (Feast's reads refuse it too).
+    """
     declared = {entity.join_key: entity.value_type for entity in store.list_entities()}
     if not declared:
         raise CliError(f"the project {store.project!r} has no entities: run `feast apply` first")
+    items = _item_keys(store)
     pairs = {}
     for text in given:
         name, equals, value = text.partition("=")
         if not equals or not name:
             raise CliError(f"--entity takes KEY=VALUE, not {text!r}")
         if name not in declared:
-            known = ", ".join(sorted(declared)) or "none"
             raise CliError(
-                f"{name!r} is no join key of the entities of project {store.project!r} (they have: {known})"
+                f"{name!r} is no join key of the entities of project {store.project!r}: {_keyed(items)}"
             )
+        if name in pairs:
+            raise CliError(f"--entity gives join key {name!r} twice")
         value_type = declared[name]
         parse = _PARSERS.get(value_type)
         if parse is None:
@@ -163,7 +170,31 @@ def entity_key(store: FeatureStore, given: list[str]) -> EntityKeyProto:
             pairs[name] = python_values_to_proto_values([parse(value)], value_type)[0]
         except (ValueError, KeyError) as error:
             raise CliError(f"join key {name!r} is {value_type.name}: {value!r} is not one") from error
+    if items and tuple(sorted(pairs)) not in items:
+        raise CliError(f"--entity gives {', '.join(pairs)}, which keys no item: {_keyed(items)}")
     return EntityKeyProto(join_keys=list(pairs), entity_values=list(pairs.values()))
+
+
+def _item_keys(store: FeatureStore) -> dict[tuple[str, ...], list[str]]:
+    """The keys of the project's entity items (each the sorted join keys of the views sharing it), each
+    with those views."""
+    items: dict[tuple[str, ...], list[str]] = {}
+    for view in online_views(store):
+        keys = tuple(sorted(column.name for column in getattr(view, "entity_columns", [])))
+        if keys:  # an entityless view's rows are under Feast's dummy key, which no --entity names
+            items.setdefault(keys, []).append(view.name)
+    return items
+
+
+def _keyed(items: dict[tuple[str, ...], list[str]]) -> str:
+    """What to give instead: every join key of one item."""
+    if not items:
+        return "the project has no online view keyed by them"
+    kinds = " or ".join(
+        f"{', '.join(keys)} (view{'s' if len(views) > 1 else ''} {', '.join(views)})"
+        for keys, views in sorted(items.items())
+    )
+    return f"an item is keyed by {kinds}; give each join key of one, --entity KEY=VALUE for each"
 
 
 @dataclass(frozen=True)

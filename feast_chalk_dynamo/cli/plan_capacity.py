@@ -28,7 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tfvars",
         action="store_true",
-        help="print only the matching variables of feature_repo_example/terraform (a terraform.tfvars)",
+        help="print only the matching variables of the Terraform module (a terraform.tfvars for the "
+        "module `feast-chalk-dynamo terraform` writes)",
     )
     parser.set_defaults(run=run)
 

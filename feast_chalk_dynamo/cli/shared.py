@@ -93,9 +93,9 @@ def check_table(client: Any, settings: ChalkDynamoOnlineStoreConfig) -> None:
 
 
 def checkout_path(given: Path | None, relative: str, option: str) -> Path:
-    """A directory of the source checkout (``benchmarks``, ``feature_repo_example/terraform``).
+    """A directory of the source checkout (``benchmarks``).
 
-    Neither is installed with the package: found beside it when it runs from
+    It is not installed with the package: found beside it when it runs from
     a checkout (``pip install -e .``), else given with ``option``.
     """
     path = given if given is not None else Path(feast_chalk_dynamo.__file__).resolve().parents[1] / relative

@@ -126,7 +126,7 @@ def add_sizing_arguments(parser: argparse.ArgumentParser) -> None:
         default=planner.DEFAULT_TARGET_UTILIZATION,
         metavar="PERCENT",
         help="autoscaling's target: provisioned = needed / target (default "
-        f"{planner.DEFAULT_TARGET_UTILIZATION}, as feature_repo_example/terraform)",
+        f"{planner.DEFAULT_TARGET_UTILIZATION}, as the Terraform module's)",
     )
     costs.add_argument(
         "--scale-factor",
@@ -212,8 +212,8 @@ def _items(
 
 
 def tfvars(sizing: Sizing) -> str:
-    """The Terraform variables of feature_repo_example/terraform for this plan: a provisioned table
-    autoscaled between the bounds, at the plan's target utilization."""
+    """The Terraform module's variables (``feast_chalk_dynamo/terraform``) for this plan: a provisioned
+    table autoscaled between the bounds, at the plan's target utilization."""
     plan, bounds, workload = sizing.plan, sizing.bounds, sizing.plan.workload
     values: list[tuple[str, str | int | float]] = [
         ("region", sizing.settings.region),

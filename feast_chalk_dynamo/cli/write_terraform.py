@@ -1,9 +1,10 @@
-"""``feast-chalk-dynamo terraform``: the example Terraform, sized for a repo's workload, in a directory.
+"""``feast-chalk-dynamo terraform``: the Terraform module, sized for a repo's workload, in a directory.
 
-The ``.tf`` files are copied as they are (``feature_repo_example/terraform``,
-which its test holds to the code); only ``terraform.tfvars`` is written, with
-the repo's table and region and the capacity plan's autoscaling bounds, the
-same variables ``capacity --tfvars`` prints.
+The module is package data (``feast_chalk_dynamo/terraform``, which its test
+holds to the code), so a pip-installed package has it; its ``.tf`` files are
+copied as they are, and only ``terraform.tfvars`` is written, with the repo's
+table and region and the capacity plan's autoscaling bounds, the same
+variables ``capacity --tfvars`` prints.
 """
 
 from __future__ import annotations
@@ -12,22 +13,26 @@ import argparse
 import shutil
 from pathlib import Path
 
-from feast_chalk_dynamo.cli.shared import CliError, checkout_path
+import feast_chalk_dynamo
+from feast_chalk_dynamo.cli.shared import CliError
 from feast_chalk_dynamo.cli.sizing import add_sizing_arguments, size, tfvars
 
-TERRAFORM = "feature_repo_example/terraform"
+TERRAFORM = "feast_chalk_dynamo/terraform"
 TFVARS = "terraform.tfvars"
+# Package data sits beside the package's modules, in a checkout and in an installed wheel alike.
+MODULE = Path(feast_chalk_dynamo.__file__).resolve().parent / "terraform"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "terraform",
-        help="write the example Terraform for a repo and a workload",
+        help="write the Terraform module for a repo and a workload",
         description=(
-            f"Copy the Terraform module of {TERRAFORM} (the table, its autoscaling and IAM policies) into "
-            f"--out and write {TFVARS} for it: table_name and region from the repo's yaml, a provisioned "
-            "table autoscaled around the capacity `capacity` plans for the workload below. Then: cd DIR && "
-            "terraform init && terraform plan. Exit status 0, or 2 for a wrong repo, option or directory."
+            f"Copy the Terraform module installed with the package ({TERRAFORM}: the table, its "
+            f"autoscaling and IAM policies) into --out and write {TFVARS} for it: table_name and region "
+            "from the repo's yaml, a provisioned table autoscaled around the capacity `capacity` plans for "
+            "the workload below. Then: cd DIR && terraform init && terraform plan. Exit status 0, or 2 for "
+            "a wrong repo, option or directory."
         ),
     )
     add_sizing_arguments(parser)
@@ -37,14 +42,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         dest="source",
         type=Path,
         metavar="DIR",
-        help=f"the module to copy (default: {TERRAFORM} of the checkout this package runs from)",
+        help=f"a module of your own to copy instead (default: {TERRAFORM}, installed with the package)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite files already in --out")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    source = checkout_path(args.source, TERRAFORM, "--from")
+    source: Path = MODULE if args.source is None else args.source
+    if not source.is_dir():
+        raise CliError(f"--from {source} is not a directory: it takes a Terraform module directory")
     modules = sorted(source.glob("*.tf"))
     if not modules:
         raise CliError(f"{source} holds no .tf file: --from takes a Terraform module directory")

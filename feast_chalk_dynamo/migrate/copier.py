@@ -6,7 +6,18 @@ flight), and the engine's write counters then change for that page alone,
 which is how its stale rows are told from its written ones. A page is
 recorded in the state file only once all its rows landed; a page whose write
 failed is counted as not written and stops its segment where it stands, so a
-rerun retries it.
+rerun retries it. Each row is written for every definition that reads the
+table, its values typed as each declares them (``typed_rows``); a value that
+cannot be is counted with its entity, and its row and page are written and
+recorded all the same.
+
+A row the store can never write (``UNSTORABLE``: an entity key past
+DynamoDB's 2048 bytes, which Feast's store hashes; an item that would pass
+400 KB once the entity's views share it) fails the write of its page, so the
+page's rows are then written one at a time: the others land, and the row is
+counted unstorable, named, and its page recorded, since a rerun would meet
+it again; a page of only such rows and landed ones goes on, where before it
+stopped its segment for good.
 """
 
 from __future__ import annotations
@@ -17,19 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feast import FeatureView
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo.errors import WriteIncomplete
+from feast_chalk_dynamo.codec import CodecError
+from feast_chalk_dynamo.errors import EntityKeyTooLarge, ItemTooLarge, UnsupportedEntityType, WriteIncomplete
 from feast_chalk_dynamo.migrate import state as state_file
-from feast_chalk_dynamo.migrate.counts import Counts
+from feast_chalk_dynamo.migrate.counts import Counts, NotCopied
 from feast_chalk_dynamo.migrate.feast_items import feast_row
-from feast_chalk_dynamo.migrate.keys import KeyIndex
+from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key
+from feast_chalk_dynamo.migrate.repo import SourceTable
 from feast_chalk_dynamo.migrate.scan import Page, scan_segments
 from feast_chalk_dynamo.migrate.state import MigrationState
+from feast_chalk_dynamo.migrate.typed_rows import RowTyper
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, WriteData
 
 Progress = Callable[[int], Any]
+# What the store raises for a row it can never write, whatever is retried.
+UNSTORABLE = (EntityKeyTooLarge, UnsupportedEntityType, ItemTooLarge, CodecError)
 
 
 @dataclass
@@ -48,7 +63,8 @@ class _Outcome:
     written: int
     stale: int
     not_written: int
-    error: str | None
+    error: str | None  # the first failure a rerun may get past (throttling, a dropped connection)
+    unstorable: list[str] = field(default_factory=list)  # per row the store can never write: entity, why
 
 
 class Copier:
@@ -73,57 +89,99 @@ class Copier:
         # One page written, counted and recorded at a time (see the module's docstring).
         self._lock = threading.Lock()
 
-    def copy(self, view: FeatureView, table: str, index: KeyIndex, progress: Progress) -> TableRun:
-        """Copy what the state says is left of ``table``; rows it cannot write are reported, not raised."""
-        table_state = self._state.tables[table]
+    def copy(self, source: SourceTable, index: KeyIndex, progress: Progress) -> TableRun:
+        """Copy what the state says is left of the source's table; rows it cannot write are reported,
+        not raised."""
+        table_state = self._state.tables[source.table]
         run = TableRun()
         starts = {i: s.start_key for i, s in enumerate(table_state.segments) if not s.done}
+        try:
+            layouts = [(r.label, self._store.write_layout(self._config, r.view)) for r in source.readers]
+            typer = RowTyper(layouts)
+        except Exception as error:  # the table does not answer: nothing of it is copied or recorded
+            run.errors.append(f"{type(error).__name__}: {error}")
+            return run
 
         def handle(segment: int, page: Page) -> bool:
             with self._lock:
                 run.scanned += len(page.items)
-                counts, unresolved, outcome = self._copy_page(view, page, index, progress)
+                counts, unresolved, not_copied, outcome = self._copy_page(typer, page, index, progress)
                 if outcome is not None and outcome.error is not None:
                     run.unrecorded.add(counts)
                     run.errors.append(f"segment {segment}: {outcome.error}")
                     run.unresolved_examples.extend(unresolved)
                     return False
-                table_state.commit(segment, page.next_key, counts, unresolved)
+                unstorable = [] if outcome is None else outcome.unstorable
+                table_state.commit(segment, page.next_key, counts, unresolved, not_copied, unstorable)
                 state_file.save(self._state_path, self._state)
                 return True
 
         errors = scan_segments(
-            self._client, table, self._state.total_segments, starts, self._page_size, handle, self._stop
-        )
+            self._client, source.table, self._state.total_segments, starts, self._page_size, handle,
+            self._stop,
+        )  # fmt: skip
         run.errors.extend(f"segment {i}: {type(e).__name__}: {e}" for i, e in sorted(errors.items()))
         return run
 
     def _copy_page(
-        self, view: FeatureView, page: Page, index: KeyIndex, progress: Progress
-    ) -> tuple[Counts, list[str], _Outcome | None]:
+        self, typer: RowTyper, page: Page, index: KeyIndex, progress: Progress
+    ) -> tuple[Counts, list[str], NotCopied, _Outcome | None]:
         rows: WriteData = []
         unresolved: list[str] = []
+        not_copied = NotCopied()
         for item in page.items:
             row = feast_row(item)
             key = index.resolve(row.entity_id)
             if key is None:
                 unresolved.append(row.entity_id)
-            else:
-                rows.append((key, row.values, row.event_ts, None))
+                continue
+            values, refused = typer(row.values)
+            for refusal in refused:
+                not_copied.add(refusal.features, f"{describe_key(key)}: {refusal.reason}")
+            rows.append((key, values, row.event_ts, None))
         progress(len(unresolved))
-        outcome = self._write(view, rows, progress) if rows else None
+        outcome = self._write(typer, rows, progress) if rows else None
         counts = Counts(read=len(page.items), unresolved=len(unresolved))
         if outcome is not None:
-            counts.add(Counts(written=outcome.written, stale=outcome.stale, not_written=outcome.not_written))
-        return counts, unresolved, outcome
+            counts.add(
+                Counts(
+                    written=outcome.written, stale=outcome.stale, not_written=outcome.not_written,
+                    unstorable=len(outcome.unstorable),
+                )
+            )  # fmt: skip
+        return counts, unresolved, not_copied, outcome
 
-    def _write(self, view: FeatureView, rows: WriteData, progress: Progress) -> _Outcome:
-        """Write through the store's guarded bulk path; what landed, what was stale, what did not land."""
+    def _write(self, typer: RowTyper, rows: WriteData, progress: Progress) -> _Outcome:
+        """Write through the store's guarded bulk path; what landed, what was stale, what did not land.
+
+        A write stopped by a row the store can never write is done again a row at a time.
+        """
         written, stale = self._stats.written, self._stats.stale_skipped
         try:
-            self._store.online_write_batch(self._config, view, rows, progress)
-        except WriteIncomplete as error:
-            return _Outcome(error.written, error.stale, len(error.unwritten), str(error))
-        except Exception as error:  # any other failure: no row of the call was written (writer.py)
+            self._store.write_with_layout(self._config, typer.layout, rows, progress)
+        except Exception as error:
+            cause = error.cause if isinstance(error, WriteIncomplete) else error
+            if len(rows) > 1 and isinstance(cause, UNSTORABLE):
+                outcome = self._row_by_row(typer, rows)
+                landed_before = error.written + error.stale if isinstance(error, WriteIncomplete) else 0
+                progress(len(rows) - landed_before)
+                return outcome
+            if isinstance(error, WriteIncomplete):
+                return _Outcome(error.written, error.stale, len(error.unwritten), str(error))
+            if isinstance(error, UNSTORABLE):  # a row written alone, which no rerun would write
+                return _Outcome(0, 0, 0, None, [f"{describe_key(rows[0][0])}: {error}"])
+            # Any other failure: no row of the call was written (writer.py).
             return _Outcome(0, 0, len(rows), f"{type(error).__name__}: {error}")
         return _Outcome(self._stats.written - written, self._stats.stale_skipped - stale, 0, None)
+
+    def _row_by_row(self, typer: RowTyper, rows: WriteData) -> _Outcome:
+        """Each row written alone (rows the first write landed land again: same row, same time)."""
+        outcomes = [self._write(typer, [row], lambda _: None) for row in rows]
+        errors = [outcome.error for outcome in outcomes if outcome.error is not None]
+        return _Outcome(
+            written=sum(outcome.written for outcome in outcomes),
+            stale=sum(outcome.stale for outcome in outcomes),
+            not_written=sum(outcome.not_written for outcome in outcomes),
+            error=errors[0] if errors else None,
+            unstorable=[example for outcome in outcomes for example in outcome.unstorable],
+        )

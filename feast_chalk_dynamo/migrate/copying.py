@@ -9,11 +9,11 @@ from pathlib import Path
 
 from feast_chalk_dynamo.migrate import report
 from feast_chalk_dynamo.migrate.copier import Copier, TableRun
-from feast_chalk_dynamo.migrate.counts import Counts
+from feast_chalk_dynamo.migrate.counts import MAX_EXAMPLES, Counts, NotCopied
 from feast_chalk_dynamo.migrate.keys import KeyIndex, join_keys
 from feast_chalk_dynamo.migrate.repo import SourceTable
 from feast_chalk_dynamo.migrate.session import INTERRUPTED, Session
-from feast_chalk_dynamo.migrate.state import DEFAULT_NAME, MAX_EXAMPLES, MigrationState, resume_or_start
+from feast_chalk_dynamo.migrate.state import DEFAULT_NAME, MigrationState, resume_or_start
 from feast_chalk_dynamo.migrate.verify import Verification, feast_store_config, sample_keys, verify
 
 
@@ -43,7 +43,7 @@ class Copy(Session):
             self._copy(state, path, progress)
         except KeyboardInterrupt:
             self.stop.set()
-        totals, errors = self._report(state, progress)
+        totals, not_copied, errors = self._report(state, progress)
         if self.stop.is_set():
             self.say(
                 f"interrupted: every page done is recorded in {path}; run the same command again to resume"
@@ -54,7 +54,8 @@ class Copy(Session):
         else:
             self.say(f"not finished: run the same command again to resume from {path}")
         differences = sum(len(v.differences) for v in progress.verifications)
-        return 0 if state.done and not totals.failed and not errors and not differences else 1
+        complete = state.done and not totals.failed and not not_copied.total and not errors
+        return 0 if complete and not differences else 1
 
     def _copy(self, state: MigrationState, path: Path, progress: _Progress) -> None:
         plan = self.plan
@@ -70,7 +71,7 @@ class Copy(Session):
             for source in pending:
                 started = time.monotonic()
                 with self.bar(source, state.tables[source.table].counts.read) as bar:
-                    progress.runs[source.table] = copier.copy(source.written, source.table, index, bar.update)
+                    progress.runs[source.table] = copier.copy(source, index, bar.update)
                 progress.copying_seconds += time.monotonic() - started
             if self.options.verify:
                 progress.verifications.append(self._verify(group, index))
@@ -93,13 +94,17 @@ class Copy(Session):
         )
         return result
 
-    def _report(self, state: MigrationState, progress: _Progress) -> tuple[Counts, list[str]]:
-        """Print the counts (recorded, and this run's pages that failed) and what to do; totals and errors."""
+    def _report(self, state: MigrationState, progress: _Progress) -> tuple[Counts, NotCopied, list[str]]:
+        """Print the counts (recorded, and this run's pages that failed) and what to do; the totals, the
+        values not copied, and errors."""
         rows = []
         totals = Counts()
+        not_copied = NotCopied()
         examples: list[str] = []
+        unstorable: list[str] = []
         errors: list[str] = []
         for table, table_state in state.tables.items():
+            not_copied.merge(table_state.not_copied)
             run = progress.runs.get(table, TableRun())
             counts = Counts()
             counts.add(table_state.counts)
@@ -107,11 +112,12 @@ class Copy(Session):
             rows.append((table, table_state.view, counts))
             totals.add(counts)
             examples += table_state.unresolved_examples + run.unresolved_examples
+            unstorable += table_state.unstorable_examples
             errors += [f"{table} {error}" for error in run.errors]
         self.say()
         for line in report.counts_grid(rows):
             self.say(line)
-        self.say(report.summary(totals))
+        self.say(report.summary(totals, not_copied.total))
         scanned = sum(run.scanned for run in progress.runs.values())
         seconds = progress.copying_seconds
         rate = scanned / max(seconds, 1e-9)
@@ -124,8 +130,16 @@ class Copy(Session):
                 f"(first ids: {', '.join(examples[:MAX_EXAMPLES])}); they were not migrated. Pass their keys "
                 "with --entities FILE and run again with --restart"
             )
+        if not_copied.total:
+            for line in report.not_copied_lines(not_copied):
+                self.say(line)
+        if totals.unstorable:
+            self.say(
+                f"{totals.unstorable:,} rows cannot be stored in this store, nor would a rerun store them "
+                f"(first: {'; '.join(unstorable[:MAX_EXAMPLES])}); every other row of their pages was written"
+            )
         if totals.not_written:
             self.say(
                 f"{totals.not_written:,} rows were not written: run the same command again to retry them"
             )
-        return totals, errors
+        return totals, not_copied, errors

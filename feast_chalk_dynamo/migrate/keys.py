@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs among the extras
 import pyarrow.csv  # type: ignore[import-untyped]
@@ -36,7 +37,7 @@ from feast.data_source import DataSource
 from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
 from feast.infra.online_stores.helpers import compute_entity_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-from feast.type_map import feast_value_type_to_pa
+from feast.type_map import feast_value_type_to_pa, feast_value_type_to_python_type
 from feast.utils import (
     _build_entity_keys,
     _columns_to_proto_values,
@@ -80,6 +81,24 @@ class KeyIndex:
 
     def __contains__(self, entity_id: object) -> bool:
         return entity_id in self._keys
+
+
+def entity_row(key: EntityKeyProto) -> dict[str, Any]:
+    """The key as ``get_online_features`` takes an entity row: join key -> Python value."""
+    return {
+        name: feast_value_type_to_python_type(value)
+        for name, value in zip(key.join_keys, key.entity_values, strict=True)
+    }
+
+
+# Characters of an entity key a report shows: a key is named, not copied out.
+SHOWN_KEY_CHARS = 200
+
+
+def describe_key(key: EntityKeyProto) -> str:
+    """The key as an operator wrote it (``driver_id=1001``), to name an entity in a report."""
+    shown = ", ".join(f"{name}={value!r}" for name, value in entity_row(key).items())
+    return shown if len(shown) <= SHOWN_KEY_CHARS else shown[:SHOWN_KEY_CHARS] + "..."
 
 
 def join_keys(view: FeatureView) -> dict[str, ValueType]:

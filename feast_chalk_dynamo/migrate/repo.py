@@ -24,7 +24,7 @@ from feast_chalk_dynamo.client import make_client
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
-from feast_chalk_dynamo.migrate.versions import versions_of
+from feast_chalk_dynamo.migrate.versions import Reader, version_label, versions_of
 from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, load_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 
@@ -36,7 +36,7 @@ class SourceTable:
     """One view, or one version of a versioned view, and the table Feast's DynamoDB store keeps it in."""
 
     view: FeatureView  # as the version was defined: its features, join keys, source and number
-    written: FeatureView  # what its rows are written with (versions.Version.written)
+    readers: tuple[Reader, ...]  # every definition reading the table: its rows are written for each
     table: str
     # DynamoDB's estimate (updated every few hours): for progress bars and sampling only.
     item_count: int
@@ -53,11 +53,6 @@ class SourceTable:
         keyed alike, the view as it is now (a source changed in place makes no new version, so rows
         materialized since came from the current definition's source only)."""
         return [self.view, self.current] if join_keys(self.current) == join_keys(self.view) else [self.view]
-
-
-def version_label(view: str, version: int | None) -> str:
-    """The view, or the version as reads name it (``stats@v0``): what the state and report go by."""
-    return view if version is None else f"{view}@v{version}"
 
 
 @dataclass
@@ -207,7 +202,7 @@ def _add_sources(plan: Plan, view: FeatureView) -> None:
             missing[table] = version_label(view.name, version.number)
         else:
             plan.sources.append(
-                SourceTable(version.view, version.written, table, count, version.number, current=view)
+                SourceTable(version.view, version.readers, table, count, version.number, current=view)
             )
     if missing and not any(source.current is view for source in plan.sources):
         raise MigrationError(

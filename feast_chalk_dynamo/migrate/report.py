@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from feast_chalk_dynamo.migrate.counts import Counts
+from feast_chalk_dynamo.migrate.counts import Counts, NotCopied
 from feast_chalk_dynamo.migrate.sizing import STORAGE_OVERHEAD_BYTES, Estimate, TableSizes
 
 
@@ -23,22 +23,43 @@ def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def counts_grid(rows: Sequence[tuple[str, str, Counts]]) -> list[str]:
     """Per table (name, the view or version it holds, counts): a line each."""
-    header = ("Feast's table", "view", "read", "written", "stale", "unresolved", "not written")
+    header = ("Feast's table", "view", "read", "written", "stale", "unresolved", "not written", "unstorable")
     return grid(
         header,
         [
-            (name, label, *(f"{n:,}" for n in (c.read, c.written, c.stale, c.unresolved, c.not_written)))
+            (
+                name,
+                label,
+                *(f"{n:,}" for n in (c.read, c.written, c.stale, c.unresolved, c.not_written, c.unstorable)),
+            )
             for name, label, c in rows
         ],
     )
 
 
-def summary(counts: Counts) -> str:
+def summary(counts: Counts, not_copied: int) -> str:
     return (
         f"total: {counts.read:,} rows read, {counts.written:,} written, {counts.stale:,} skipped as stale "
-        f"(this store held a row as new or newer), {counts.failed:,} failed ({counts.unresolved:,} with an "
-        f"unresolved entity key, {counts.not_written:,} not written)"
+        f"(this store held a newer row), {counts.failed:,} failed ({counts.unresolved:,} with an "
+        f"unresolved entity key, {counts.not_written:,} not written, {counts.unstorable:,} unstorable); "
+        f"{not_copied:,} values of written rows not copied"
     )
+
+
+def not_copied_lines(not_copied: NotCopied, dry_run: bool = False) -> list[str]:
+    """Per feature, the values that cannot be typed as it declares, the first with their entities; and
+    what to do, which is not to run again: a rerun would meet the same values."""
+    what = "values a migration would not copy" if dry_run else "values not copied"
+    lines = [f"{what} (not exactly of their feature's declared type; written as null):"]
+    for feature, count in sorted(not_copied.counts.items()):
+        lines.append(f"  {feature}: {count:,} (first: {'; '.join(not_copied.examples.get(feature, []))})")
+    fate = "would not be copied, by any run" if dry_run else "were not copied, nor would a rerun copy them"
+    lines.append(
+        f"{not_copied.total:,} values {fate}: write them as their features declare (feast materialize, or "
+        "a push, of those entities), or declare the types they have (README, 'Values of another type than "
+        "declared')"
+    )
+    return lines
 
 
 def _storage(items: int, size: int) -> str:

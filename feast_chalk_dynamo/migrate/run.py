@@ -1,10 +1,11 @@
 """``feast-chalk-dynamo migrate``: the options checked, the plan loaded, the copy or the dry run run.
 
-Exit status: 0 when every row landed (or was stale) and verification found
-no difference; 1 when rows failed, a segment stopped on an error, or
-verification differed; 130 when interrupted (the state file holds every page
-done: run the same command again to resume). Bad input raises
-``MigrationError`` before anything is read or written.
+Exit status: 0 when every row landed (or was stale) with every value and
+verification found no difference; 1 when rows failed, a value was not copied
+(``typed_rows``), a segment stopped on an error, or verification differed;
+130 when interrupted (the state file holds every page done: run the same
+command again to resume). Bad input raises ``MigrationError`` before
+anything is read or written.
 """
 
 from __future__ import annotations

@@ -49,14 +49,21 @@ IdLookup = Callable[[str], "str | None"]
 
 
 class Ids:
-    """Allocated ids where there are some; made-up ids of 3 characters, each distinct, where not."""
+    """Allocated ids where there are some; made-up ids of 3 characters where not, one per name (the
+    definitions that read one table share the ids of the features they share)."""
 
     def __init__(self, lookup: IdLookup) -> None:
         self._lookup = lookup
         self._made_up = (short_id(n) for n in itertools.count(36**2))
+        self._given: dict[str, str] = {}
 
     def __call__(self, name: str) -> str:
-        return self._lookup(name) or next(self._made_up)
+        found = self._lookup(name)
+        if found is not None:
+            return found
+        if name not in self._given:
+            self._given[name] = next(self._made_up)
+        return self._given[name]
 
 
 def view_layout(project: str, namespace: str, view: FeatureView, ids: Ids) -> WriteLayout:

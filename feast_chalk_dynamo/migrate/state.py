@@ -1,7 +1,8 @@
 """The resume file: where each Scan segment of each source table stands, and what was counted.
 
 A page is recorded only once every row of it has landed (written, or
-skipped as stale) or was counted unresolved, so a killed migration resumes
+skipped as stale) or was counted unresolved (a row's values not copied are
+recorded with it: a rerun would not copy them either), so a killed migration resumes
 at the first page not known to be done and counts no row twice. The file is
 replaced atomically (a temporary file, then ``os.replace``): a kill while it
 is being written leaves the previous version, never a torn one.
@@ -16,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feast_chalk_dynamo.migrate.counts import Counts
+from feast_chalk_dynamo.migrate.counts import MAX_EXAMPLES, Counts, NotCopied
 from feast_chalk_dynamo.migrate.errors import MigrationError
 
 FORMAT = 1
 DEFAULT_NAME = ".feast-chalk-dynamo-migrate.json"
-# Unresolved entity ids kept per table to show the operator; the rest are counted.
-MAX_EXAMPLES = 5
 
 
 @dataclass
@@ -38,14 +37,17 @@ class TableState:
     segments: list[SegmentState]
     counts: Counts = field(default_factory=Counts)
     unresolved_examples: list[str] = field(default_factory=list)
+    not_copied: NotCopied = field(default_factory=NotCopied)
+    unstorable_examples: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
         return all(segment.done for segment in self.segments)
 
     def commit(
-        self, segment: int, next_key: dict[str, Any] | None, counts: Counts, unresolved: Sequence[str]
-    ) -> None:
+        self, segment: int, next_key: dict[str, Any] | None, counts: Counts, unresolved: Sequence[str],
+        not_copied: NotCopied | None = None, unstorable: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         """Record a page as done: its segment resumes at ``next_key`` (None: the segment is finished)."""
         if counts.not_written:
             raise ValueError("a page with rows not written is not done: a rerun must retry it")
@@ -57,6 +59,10 @@ class TableState:
         self.counts.add(counts)
         room = MAX_EXAMPLES - len(self.unresolved_examples)
         self.unresolved_examples.extend(unresolved[: max(0, room)])
+        if not_copied is not None:
+            self.not_copied.merge(not_copied)
+        room = MAX_EXAMPLES - len(self.unstorable_examples)
+        self.unstorable_examples.extend(unstorable[: max(0, room)])
 
 
 @dataclass
@@ -98,6 +104,8 @@ class MigrationState:
                     "segments": [{"start_key": s.start_key, "done": s.done} for s in table.segments],
                     "counts": table.counts.to_json(),
                     "unresolved_examples": table.unresolved_examples,
+                    "not_copied": table.not_copied.to_json(),
+                    "unstorable_examples": table.unstorable_examples,
                 }
                 for name, table in self.tables.items()
             },
@@ -113,6 +121,9 @@ class MigrationState:
                 segments=[SegmentState(s["start_key"], bool(s["done"])) for s in table["segments"]],
                 counts=Counts.from_json(table["counts"]),
                 unresolved_examples=list(table["unresolved_examples"]),
+                # Absent from a file an earlier version wrote: none then.
+                not_copied=NotCopied.from_json(table.get("not_copied", {"counts": {}, "examples": {}})),
+                unstorable_examples=list(table.get("unstorable_examples", [])),
             )
             for name, table in data["tables"].items()
         }

@@ -8,7 +8,11 @@ tables. Each value, status and event timestamp of the response protos
 must be equal; every difference is said. Values are compared by their
 deterministic serialization, so maps compare whatever their order, and JSON
 values as documents: this store keeps JSON as native maps and lists, so its
-text comes back compact, with the same content.
+text comes back compact, with the same content. Feast's value is typed as its
+feature declares it first, as the copy typed it (``retype``: Feast's store
+serves an ``int64_val`` 5 of a feature now declared Float64, this one a
+``double_val`` 5.0); a value that cannot be is compared as it is, and
+differs.
 
 Reads follow each store's semantics: with ``chalk_style_expiry`` on, this
 store hides rows older than their view's ttl, which Feast's store serves, and
@@ -30,13 +34,14 @@ from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
-from feast.type_map import feast_value_type_to_python_type
 from google.protobuf import text_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from feast_chalk_dynamo.codec import value_field_for
 from feast_chalk_dynamo.migrate.errors import MigrationError
-from feast_chalk_dynamo.migrate.keys import KeyIndex
+from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key, entity_row
 from feast_chalk_dynamo.migrate.repo import SourceTable, with_online_store
+from feast_chalk_dynamo.migrate.retype import NotConvertible, conform
 from feast_chalk_dynamo.migrate.scan import sample_entity_ids
 
 # Entities per get_online_features call.
@@ -87,31 +92,32 @@ def verify(
 ) -> Verification:  # fmt: skip
     # A version by its own reference (view@vN): each is compared, not only the one Feast calls current.
     refs = [f"{source.label}:{feature.name}" for source in sources for feature in source.view.features]
+    # The Value field of each feature by its name in the response (full_feature_names: view@vN__feature).
+    declared = {
+        f"{source.label}__{feature.name}": value_field_for(feature.dtype.to_value_type())
+        for source in sources
+        for feature in source.view.features
+    }
     theirs = FeatureStore(repo_path=str(repo), config=feast_config)
     result = Verification()
     try:
         for start in range(0, len(keys), CHUNK):
             chunk = keys[start : start + CHUNK]
-            rows = [_entity_row(key) for key in chunk]
+            rows = [entity_row(key) for key in chunk]
             expected = theirs.get_online_features(
                 features=refs, entity_rows=rows, full_feature_names=True
             ).proto
             actual = ours.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).proto
-            _compare(expected, actual, chunk, result)
+            _compare(expected, actual, chunk, declared, result)
     finally:
         asyncio.run(theirs.close())
     result.entities = len(keys)
     return result
 
 
-def _entity_row(key: EntityKeyProto) -> dict[str, Any]:
-    return {
-        name: feast_value_type_to_python_type(value)
-        for name, value in zip(key.join_keys, key.entity_values, strict=True)
-    }
-
-
-def _compare(expected: Any, actual: Any, keys: Sequence[EntityKeyProto], result: Verification) -> None:
+def _compare(
+    expected: Any, actual: Any, keys: Sequence[EntityKeyProto], declared: dict[str, str], result: Verification
+) -> None:
     names = list(expected.metadata.feature_names.val)
     if names != list(actual.metadata.feature_names.val):
         result.differences.append(
@@ -125,9 +131,9 @@ def _compare(expected: Any, actual: Any, keys: Sequence[EntityKeyProto], result:
         for i, key in enumerate(keys):
             result.values += 1
             result.found += want.statuses[i] == FieldStatus.PRESENT
-            entity = ", ".join(f"{k}={v!r}" for k, v in _entity_row(key).items())
+            entity = describe_key(key)
             for what, theirs, ours in (
-                ("value", want.values[i], got.values[i]),
+                ("value", _typed(want.values[i], declared.get(name)), got.values[i]),
                 ("status", want.statuses[i], got.statuses[i]),
                 (
                     "event timestamp",
@@ -139,6 +145,16 @@ def _compare(expected: Any, actual: Any, keys: Sequence[EntityKeyProto], result:
                     result.differences.append(
                         f"{entity} {name}: {what} {_shown(theirs)} in Feast's store, {_shown(ours)} here"
                     )
+
+
+def _typed(value: ValueProto, field: str | None) -> ValueProto:
+    """Feast's value as its feature declares it, where it can be (``retype``); else as it is."""
+    if field is None:
+        return value
+    try:
+        return conform(value, field)
+    except NotConvertible:
+        return value
 
 
 def _comparable(part: Any) -> Any:

@@ -15,14 +15,17 @@ The history says which versions exist, not the view's
 unchanged view is applied again (the ``feast apply`` after switching the yaml
 does it), and from then on it names the version Feast reads as current, not
 the newest one. Reads of ``view:feature`` then go to version 0's table with
-the current definition's features, and ``feast materialize`` writes that
-definition's rows there; so the table the current definition reads is written
-with its features as well as the version's own.
+the current definition's features (and ``feast materialize`` writes that
+definition's rows there); so the table the current definition reads is
+written for both definitions: each value under the version's own feature and
+under the current definition's of its name, each typed as its definition
+declares it (``retype``): ``rate: Int64`` in version 0 and ``rate: Float64``
+now are two features of one namespace, read by ``view@v0:rate`` and
+``view:rate``.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 from feast import FeatureView
@@ -31,12 +34,26 @@ from feast.infra.registry.base_registry import BaseRegistry
 
 
 @dataclass(frozen=True)
+class Reader:
+    """A definition whose reads go to a version's table, and how those reads name it."""
+
+    label: str  # ``view@vN`` for the version's own definition, ``view`` for the current one
+    view: FeatureView
+
+
+@dataclass(frozen=True)
 class Version:
     # None when versions are not kept apart (versioning off) or the registry records none: the view's
     # one table, read as ``view:feature``.
     number: int | None
     view: FeatureView  # the version's own definition: what ``view@vN:feature`` reads
-    written: FeatureView  # what its rows are written with: see the module's docstring
+    # Every definition that reads the version's table, its own first: its rows are written for each.
+    readers: tuple[Reader, ...]
+
+
+def version_label(view: str, version: int | None) -> str:
+    """The view, or the version as reads name it (``stats@v0``): what the state and report go by."""
+    return view if version is None else f"{view}@v{version}"
 
 
 def versions_of(registry: BaseRegistry, project: str, view: FeatureView, versioning: bool) -> list[Version]:
@@ -46,14 +63,15 @@ def versions_of(registry: BaseRegistry, project: str, view: FeatureView, version
     registries keep none, and neither did Feast before versions) gives the
     view as it stands: Feast cannot read any other version from it either.
     """
+    unversioned = [Version(None, view, (Reader(view.name, view),))]
     if not versioning:
-        return [Version(None, view, view)]
+        return unversioned
     try:
         records = registry.list_feature_view_versions(view.name, project)
     except NotImplementedError:
         records = []
     if not records:
-        return [Version(None, view, view)]
+        return unversioned
     return [_version(registry, project, view, int(record["version_number"])) for record in records]
 
 
@@ -62,19 +80,7 @@ def _version(registry: BaseRegistry, project: str, current: FeatureView, number:
     # A history holds one kind of view: Feast refuses another kind under a live view's name, and
     # deleting the view deletes its history.
     assert isinstance(own, FeatureView), type(own)
-    read_as_current = compute_versioned_name(own, True) == compute_versioned_name(current, True)
-    return Version(number, own, _with_features_of(own, current) if read_as_current else own)
-
-
-def _with_features_of(own: FeatureView, current: FeatureView) -> FeatureView:
-    """``own`` with every feature of ``current`` too, for the table both read.
-
-    A name in both keeps the current definition's dtype: ``feast apply``
-    keeps this store's ids of the current definition's features alone in the
-    namespace both read.
-    """
-    merged = copy.copy(own)
-    names = {feature.name for feature in current.features}
-    merged.features = [*current.features, *(f for f in own.features if f.name not in names)]
-    merged.current_version_number = own.current_version_number  # a copy starts without one
-    return merged
+    readers = [Reader(version_label(own.name, number), own)]
+    if compute_versioned_name(own, True) == compute_versioned_name(current, True):
+        readers.append(Reader(current.name, current))
+    return Version(number, own, tuple(readers))

@@ -112,7 +112,8 @@ def test_an_entity_with_no_item_is_status_1(repo: ExampleRepo, capsys: pytest.Ca
     [
         (
             "driver=1001",
-            "'driver' is no join key of the entities of project 'driver_ranking' (they have: driver_id)",
+            "'driver' is no join key of the entities of project 'driver_ranking': an item is keyed by "
+            "driver_id (views ",
         ),
         ("driver_id=abc", "join key 'driver_id' is INT64: 'abc' is not one"),
         ("driver_id", "--entity takes KEY=VALUE, not 'driver_id'"),
@@ -121,7 +122,9 @@ def test_an_entity_with_no_item_is_status_1(repo: ExampleRepo, capsys: pytest.Ca
 def test_a_wrong_entity_is_one_line_and_status_2(
     repo: ExampleRepo, capsys: pytest.CaptureFixture[str], entity: str, error: str
 ) -> None:
-    assert inspect(capsys, repo.path, entity) == (2, "", f"error: {error}\n")
+    code, out, err = inspect(capsys, repo.path, entity)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {error}") and err.count("\n") == 1 and err.endswith("\n")
 
 
 def test_a_wrong_repo_or_table_is_one_line_and_status_2(

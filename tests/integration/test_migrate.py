@@ -170,7 +170,7 @@ def migrate(repo: Repo, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
 
 TOTAL = re.compile(
     r"total: ([\d,]+) rows read, ([\d,]+) written, ([\d,]+) skipped as stale .*?, ([\d,]+) failed "
-    r"\(([\d,]+) with an unresolved entity key, ([\d,]+) not written\)"
+    r"\(([\d,]+) with an unresolved entity key, ([\d,]+) not written, [\d,]+ unstorable\)"
 )
 
 
@@ -251,6 +251,19 @@ def test_a_newer_row_already_in_this_store_is_kept_and_counted_stale(
     assert ours.event_ts["avg_daily_trips"] == [newer]
     others = [d for d in repo.drivers() if d != driver]
     assert_same_as_feast_and_source(repo, others)
+
+
+def test_rows_of_the_same_time_are_written_and_the_summary_says_so(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stale means a newer row: the guard lets a row of the same time through, and it is counted written.
+    The summary said stale meant a row 'as new or newer'."""
+    assert migrate(repo, capsys)[0] == 0
+    code, output = migrate(repo, capsys, "--restart")  # every row again, at the time already stored
+    assert code == 0, output
+    assert totals(output) == (ROWS, ROWS, 0, 0, 0, 0)
+    assert "0 skipped as stale (this store held a newer row)" in output
+    assert_same_as_feast_and_source(repo)
 
 
 def test_a_migration_killed_half_way_resumes_and_scans_only_what_was_left(

@@ -100,3 +100,43 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert out.startswith(f"usage: feast-chalk-dynamo {command} ")
     assert "options:" in out
+
+
+WORKLOAD = ["--qps", "1", "--entities-per-query", "1", "--persist-fraction", "0.1"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ["capacity", "--repo", ".", "--qps", "-1", *WORKLOAD[2:]],
+            "argument --qps: -1 is out of range: takes at least 0",
+        ),
+        (
+            ["capacity", "--repo", "."],
+            "the following arguments are required: --qps, --entities-per-query, --persist-fraction",
+        ),
+        (["terraform", "--repo", ".", *WORKLOAD], "the following arguments are required: --out"),
+        (["inspect", "--repo", "."], "the following arguments are required: --entity"),
+        (
+            ["bench", "--endpoint-url", "u", "--data", "x"],
+            "argument --data: invalid choice: 'x' (choose from 'mixed', 'numeric', 'both')",
+        ),
+        (["migrate", "--repo", ".", "--segments", "x"], "argument --segments: invalid int value: 'x'"),
+        (["config", "--nope"], "unrecognized arguments: --nope"),
+        ([], "the following arguments are required: COMMAND"),
+        (["nope"], "argument COMMAND: invalid choice: 'nope' (choose from "),
+    ],
+)  # fmt: skip
+def test_a_bad_option_is_one_line_and_status_2(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse printed the command's whole usage first: 12 lines for capacity, before the one that says
+    what is wrong."""
+    with pytest.raises(SystemExit) as exit_status:
+        main(argv)
+    assert exit_status.value.code == 2
+    out, err = capsys.readouterr()
+    command = "feast-chalk-dynamo" + (f" {argv[0]}" if argv and argv[0] != "nope" else "")
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: {error}") and err.endswith(f" (see {command} --help)\n"), err

@@ -3,7 +3,17 @@ mapping escapes or hashes, values it cannot decode, and attributes nothing names
 
 from __future__ import annotations
 
-from feast_chalk_dynamo.cli.inspect_entity import Feature, View, _name, _unescape, describe_item
+from pathlib import Path
+
+import pytest
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from feast.repo_config import RepoConfig
+from feast.types import Int64, String
+
+from feast_chalk_dynamo.cli.inspect_entity import Feature, View, _name, _unescape, describe_item, entity_key
+from feast_chalk_dynamo.cli.shared import CliError
 from feast_chalk_dynamo.names import name_component
 
 STATS = View("stats", "2", [Feature("rate", "DOUBLE", "3"), Feature("trips", "INT64", "4")])
@@ -65,3 +75,72 @@ def test_mapping_components_back_to_names() -> None:
     assert hashed.startswith("%H")
     assert _name(hashed, ["rate", long]) == long
     assert _name(hashed, ["rate"]) == hashed  # not in the schema any more: shown as stored
+
+
+# -- the entity key ------------------------------------------------------------------------------------
+
+DRIVER = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
+RIDER = Entity(name="rider", join_keys=["rider_id"], value_type=ValueType.STRING)
+
+
+def view(name: str, entities: list[Entity]) -> FeatureView:
+    keys = [Field(name=entity.join_key, dtype=Int64 if entity is DRIVER else String) for entity in entities]
+    return FeatureView(
+        name=name,
+        entities=entities,
+        schema=[*keys, Field(name="x", dtype=Int64)],
+        source=FileSource(path="/nonexistent.parquet", timestamp_field="ts"),
+    )
+
+
+@pytest.fixture
+def two_items(tmp_path: Path) -> FeatureStore:
+    """Items keyed by driver_id (stats, ranks), and by driver_id and rider_id (trips); real Feast, its
+    sqlite online store (nothing is read or written: the registry alone answers)."""
+    store = FeatureStore(
+        config=RepoConfig(
+            project="p",
+            provider="local",
+            registry=str(tmp_path / "registry.db"),
+            online_store={"type": "sqlite", "path": str(tmp_path / "online.db")},
+            entity_key_serialization_version=3,
+        )
+    )
+    store.apply(
+        [DRIVER, RIDER, view("stats", [DRIVER]), view("ranks", [DRIVER]), view("trips", [DRIVER, RIDER])]
+    )
+    return store
+
+
+KEYED = (
+    "an item is keyed by driver_id (views stats, ranks) or driver_id, rider_id (view trips); give each "
+    "join key of one, --entity KEY=VALUE for each"
+)
+
+
+def test_the_whole_key_of_an_item_in_any_order(two_items: FeatureStore) -> None:
+    assert entity_key(two_items, ["driver_id=7"]) == EntityKeyProto(
+        join_keys=["driver_id"], entity_values=[ValueProto(int64_val=7)]
+    )
+    both = entity_key(two_items, ["rider_id=r", "driver_id=7"])
+    assert dict(zip(both.join_keys, both.entity_values, strict=True)) == {
+        "driver_id": ValueProto(int64_val=7),
+        "rider_id": ValueProto(string_val="r"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "error"),
+    [
+        (["rider_id=r"], f"--entity gives rider_id, which keys no item: {KEYED}"),
+        (["rdier_id=r", "driver_id=7"], f"'rdier_id' is no join key of the entities of project 'p': {KEYED}"),
+        (["driver_id=7", "driver_id=8"], "--entity gives join key 'driver_id' twice"),
+    ],
+)
+def test_part_of_a_key_or_a_misspelt_one_names_the_keys_an_item_needs(
+    two_items: FeatureStore, given: list[str], error: str
+) -> None:
+    """A part of a composite key used to be read as a key of its own, and found "no item"."""
+    with pytest.raises(CliError) as refused:
+        entity_key(two_items, given)
+    assert str(refused.value) == error

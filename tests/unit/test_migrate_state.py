@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.migrate.counts import Counts
+from feast_chalk_dynamo.migrate.counts import Counts, NotCopied
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.state import (
     MAX_EXAMPLES,
@@ -162,3 +162,39 @@ def test_an_unreadable_state_file_is_a_clear_error(tmp_path: Path, text: str) ->
     path.write_text(text)
     with pytest.raises(MigrationError, match=r"--restart to start over, or --state"):
         resume_or_start(path, ARGUMENTS, 4, TABLES, restart=False)
+
+
+def test_values_not_copied_and_unstorable_rows_are_recorded_with_their_first_examples(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    state = MigrationState.new(ARGUMENTS, 2, TABLES)
+    table = state.tables["p.v"]
+    for segment in (0, 1):
+        page = NotCopied()
+        for n in range(4):
+            page.add("v:rate", f"driver_id={segment}{n}: int64_val is no double")
+        page.add("v@v0:y, v:y", f"driver_id={segment}: int64_val cannot be string_val")
+        table.commit(
+            segment, None, Counts(read=5, written=4, unstorable=1), [], page, [f"driver_id={segment}: big"]
+        )
+    save(path, state)
+    loaded = load(path)
+    assert loaded == state and loaded is not None
+    not_copied = loaded.tables["p.v"].not_copied
+    assert not_copied.counts == {"v:rate": 8, "v@v0:y, v:y": 2} and not_copied.total == 10
+    assert not_copied.examples["v:rate"] == [f"driver_id={s}{n}: int64_val is no double" for s, n in
+                                             [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)]]  # fmt: skip
+    assert len(not_copied.examples["v:rate"]) == MAX_EXAMPLES
+    assert loaded.tables["p.v"].unstorable_examples == ["driver_id=0: big", "driver_id=1: big"]
+    assert loaded.totals().unstorable == 2
+
+
+def test_a_state_file_written_before_values_were_typed_resumes(tmp_path: Path) -> None:
+    """It has no values not copied, no unstorable rows and no count of them: none were made."""
+    path = tmp_path / "state.json"
+    state, _ = resume_or_start(path, ARGUMENTS, 1, TABLES, restart=False)
+    older = state.to_json()
+    for table in older["tables"].values():
+        del table["not_copied"], table["unstorable_examples"], table["counts"]["unstorable"]
+    path.write_text(json.dumps(older))
+    resumed, was_resumed = resume_or_start(path, ARGUMENTS, 1, TABLES, restart=False)
+    assert was_resumed and resumed == state

@@ -1,4 +1,5 @@
-"""The Terraform in feature_repo_example/terraform, held to what the code expects and calls.
+"""The Terraform module (feast_chalk_dynamo/terraform, package data), held to what the code expects
+and calls.
 
 Keys, types and the TTL attribute are compared with the table the store
 itself creates (``TableAdmin.ensure`` with ``create_tables_if_not_exists``,
