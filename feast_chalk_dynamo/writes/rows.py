@@ -100,6 +100,10 @@ class RowEncoder:
             if slot.attr is not None  # a feature of the schema without an id is never written
         }
         self._shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], _Shape | None] = {}
+        # An attribute both set and removed is an error to DynamoDB (a layout merged from several
+        # definitions of one namespace, as migrate writes, sets ids another one would clear).
+        written = {attr for attr, _ in self._features.values()}
+        self._clear = [attr for attr in layout.clear_attrs if attr not in written]
 
     def __call__(self, row: EntityRow) -> RowUpdate:
         layout = self._layout
@@ -124,7 +128,7 @@ class RowEncoder:
         unexpired = [] if expiry else [EXPIRY_ATTR]
         # The timestamp is placeholder 0 (the guard refers to it), always.
         assigned = {layout.ts_attr: stamp, **features, **expiry}
-        request = self._update(assigned, [*nulls, *layout.clear_attrs, layout.values_attr, *unexpired])
+        request = self._update(assigned, [*nulls, *self._clear, layout.values_attr, *unexpired])
         if request is None:
             packed = {layout.ts_attr: stamp, layout.values_attr: {"M": features}, **expiry}
             request = self._update(packed, unexpired)

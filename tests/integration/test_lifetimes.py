@@ -154,7 +154,7 @@ class Deployment:
         return answer
 
 
-@settings(max_examples=5, deadline=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=5, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @example(  # the outside run's sequence: the other process drops and re-creates the table
     steps=[("apply", 0, {"va": {"a": "Float64", "s": "String"}, "vb": {"z": "Float64"}}),
@@ -209,7 +209,7 @@ VERSIONED_STEPS = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=5, deadline=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=5, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @example(  # the outside run's sequence: retyped, then re-applied unchanged (Feast sets version 0 again)
     steps=[("apply", {"a": "Int64"}), ("write", 1), ("apply", {"a": "String"}), ("write", 1),
