@@ -171,7 +171,9 @@ class NameRegistry:
         self._lock = threading.Lock()
         # Projects whose namespaces are all in _items; None: every project (warmed up).
         self._namespaces_loaded: set[str] | None = set()
-        self._refresh_lock = threading.Lock()
+        # Guards _checking, _generation and _checked_at; never held across a request.
+        self._refresh_lock = threading.Condition()
+        self._checking = False  # a thread is reading the generation (and maybe the mapping) now
         self._generation: int | None = None  # as last loaded
         self._checked_at: float | None = None
 
@@ -186,17 +188,28 @@ class NameRegistry:
         """Load the mapping on first use, and again whenever the generation moved (checked when due).
 
         Cheap on the read path: a clock read, and every ``refresh_seconds``
-        one GetItem of the generation.
+        one GetItem of the generation. One thread checks at a time and holds
+        no lock meanwhile (the GetItem may be a probe of a failing region): the
+        others read with the mapping they have; only while none is loaded yet
+        do they wait, for the first load.
         """
         if not self._check_due():
             return
         with self._refresh_lock:
-            if not self._check_due():
+            while self._checking and self._generation is None:
+                self._refresh_lock.wait()
+            if self._checking or not self._check_due():
                 return
+            self._checking = True
+        try:
             generation = self._read_generation()
             if generation != self._generation:
                 self._reload(generation)
             self._checked_at = self._clock()
+        finally:
+            with self._refresh_lock:
+                self._checking = False
+                self._refresh_lock.notify_all()
 
     def _check_due(self) -> bool:
         return self._checked_at is None or self._clock() - self._checked_at >= self._refresh_seconds
@@ -231,6 +244,8 @@ class NameRegistry:
         )
         bumped = int(response["Attributes"]["n"]["N"])
         with self._refresh_lock:
+            while self._checking:  # a check in flight would set the generation after this decides it
+                self._refresh_lock.wait()
             if self._generation is not None and bumped == self._generation + 1:
                 self._generation = bumped  # ours was the only change: our cache is current
             else:
