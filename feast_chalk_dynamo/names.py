@@ -171,7 +171,8 @@ class NameRegistry:
         self._lock = threading.Lock()
         # Projects whose namespaces are all in _items; None: every project (warmed up).
         self._namespaces_loaded: set[str] | None = set()
-        # Guards _checking, _generation and _checked_at; never held across a request.
+        # Guards _checking; never held across a request. The one thread checking sets _generation
+        # and _checked_at; bump_generation waits for it before setting them too.
         self._refresh_lock = threading.Condition()
         self._checking = False  # a thread is reading the generation (and maybe the mapping) now
         self._generation: int | None = None  # as last loaded
