@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feast_chalk_dynamo.client import InFlight, RetryPolicy, Transport, error_code, retry_cause
-from feast_chalk_dynamo.errors import ConnectionFailed, RetriesExhausted, ServerErrors, ThroughputExceeded
+from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, gave_up
 from feast_chalk_dynamo.metrics import CallMetrics, MetricLabels
-from feast_chalk_dynamo.regions import Candidate, RegionHealth
+from feast_chalk_dynamo.regions import Budget, Candidate, RegionHealth
 from feast_chalk_dynamo.tables import is_missing_table, missing_table
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -34,16 +34,6 @@ Sleep = Callable[[float], Awaitable[None]]
 # get twice the load from racing.
 RACING_BUDGET_SHARE = 0.10
 RACING_BUDGET_BURST = 10.0
-
-# A probe of an unhealthy region is one attempt: its retries would only delay the failover.
-PROBE = RetryPolicy(max_retries=0, scale_ms=0)
-
-_EXHAUSTED: dict[str, type[RetriesExhausted]] = {
-    "throttled": ThroughputExceeded,
-    "server error": ServerErrors,
-    "connection": ConnectionFailed,
-}
-
 
 # Attempt latencies kept per operation: enough for a stable p99, bounded in memory.
 LATENCY_WINDOW = 2000
@@ -228,8 +218,7 @@ class Caller:
     ) -> dict[str, Any]:
         """The operation in one region, with this caller's retries (one attempt for a probe)."""
         route = self._routes[candidate.index]
-        policy = PROBE if candidate.probe else self.retry
-        delays = policy.delays()
+        budget = Budget(candidate, self.retry)
         while True:
             try:
                 if race and self._racing_wait is not None:
@@ -243,7 +232,8 @@ class Caller:
                     if is_missing_table(error):
                         raise missing_table(self._table) from None
                     raise
-                await self.back_off(delays, cause, operation, error, route, policy)
+                budget.failed(cause)
+                await self.back_off(budget.delays, cause, operation, error, route, budget.policy)
 
     @property
     def metrics(self) -> CallMetrics:
@@ -268,9 +258,9 @@ class Caller:
         """
         delay = next(delays, None)
         if delay is None:
-            raise _EXHAUSTED[cause](
-                self._table, operation, f"{cause} after {(policy or self.retry).max_retries} retries: {error}"
-            ) from error
+            retries = (policy or self.retry).max_retries
+            endpoint = (route or self._routes[self._health.current()]).transport.endpoint
+            raise gave_up(cause, self._table, operation, retries, error, endpoint) from error
         self.retried(operation, cause, route)
         await self.sleep(delay)
 

@@ -170,6 +170,8 @@ class Transport(Protocol):
     off (``InFlight.abort``); a transport that cannot do that ignores it.
     """
 
+    endpoint: str  # the URL it sends to: what an error names
+
     def send(
         self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
     ) -> dict[str, Any]: ...
@@ -199,6 +201,7 @@ class Boto3Transport:
 
     def __init__(self, settings: DynamoSettings) -> None:
         self.client = make_client(settings, retries=False)
+        self.endpoint: str = self.client.meta.endpoint_url
         self._methods = {
             "BatchGetItem": self.client.batch_get_item,
             "UpdateItem": self.client.update_item,
@@ -233,17 +236,17 @@ class RawHttpTransport:
             raise ValueError("no AWS credentials found for DynamoDB (environment, profile or instance role)")
         self._credentials = credentials
         self._region = settings.region
-        self._url = settings.endpoint_url or f"https://dynamodb.{settings.region}.amazonaws.com"
+        self.endpoint = settings.endpoint_url or f"https://dynamodb.{settings.region}.amazonaws.com"
         timeout = _timeout_seconds(settings)
         self._pool = urllib3.connection_from_url(
-            self._url,
+            self.endpoint,
             maxsize=settings.client_connections,
             block=False,  # never queue on a busy pool: an extra short-lived connection is cheaper
             timeout=urllib3.Timeout(connect=timeout, read=timeout) if timeout else urllib3.Timeout(60, 60),
             retries=False,
-            **({"ca_certs": get_cert_path(True)} if self._url.startswith("https") else {}),
+            **({"ca_certs": get_cert_path(True)} if self.endpoint.startswith("https") else {}),
         )
-        self._pool.ConnectionCls = _TrackedHTTPS if self._url.startswith("https") else _TrackedHTTP
+        self._pool.ConnectionCls = _TrackedHTTPS if self.endpoint.startswith("https") else _TrackedHTTP
 
     def send(
         self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
@@ -260,7 +263,7 @@ class RawHttpTransport:
         body = orjson.dumps(payload, default=_base64)
         request = AWSRequest(
             method="POST",
-            url=self._url,
+            url=self.endpoint,
             data=body,
             headers={
                 "Content-Type": "application/x-amz-json-1.0",

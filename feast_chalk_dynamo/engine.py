@@ -42,7 +42,7 @@ _THREAD_LOOPS = threading.local()
 
 
 class RequestCounter:
-    """Counts the admin client's calls (tables, names); reads and writes count in their Caller."""
+    """Counts the control plane's attempts (tables, names); reads and writes count in their Caller."""
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
@@ -106,13 +106,14 @@ class Engine:
         writing = list(zip(names, self.write_transports, strict=True))
         self.reads = Caller(reading, table, names[0], self.pool, retry, read_wait, sleep, self.health)
         self.writes = Caller(writing, table, names[0], self.pool, retry, None, sleep, self.health)
-        # Admin and name lookups are rare: botocore's own retries are enough there.
+        # The control plane (names, tables, Bloom filters): single-attempt botocore clients, retried by
+        # FailoverClient on the same policy and health as reads and writes.
         self.requests = RequestCounter()
-        clients = [make_client(each) for each in regional]
+        clients = [make_client(each, retries=False) for each in regional]
         for client in clients:
             client.meta.events.register("before-call.dynamodb", self.requests)
             report_missing_table(client, table)
-        self.client = FailoverClient(clients, self.health)
+        self.client = FailoverClient(clients, retry, self.health)
         self.names = NameRegistry(
             self.client,
             table,
@@ -156,9 +157,10 @@ class Engine:
         """Run on the engine's loop without blocking the caller's loop (``feast serve``)."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
 
-    def ready(self) -> None:
-        """The name mapping loaded (if configured to warm up) and not staler than its refresh interval."""
-        self.names.ensure_fresh()
+    def ready(self, fresh: bool = False) -> None:
+        """The name mapping loaded (if configured to warm up) and not staler than its refresh interval;
+        ``fresh``: checked against the table now (before changing the mapping: an apply, a teardown)."""
+        self.names.ensure_fresh(force=fresh)
 
     def close(self) -> None:
         if self.blooms is not None:

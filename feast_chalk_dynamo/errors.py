@@ -34,11 +34,14 @@ class RetriesExhausted(ChalkDynamoError):
     never mistaken for an absent one.
     """
 
-    def __init__(self, table: str, operation: str, cause: str) -> None:
-        super().__init__(f"{operation} on table {table!r} gave up after retries: {cause}")
+    def __init__(self, table: str, operation: str, cause: str, endpoint: str | None = None) -> None:
+        """``endpoint``: where the request went (a URL), so that an operator knows which one failed."""
+        at = f" at {endpoint}" if endpoint else ""
+        super().__init__(f"{operation} on table {table!r}{at} gave up after retries: {cause}")
         self.table = table
         self.operation = operation
         self.cause = cause
+        self.endpoint = endpoint
 
 
 class ThroughputExceeded(RetriesExhausted):
@@ -51,6 +54,20 @@ class ServerErrors(RetriesExhausted):
 
 class ConnectionFailed(RetriesExhausted):
     """The endpoint kept dropping connections or not answering within the request timeout."""
+
+
+_BY_CAUSE: dict[str, type[RetriesExhausted]] = {
+    "throttled": ThroughputExceeded,
+    "server error": ServerErrors,
+    "connection": ConnectionFailed,
+}
+
+
+def gave_up(
+    cause: str, table: str, operation: str, retries: int, error: BaseException, endpoint: str | None
+) -> RetriesExhausted:
+    """The error of a request still failing for ``cause`` (``client.retry_cause``) after its retries."""
+    return _BY_CAUSE[cause](table, operation, f"{cause} after {retries} retries: {error}", endpoint)
 
 
 class WriteIncomplete(ChalkDynamoError):

@@ -238,13 +238,15 @@ class NameRegistry:
         self._lock = threading.Lock()
         # Projects whose namespaces are all in _items; None: every project (warmed up).
         self._namespaces_loaded: set[str] | None = set()
-        self._refresh_lock = threading.Lock()
+        # Guards _checking, never held across a request: the one thread checking reads the state.
+        self._refresh_lock = threading.Condition()
+        self._checking = False
         self._state: MappingState | None = None  # as last loaded; None: never loaded
         self._checked_at: float | None = None
         # The highest counter value of any id this process has used since its derived state was
         # last dropped: a counter below it means ids may have been handed out again.
         self._highest_id = 0
-        # Called (under the refresh lock: no I/O, no blocking) when ids may name other things now.
+        # Called by the checking thread (no I/O, no blocking) when ids may name other things now.
         self.on_new_table: list[Callable[[], None]] = []
 
     # -- loading and freshness ----------------------------------------------
@@ -254,29 +256,34 @@ class NameRegistry:
         """The state of the mapping as loaded: what was resolved from it holds while this does."""
         return self._state
 
-    def ensure_fresh(self) -> None:
+    def ensure_fresh(self, force: bool = False) -> None:
         """Load the mapping on first use, and again whenever its state moved (checked when due).
 
         Cheap on the read path: a clock read, and every ``refresh_seconds``
-        one small Query. Only a process that has never loaded the mapping
-        waits for another thread's check; the others go on with the mapping
-        they hold (it is at most one check staler), so a check that hangs in
-        an outage never holds up their reads.
+        one small Query. One thread checks at a time and holds no lock
+        meanwhile (the Query may be a probe of a failing region): the others
+        read with the mapping they have; only while none is loaded yet do they
+        wait, for the first load. ``force`` checks now, whatever the interval,
+        after any check in flight: an apply or a teardown changes the mapping,
+        and must start from the table's, not from one a few seconds old.
         """
-        if not self._check_due():
+        if not force and not self._check_due():
             return
-        loaded = self._state is not None
-        if not self._refresh_lock.acquire(blocking=not loaded):
-            return  # another thread is checking; ours is still fresh enough to use
-        try:
-            if not self._check_due():
+        with self._refresh_lock:
+            while self._checking and (force or self._state is None):
+                self._refresh_lock.wait()
+            if self._checking or not (force or self._check_due()):
                 return
+            self._checking = True
+        try:
             state = self._read_state()
             if state != self._state:
                 self._reload(state)
             self._checked_at = self._clock()
         finally:
-            self._refresh_lock.release()
+            with self._refresh_lock:
+                self._checking = False
+                self._refresh_lock.notify_all()
 
     def _check_due(self) -> bool:
         return self._checked_at is None or self._clock() - self._checked_at >= self._refresh_seconds
@@ -341,7 +348,10 @@ class NameRegistry:
                 ":c": {"S": secrets.token_hex(8)}, ":e": {"S": secrets.token_hex(8)}, ":one": {"N": "1"}
             },
         )  # fmt: skip
-        self._checked_at = None
+        with self._refresh_lock:
+            while self._checking:  # a check in flight would mark the mapping checked after this
+                self._refresh_lock.wait()
+            self._checked_at = None
 
     def _query(self, prefix: str) -> dict[str, Item]:
         """Every mapping item whose name starts with ``prefix`` (all of them for ""), now cached."""
@@ -543,20 +553,7 @@ class NameRegistry:
         writers remove the others' values from every row they write).
         """
         name = namespace_name(project, view)
-        namespace_id = self.allocate(name)
-        response = self._client.update_item(
-            TableName=self._table,
-            Key=_meta_key(name),
-            UpdateExpression="SET #ttl = :ttl, #keys = :keys, #name = :name",
-            ExpressionAttributeNames={"#ttl": "ttl", "#keys": "keys", "#name": "name"},
-            ExpressionAttributeValues={
-                ":ttl": {"N": str(ttl_seconds)},
-                ":keys": {"L": [{"S": key} for key in sorted(join_keys)]},
-                ":name": {"S": view},
-            },
-            ReturnValues="ALL_NEW",
-        )
-        self._cache(name, response["Attributes"])
+        namespace_id = self._describe_namespace(name, view, ttl_seconds, join_keys)
         existing = self._query(view_features_prefix(project, view))
         wanted = [feature_name(project, view, feature, dtype) for feature, dtype in features]
         self.allocate_many(wanted)
@@ -565,6 +562,38 @@ class NameRegistry:
         self.retire(retiring)
         self.prune({name: item for name, item in existing.items() if name not in retiring})
         return namespace_id
+
+    def _describe_namespace(self, name: str, view: str, ttl_seconds: int, join_keys: Sequence[str]) -> str:
+        """The namespace's id, with its ttl, keys and view name set on its mapping item.
+
+        On condition that the item still has that id: a namespace another
+        process removed meanwhile gets a fresh id, never a description of its
+        own without one (an id-less namespace reads as no view at all).
+        """
+        while True:
+            namespace_id = self.allocate(name)
+            try:
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=_meta_key(name),
+                    UpdateExpression="SET #ttl = :ttl, #keys = :keys, #name = :name",
+                    ConditionExpression="#id = :id",
+                    ExpressionAttributeNames={"#ttl": "ttl", "#keys": "keys", "#name": "name", "#id": "id"},
+                    ExpressionAttributeValues={
+                        ":ttl": {"N": str(ttl_seconds)},
+                        ":keys": {"L": [{"S": key} for key in sorted(join_keys)]},
+                        ":name": {"S": view},
+                        ":id": {"S": namespace_id},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                self._get(name, cached=False)  # removed or re-claimed meanwhile: allocate again
+                continue
+            self._cache(name, response["Attributes"])
+            return namespace_id
 
     def retire_view(self, project: str, view: str) -> None:
         """Delete a removed view's names; a view of the same name later starts afresh."""

@@ -551,7 +551,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
     ) -> None:
         engine = self.engine(config)
         engine.admin.ensure()
-        engine.ready()
+        engine.ready(fresh=True)  # another process may have changed the mapping a moment ago
         project = config.project
         had_data = engine.names.lookup(project_name(project)) is not None
         project_id = self._project_id(engine, project, allocate=True)
@@ -598,7 +598,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         if not engine.admin.exists():
             self.close_engines()
             return
-        engine.ready()  # a cached project id may be another apply's: look at the generation
+        engine.ready(fresh=True)  # a cached project id may be another apply's: look at the table
         project = config.project
         project_id = engine.names.lookup(project_name(project))
         if project_id is not None:

@@ -20,6 +20,7 @@ from feast_chalk_dynamo.cli import (
 )
 from feast_chalk_dynamo.cli.parsing import OneLineErrors
 from feast_chalk_dynamo.cli.shared import CliError, quiet_libraries
+from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors
 from feast_chalk_dynamo.migrate import MigrationError
 from feast_chalk_dynamo.repos import RepoError
 
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     with quiet_libraries():
         try:
             code: int = args.run(args)
-        except (CliError, MigrationError, RepoError) as error:
+        # The store's own failures to reach DynamoDB (a dead endpoint_url, migrate's --from-endpoint-url).
+        except (CliError, MigrationError, RepoError, ConnectionFailed, ServerErrors) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     return code

@@ -20,11 +20,12 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.helpers import compute_versioned_name
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo.client import make_client
+from feast_chalk_dynamo.client import RetryPolicy, make_client
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
 from feast_chalk_dynamo.migrate.versions import Reader, version_label, versions_of
+from feast_chalk_dynamo.regions import FailoverClient
 from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, load_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 
@@ -124,7 +125,9 @@ def load_plan(
             "num_client_connections": max(segments, guarded.client_connections),
         }
     )
-    client = make_client(source_settings)
+    # Retried as the store's control plane is: an endpoint that does not answer is ConnectionFailed.
+    single_attempts = make_client(source_settings, retries=False)
+    client = FailoverClient([single_attempts], RetryPolicy.from_settings(source_settings))
     online_store = ChalkDynamoOnlineStore()
     plan = Plan(
         repo=repo,

@@ -51,8 +51,9 @@ def throttle() -> ClientError:
 class Scripted:
     """A transport that answers from a script: an exception is raised, anything else returned."""
 
-    def __init__(self, *answers: Any) -> None:
+    def __init__(self, *answers: Any, endpoint: str = "http://scripted") -> None:
         self._answers = list(answers)
+        self.endpoint = endpoint
 
     def send(self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None) -> Any:
         answer = self._answers.pop(0)
@@ -112,6 +113,8 @@ def test_a_connection_error_is_counted_by_its_class_and_a_non_retryable_one_by_i
 
 class HeldPrimary:
     """The first attempt answers only when released; later ones at once: the duplicate always wins."""
+
+    endpoint = "http://held"
 
     def __init__(self) -> None:
         self.release = threading.Event()

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -47,8 +48,17 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def health(clock: FakeClock) -> RegionHealth:
+def fresh(clock: FakeClock) -> RegionHealth:
+    """A process's health record as it starts: no region has answered yet."""
     return RegionHealth([EAST, WEST], failures_to_unhealthy=3, probe_seconds=5.0, clock=clock)
+
+
+@pytest.fixture
+def health(fresh: RegionHealth) -> RegionHealth:
+    """A running process's: both regions have answered."""
+    fresh.succeeded(0)
+    fresh.succeeded(1)
+    return fresh
 
 
 @pytest.fixture
@@ -122,9 +132,30 @@ def test_with_every_region_down_each_is_tried_once(health: RegionHealth) -> None
 
 def test_a_single_region_is_never_unhealthy(clock: FakeClock) -> None:
     alone = RegionHealth([EAST], failures_to_unhealthy=1, probe_seconds=5.0, clock=clock)
+    assert alone.candidates() == [Candidate(0, probe=False)]  # not answered yet, but nowhere else to go
     for _ in range(10):
         alone.failed(0)
     assert alone.candidates() == [Candidate(0, probe=False)]  # every request keeps its full retries
+
+
+def test_a_region_that_has_not_answered_yet_is_tried_once_and_left_after_its_first_failure(
+    fresh: RegionHealth,
+) -> None:
+    # One attempt where another region follows; the last one keeps its retries.
+    assert fresh.candidates() == [Candidate(0, probe=True), Candidate(1, probe=False)]
+    # A request that may not fail over keeps its retries anywhere.
+    assert fresh.candidates(probes=False) == [Candidate(0, probe=False), Candidate(1, probe=False)]
+    fresh.failed(0)  # no run of failures needed: it never answered
+    assert not fresh.healthy(0)
+    assert fresh.candidates() == [Candidate(1, probe=False)]
+
+
+def test_a_region_that_answered_once_is_left_only_after_a_run(fresh: RegionHealth) -> None:
+    fresh.succeeded(0)
+    assert fresh.candidates() == [Candidate(0, probe=False), Candidate(1, probe=False)]
+    fresh.failed(0)
+    fresh.failed(0)
+    assert fresh.healthy(0)
 
 
 # -- Caller failover -------------------------------------------------------------
@@ -215,12 +246,22 @@ def test_after_the_run_requests_skip_the_region_and_a_probe_is_one_attempt(
 # -- the control plane's clients ---------------------------------------------------
 
 
-class ScriptedClient:
-    """A botocore client stand-in: each operation answers from its script."""
+OPERATIONS = {
+    "get_item": "GetItem",
+    "put_item": "PutItem",
+    "update_item": "UpdateItem",
+    "query": "Query",
+    "describe_table": "DescribeTable",
+}
 
-    def __init__(self, *answers: Any) -> None:
+
+class ScriptedClient:
+    """A single-attempt botocore client stand-in: each call of an operation answers from its script."""
+
+    def __init__(self, *answers: Any, endpoint: str = "http://scripted") -> None:
         self._answers = list(answers)
         self.calls: list[str] = []
+        self.meta = SimpleNamespace(method_to_api_mapping=OPERATIONS, endpoint_url=endpoint, region_name=EAST)
 
     def __getattr__(self, name: str) -> Any:
         def operation(**_: Any) -> Any:
@@ -233,38 +274,114 @@ class ScriptedClient:
         return operation
 
 
+def down(endpoint: str = "http://east") -> EndpointConnectionError:
+    return EndpointConnectionError(endpoint_url=endpoint)
+
+
+class Sleeps(list[float]):
+    """The control plane's backoff, recorded instead of slept."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def control_client(east: ScriptedClient, west: ScriptedClient, health: RegionHealth) -> FailoverClient:
+    """One retry per request, as ``two_region_caller``'s."""
+    return FailoverClient([east, west], RetryPolicy(1, 1), health, sleep=Sleeps())
+
+
 def test_control_plane_reads_fail_over_and_writes_stay_in_the_first_region(health: RegionHealth) -> None:
-    east = ScriptedClient(EndpointConnectionError(endpoint_url="http://east"), {"east": "wrote"})
+    east = ScriptedClient(down(), down(), {"east": "wrote"})  # the read's attempt and its one retry
     west = ScriptedClient({"Item": {"west": "read"}})
-    client = FailoverClient([east, west], health)
+    client = control_client(east, west, health)
     assert client.get_item(TableName="t", Key={}) == {"Item": {"west": "read"}}
     assert client.update_item(TableName="t", Key={}) == {"east": "wrote"}
-    assert (east.calls, west.calls) == (["get_item", "update_item"], ["get_item"])
+    assert (east.calls, west.calls) == (["get_item", "get_item", "update_item"], ["get_item"])
 
 
-class PagedClient:
-    """A botocore client stand-in with one paginator: its pages, or an error before the first."""
-
-    def __init__(self, pages: list[dict[str, Any]] | Exception) -> None:
-        self._pages = pages
-        self.paginated = 0
-
-    def get_paginator(self, operation: str) -> PagedClient:
-        return self
-
-    def paginate(self, **_: Any) -> Iterator[dict[str, Any]]:
-        self.paginated += 1
-        if isinstance(self._pages, Exception):
-            raise self._pages
-        yield from self._pages
+def test_a_control_plane_probe_is_one_attempt(health: RegionHealth, clock: FakeClock) -> None:
+    for _ in range(3):
+        health.failed(0)
+    clock.now += 5
+    east = ScriptedClient(down())  # a retry would pop from an empty script
+    west = ScriptedClient({"Item": {}}, {"Item": {}})
+    client = control_client(east, west, health)
+    client.get_item(TableName="t", Key={})  # the probe fails; the west answers
+    client.get_item(TableName="t", Key={})  # no probe due: the west alone
+    assert (east.calls, west.calls) == (["get_item"], ["get_item", "get_item"])
 
 
-def test_a_paginated_read_fails_over_before_its_first_page(health: RegionHealth) -> None:
-    east = PagedClient(EndpointConnectionError(endpoint_url="http://east"))
-    west = PagedClient([{"Items": [1]}, {"Items": [2]}])
-    pages = FailoverClient([east, west], health).get_paginator("query").paginate(TableName="t")
+def test_a_new_process_spends_one_control_plane_attempt_on_a_region_that_does_not_answer(
+    fresh: RegionHealth,
+) -> None:
+    east = ScriptedClient(down())
+    west = ScriptedClient({"Item": {}}, {"Items": []})
+    client = control_client(east, west, fresh)
+    client.get_item(TableName="t", Key={})
+    assert list(client.get_paginator("query").paginate(TableName="t")) == [{"Items": []}]
+    assert (east.calls, west.calls) == (["get_item"], ["get_item", "query"])
+
+
+def test_a_control_plane_request_that_fails_for_good_raises_connection_failed_naming_endpoint_and_table(
+    health: RegionHealth,
+) -> None:
+    east = ScriptedClient(*[down("http://east")] * 4, endpoint="http://east")
+    sleeps = Sleeps()
+    client = FailoverClient([east, ScriptedClient()], RetryPolicy(3, 100), health, sleep=sleeps)
+    gave_up = r"^PutItem on table 't' at http://east gave up .*after 3 retries"
+    with pytest.raises(ConnectionFailed, match=gave_up):
+        client.put_item(TableName="t", Item={})  # a write: the first region's, with the store's retries
+    assert east.calls == ["put_item"] * 4
+    # The store's backoff (full jitter within 100 ms x 2^n), not botocore's.
+    assert len(sleeps) == 3 and all(0 <= s <= 0.1 * 2**n for n, s in enumerate(sleeps))
+
+
+def test_a_throttled_control_plane_request_keeps_its_error_after_its_retries(health: RegionHealth) -> None:
+    east = ScriptedClient(throttle(), throttle())
+    with pytest.raises(ThroughputExceeded, match="GetItem on table 't' at http://scripted"):
+        control_client(east, ScriptedClient(), health).get_item(TableName="t", Key={})
+    assert health.healthy(0)  # a throttle is an answer
+
+
+def test_a_paginated_read_fails_over_before_its_first_page_and_retries_later_pages_there(
+    health: RegionHealth,
+) -> None:
+    east = ScriptedClient(down(), down())
+    more = {"k": {"S": "1"}}
+    west = ScriptedClient({"Items": [1], "LastEvaluatedKey": more}, down(), {"Items": [2]})
+    pages = control_client(east, west, health).get_paginator("query").paginate(TableName="t")
     assert [page["Items"] for page in pages] == [[1], [2]]
-    assert (east.paginated, west.paginated) == (1, 1)
+    assert (east.calls, west.calls) == (["query"] * 2, ["query"] * 3)
+
+
+def test_a_paginated_read_failing_after_its_first_page_raises(health: RegionHealth) -> None:
+    west = ScriptedClient({"Items": [1], "LastEvaluatedKey": {"k": {"S": "1"}}}, down(), down())
+    pages = control_client(ScriptedClient(down(), down()), west, health).get_paginator("query")
+    with pytest.raises(ConnectionFailed):
+        list(pages.paginate(TableName="t"))
+
+
+def test_a_process_that_starts_while_the_first_region_is_down_spends_one_attempt_there(
+    fresh: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    east = Scripted(ConnectionResetError())  # a second attempt would pop from an empty script
+    caller = two_region_caller(east, Scripted(OK, OK), fresh, pool)
+    assert asyncio.run(caller.call("BatchGetItem", {})) == OK
+    assert asyncio.run(caller.call("BatchGetItem", {})) == OK  # the east is skipped now
+    assert caller.stats.regions == {EAST: 1, WEST: 2} and not fresh.healthy(0)
+
+
+def test_a_probe_answered_with_a_throttle_gets_the_requests_retries_there(
+    health: RegionHealth, clock: FakeClock, pool: ThreadPoolExecutor
+) -> None:
+    for _ in range(3):
+        health.failed(0)
+    clock.now += 5
+    west = Scripted()  # the east answered: nothing goes on to the west
+    caller = two_region_caller(Scripted(throttle(), OK), west, health, pool)
+    assert asyncio.run(caller.call("BatchGetItem", {})) == OK
+    assert caller.stats.regions == {EAST: 2} and caller.stats.retries == {"throttled": 1}
+    assert health.healthy(0)
 
 
 def test_with_every_region_unhealthy_a_read_costs_one_attempt_in_each(
