@@ -24,6 +24,7 @@ from feast_chalk_dynamo.client import RetryPolicy, make_client
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
+from feast_chalk_dynamo.migrate.state import DESTINATION_EPOCH
 from feast_chalk_dynamo.migrate.versions import Reader, version_label, versions_of
 from feast_chalk_dynamo.regions import FailoverClient
 from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, load_store
@@ -89,7 +90,16 @@ class Plan:
             "source_region": self.source_region,
             "destination": {"table": self.settings.table_name, "region": self.settings.region},
             "entities": [str(path) for path in entity_files],
+            DESTINATION_EPOCH: self.destination_epoch(),
         }
+
+    def destination_epoch(self) -> str | None:
+        """The destination table's epoch (``names.MappingState``): new when the table is dropped and
+        created again, so a state file's record of rows copied into the old one is never trusted."""
+        engine = self.online_store.engine(self.write_config)
+        engine.ready(fresh=True)
+        state = engine.names.generation
+        return state.epoch if state is not None else None
 
     def close(self) -> None:
         self.source_client.close()

@@ -155,6 +155,10 @@ def load(path: Path) -> MigrationState | None:
         ) from None
 
 
+# The argument naming the destination table's epoch: checked on its own, with a message of its own.
+DESTINATION_EPOCH = "destination_epoch"
+
+
 def resume_or_start(
     path: Path,
     arguments: dict[str, Any],
@@ -179,9 +183,17 @@ def resume_or_start(
             f"not {total_segments}: run again with --segments {existing.total_segments} to resume it, or "
             "--restart to start over"
         )
+    then = existing.arguments.get(DESTINATION_EPOCH)
+    if then is not None and then != arguments.get(DESTINATION_EPOCH):
+        raise MigrationError(
+            f"state file {path} belongs to another table of the same name: the destination was dropped and "
+            "created again (or restored) since, so the rows it records as copied are not in it; run again "
+            "with --restart to copy everything into this one"
+        )
+    # A file from a version that did not record the epoch resumes as before.
     changed = sorted(
         name for name in arguments.keys() | existing.arguments.keys()
-        if arguments.get(name) != existing.arguments.get(name)
+        if name != DESTINATION_EPOCH and arguments.get(name) != existing.arguments.get(name)
     )  # fmt: skip
     if changed:
         details = "; ".join(

@@ -266,6 +266,27 @@ def test_rows_of_the_same_time_are_written_and_the_summary_says_so(
     assert_same_as_feast_and_source(repo)
 
 
+def test_a_state_file_of_a_dropped_and_re_created_destination_is_refused(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state file outlives the table it records rows copied into: a rerun into a new table of the
+    same name said 'complete' and copied nothing."""
+    assert migrate(repo, capsys)[0] == 0
+    boto3.client("dynamodb", endpoint_url=repo.endpoint_url, region_name="us-east-1").delete_table(
+        TableName=repo.table
+    )
+    repo.ours().apply(build_objects(repo.source.data_dir).all())  # the store creates the table again
+
+    code, output = migrate(repo, capsys)
+    assert code == 2 and "dropped and created again" in output and "--restart" in output, output
+    assert entity_items(repo) == []
+
+    code, output = migrate(repo, capsys, "--restart")
+    assert code == 0, output
+    assert totals(output) == (ROWS, ROWS, 0, 0, 0, 0)
+    assert_same_as_feast_and_source(repo)
+
+
 def test_a_migration_killed_half_way_resumes_and_scans_only_what_was_left(
     repo: Repo, moto_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
 ) -> None:
