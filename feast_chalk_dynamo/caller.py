@@ -186,14 +186,20 @@ class Caller:
         failure: Exception | None = None
         failed_in: Route | None = None
         regions_tried = 0
-        for candidate in self._health.candidates(probes=failover):
+        candidates = self._health.candidates(probes=failover)
+        for position, candidate in enumerate(candidates):
             if failed_in is not None:
                 if not failover or (regions_tried >= 2 and not candidate.probe):
                     break
                 self.stats.failovers[failed_in.region] += 1
                 failed_in.metrics.failed_over(operation)
+            # Another region will take it if this one fails for good: see the break above.
+            tried = regions_tried + (not candidate.probe)
+            may_go_on = failover and any(c.probe or tried < 2 for c in candidates[position + 1 :])
             try:
-                response = await self._in_region(candidate, operation, payload, race, inline, siblings)
+                response = await self._in_region(
+                    candidate, operation, payload, race, inline, siblings, may_go_on
+                )
             except (ConnectionFailed, ServerErrors) as error:
                 self._health.failed(candidate.index)
                 failure, failed_in = error, self._routes[candidate.index]
@@ -215,10 +221,11 @@ class Caller:
         race: bool,
         inline: bool,
         siblings: Siblings | None,
+        may_go_on: bool,
     ) -> dict[str, Any]:
-        """The operation in one region, with this caller's retries (one attempt for a probe)."""
+        """The operation in one region, with this caller's retries (see ``regions.Budget``)."""
         route = self._routes[candidate.index]
-        budget = Budget(candidate, self.retry)
+        budget = Budget(candidate, self.retry, may_go_on)
         while True:
             try:
                 if race and self._racing_wait is not None:

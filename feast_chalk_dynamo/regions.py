@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from feast_chalk_dynamo.client import RetryPolicy, retry_cause
@@ -41,6 +41,10 @@ FAILOVER_READS = frozenset(
 
 # A probe of a failing region is one attempt: its retries would only delay the failover.
 PROBE = RetryPolicy(max_retries=0, scale_ms=0)
+# Retries a request gets in a region that drops it or answers 5xx when another region could take it:
+# a blip passes within them, and past them a region that has gone down would cost each request of
+# the outage's first moments its whole retry budget (a read took 30 s at the default 12).
+RETRIES_BEFORE_FAILOVER = 2
 
 
 @dataclass(frozen=True)
@@ -57,21 +61,28 @@ class Candidate:
 
 
 class Budget:
-    """The waits left before each retry of one request in one region: none for a probe.
+    """The waits left before each retry of one request in one region.
 
-    A probe answered with a throttle found the region up, only busy: from
-    then on the request has its whole retry policy there, as any request to
-    a healthy region has.
+    None for a probe; at most ``RETRIES_BEFORE_FAILOVER`` when the request
+    may go on to another region (``may_go_on``); else the whole retry policy.
+    A throttle found the region up, only busy, and a throttle never fails
+    over: from then on the request has its whole retry policy there, as any
+    request to a healthy region has.
     """
 
-    def __init__(self, candidate: Candidate, retry: RetryPolicy) -> None:
+    def __init__(self, candidate: Candidate, retry: RetryPolicy, may_go_on: bool = False) -> None:
         self._retry = retry
-        self.policy = PROBE if candidate.probe else retry
+        if candidate.probe:
+            self.policy = PROBE
+        elif may_go_on and retry.max_retries > RETRIES_BEFORE_FAILOVER:
+            self.policy = replace(retry, max_retries=RETRIES_BEFORE_FAILOVER)
+        else:
+            self.policy = retry
         self.delays = self.policy.delays()
 
     def failed(self, cause: str) -> None:
         """An attempt failed for ``cause`` (see ``client.retry_cause``); call before taking a delay."""
-        if cause == "throttled" and self.policy is PROBE:
+        if cause == "throttled" and self.policy is not self._retry:
             self.policy, self.delays = self._retry, self._retry.delays()
 
 
@@ -228,9 +239,9 @@ class FailoverClient:
     ) -> tuple[dict[str, Any], int]:
         """The first answer of ``candidates`` (on to the next while one is down) and its index."""
         failure: BaseException | None = None
-        for candidate in candidates:
+        for position, candidate in enumerate(candidates):
             try:
-                answer = self._in_region(candidate, method, kwargs)
+                answer = self._in_region(candidate, method, kwargs, position < len(candidates) - 1)
             except (ConnectionFailed, ServerErrors) as error:
                 self._health.failed(candidate.index)
                 failure = error
@@ -243,10 +254,12 @@ class FailoverClient:
         assert failure is not None
         raise failure
 
-    def _in_region(self, candidate: Candidate, method: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The operation in one region, retried on the store's policy (once for a probe)."""
+    def _in_region(
+        self, candidate: Candidate, method: str, kwargs: dict[str, Any], may_go_on: bool
+    ) -> dict[str, Any]:
+        """The operation in one region, retried on the store's policy (see ``Budget``)."""
         client = self.clients[candidate.index]
-        budget = Budget(candidate, self._retry)
+        budget = Budget(candidate, self._retry, may_go_on)
         while True:
             try:
                 answer: dict[str, Any] = getattr(client, method)(**kwargs)

@@ -16,7 +16,7 @@ from feast_chalk_dynamo.caller import Caller
 from feast_chalk_dynamo.client import RetryPolicy
 from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, ThroughputExceeded
 from feast_chalk_dynamo.metrics import snapshot
-from feast_chalk_dynamo.regions import Candidate, FailoverClient, RegionHealth
+from feast_chalk_dynamo.regions import RETRIES_BEFORE_FAILOVER, Candidate, FailoverClient, RegionHealth
 from tests.unit.test_metrics import Scripted, no_sleep, throttle
 
 EAST, WEST = "us-east-1", "us-west-2"
@@ -396,3 +396,53 @@ def test_with_every_region_unhealthy_a_read_costs_one_attempt_in_each(
     with pytest.raises(ConnectionFailed, match="after 0 retries"):
         asyncio.run(caller.call("BatchGetItem", {}))
     assert caller.stats.regions == {EAST: 1, WEST: 1}
+
+
+# -- the first moments of an outage ----------------------------------------------------
+
+
+def test_a_request_another_region_could_take_spends_few_retries_where_it_is_dropped(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    """At the default 12 retries, each of the first requests of an outage spent all of them before the
+    region was left: a read took 30 s. With another region to go to, a few retries, then on."""
+    east = Scripted(*[ConnectionResetError()] * (RETRIES_BEFORE_FAILOVER + 1))
+    caller = Caller([(EAST, east), (WEST, Scripted(OK))], "regions", EAST, pool, RetryPolicy(12, 1),
+                    sleep=no_sleep, health=health)  # fmt: skip
+    assert asyncio.run(caller.call("BatchGetItem", {})) == OK
+    assert caller.stats.regions == {EAST: RETRIES_BEFORE_FAILOVER + 1, WEST: 1}
+
+
+def test_a_throttle_keeps_the_whole_retry_budget_in_its_region(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    busy = [ConnectionResetError(), *[throttle()] * 5, OK]  # dropped once, then busy: it is up
+    caller = Caller([(EAST, Scripted(*busy)), (WEST, Scripted())], "regions", EAST, pool, RetryPolicy(12, 1),
+                    sleep=no_sleep, health=health)  # fmt: skip
+    assert asyncio.run(caller.call("BatchGetItem", {})) == OK
+    assert caller.stats.regions == {EAST: 7}
+
+
+def test_the_last_region_and_a_request_that_may_not_fail_over_keep_their_retries(
+    health: RegionHealth, pool: ThreadPoolExecutor
+) -> None:
+    flaky = [*[ConnectionResetError()] * 5, OK]
+    caller = Caller([(EAST, Scripted(*flaky)), (WEST, Scripted())], "regions", EAST, pool, RetryPolicy(12, 1),
+                    sleep=no_sleep, health=health)  # fmt: skip
+    assert asyncio.run(caller.call("UpdateItem", {}, failover=False)) == OK
+    assert caller.stats.regions == {EAST: 6}
+    for _ in range(3):
+        health.failed(0)  # the east is left: the west is the last region
+    west = Scripted(*flaky)
+    caller = Caller([(EAST, Scripted()), (WEST, west)], "regions", EAST, pool, RetryPolicy(12, 1),
+                    sleep=no_sleep, health=health)  # fmt: skip
+    assert asyncio.run(caller.call("BatchGetItem", {})) == OK
+    assert caller.stats.regions == {WEST: 6}
+
+
+def test_the_control_plane_fails_over_after_a_few_retries_too(health: RegionHealth) -> None:
+    east = ScriptedClient(*[down()] * (RETRIES_BEFORE_FAILOVER + 1))
+    west = ScriptedClient({"Item": {"west": "read"}})
+    client = FailoverClient([east, west], RetryPolicy(12, 1), health, sleep=Sleeps())
+    assert client.get_item(TableName="t", Key={}) == {"Item": {"west": "read"}}
+    assert (len(east.calls), len(west.calls)) == (RETRIES_BEFORE_FAILOVER + 1, 1)
