@@ -16,8 +16,9 @@ Attribute values are in boto3's low-level client shape (``{"N": "1"}``,
   cannot hold it.
 * uuid / time_uuid: B of the 16 bytes when the text is canonical, else S.
 * decimal: N when the text is plain canonical (what DynamoDB echoes back), else S.
-* json: the parsed document as M / L / S / N / BOOL / NULL, or S of the raw
-  text when the document is a bare string or holds anything N or M cannot.
+* json: the parsed document as M / L / N / BOOL (NULL inside), or S of the
+  raw text when the document is a bare string, is null itself or holds
+  anything N or M cannot.
 * ``*_list_val``: L of the element encodings.  ``*_set_val``: SS / NS / BS
   when DynamoDB's set type can hold every element, else L (bool sets, empty
   sets, special floats); duplicates dropped, decoded sorted.
@@ -26,6 +27,12 @@ Attribute values are in boto3's low-level client shape (``{"N": "1"}``,
 * list_val / set_val: L of GENERIC values, in order.
 * scalar_map: L of entries ``L[key, value]``; a key is ``M{field number: native}``.
 * zoned_timestamp: ``M{"t": N, "z": S}``.
+
+A null (a Value with no oneof set, or null_val) is NULL, whatever the declared
+field: a feature written as null is stored, so that a read tells it from a
+feature its row never had (Feast answers the first PRESENT, the second
+NOT_FOUND). Nothing else is NULL at the top: hence JSON's ``null`` as text.
+A null reads back as an empty Value (null_val too: both are Feast's null).
 
 GENERIC is the self-describing form used wherever the declared type does not
 fix a nested value's type: a Value with no oneof is NULL, string S, bool BOOL,
@@ -67,6 +74,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.value_type import ValueType
 
 __all__ = [
+    "NULL",
     "AttributeValue",
     "CodecError",
     "decode_feature",
@@ -95,10 +103,13 @@ class CodecError(ValueError):
 
 # -- attribute helpers -------------------------------------------------------
 
+# The type tag of a null: in a feature's own attribute, a feature written as null.
+NULL = "NULL"
+
 
 def _null() -> AttributeValue:
     # A fresh dict each time: callers may mutate what we return.
-    return {"NULL": True}
+    return {NULL: True}
 
 
 def _single(attr: AttributeValue) -> tuple[str, Any]:
@@ -364,8 +375,9 @@ def _encode_json(text: str) -> AttributeValue:
     """Native when the whole document is; otherwise the raw text, which is always exact."""
     try:
         document = json.loads(text, parse_float=_FloatLiteral, parse_constant=_reject_constant)
-        if isinstance(document, str):
-            raise _NotNative("bare string")  # keeps S meaning "raw text" unambiguous
+        if document is None or isinstance(document, str):
+            # A bare string keeps S meaning "raw text"; NULL at the top means a null feature.
+            raise _NotNative("bare string or null")
         return _json_to_attr(document, 0)
     except (ValueError, RecursionError, _NotNative):
         return {"S": text}
@@ -741,8 +753,6 @@ _FIELD_ALIASES = {
     ValueType.VALUE_SET: "set_val",
 }
 _UNSTORABLE_TYPES = frozenset({ValueType.UNKNOWN, ValueType.NULL})
-# decode_value's NULL means "empty Value" except where NULL is itself a value.
-_NULL_IS_A_VALUE = frozenset({"null_val", "json_val"})
 
 
 def value_field_for(value_type: ValueType) -> str:
@@ -755,8 +765,8 @@ def value_field_for(value_type: ValueType) -> str:
     return field
 
 
-def encode_value(value: ValueProto, field: str) -> AttributeValue | None:
-    """The attribute to store for ``value`` declared as ``field``; None: null, store nothing.
+def encode_value(value: ValueProto, field: str) -> AttributeValue:
+    """The attribute to store for ``value`` declared as ``field``; NULL for a null.
 
     A value set to another field than declared is refused rather than coerced,
     since decoding would read it back as the declared type.
@@ -764,7 +774,7 @@ def encode_value(value: ValueProto, field: str) -> AttributeValue | None:
     codec = _codec(field)
     actual = value.WhichOneof("val")
     if actual is None or actual == "null_val":
-        return None
+        return _null()
     if actual != field:
         raise CodecError(f"expected {field}, got {actual}")
     return codec.encode(getattr(value, field))
@@ -773,11 +783,12 @@ def encode_value(value: ValueProto, field: str) -> AttributeValue | None:
 def decode_value(attr: AttributeValue, field: str) -> ValueProto:
     """The Value that ``encode_value(_, field)`` stored as ``attr``.
 
-    A NULL attribute reads as an empty Value (Feast's null), like a missing one.
+    A NULL attribute reads as an empty Value (Feast's null), except as a
+    null_val, which only generic (nested) values hold.
     """
     codec = _codec(field)
     value = ValueProto()
-    if field not in _NULL_IS_A_VALUE and _single(attr)[0] == "NULL":
+    if field != "null_val" and _single(attr)[0] == NULL:
         return value
     try:
         codec.decode(attr, value, field)
@@ -788,7 +799,7 @@ def decode_value(attr: AttributeValue, field: str) -> ValueProto:
     return value
 
 
-def encode_feature(feature: str, value: ValueProto, field: str) -> AttributeValue | None:
+def encode_feature(feature: str, value: ValueProto, field: str) -> AttributeValue:
     """``encode_value`` whose errors name the feature."""
     try:
         return encode_value(value, field)
@@ -1023,7 +1034,7 @@ def _in_double_range(x: float) -> bool:
     return _DOUBLE_N_MIN <= abs(x) < _DOUBLE_N_LIMIT
 
 
-def _fast_double(value: ValueProto) -> AttributeValue | None:
+def _fast_double(value: ValueProto) -> AttributeValue:
     if value.WhichOneof("val") == "double_val":
         x = value.double_val
         if _in_double_range(x):
@@ -1031,8 +1042,8 @@ def _fast_double(value: ValueProto) -> AttributeValue | None:
     return encode_value(value, "double_val")
 
 
-def _fast_integer(field: str) -> Callable[[ValueProto], AttributeValue | None]:
-    def encode(value: ValueProto) -> AttributeValue | None:
+def _fast_integer(field: str) -> Callable[[ValueProto], AttributeValue]:
+    def encode(value: ValueProto) -> AttributeValue:
         if value.WhichOneof("val") == field:
             return {"N": str(getattr(value, field))}
         return encode_value(value, field)
@@ -1040,13 +1051,13 @@ def _fast_integer(field: str) -> Callable[[ValueProto], AttributeValue | None]:
     return encode
 
 
-def _fast_string(value: ValueProto) -> AttributeValue | None:
+def _fast_string(value: ValueProto) -> AttributeValue:
     if value.WhichOneof("val") == "string_val":
         return {"S": value.string_val}
     return encode_value(value, "string_val")
 
 
-def _fast_double_list(value: ValueProto) -> AttributeValue | None:
+def _fast_double_list(value: ValueProto) -> AttributeValue:
     if value.WhichOneof("val") == "double_list_val":
         items = value.double_list_val.val
         if all(map(_in_double_range, items)):
@@ -1054,8 +1065,8 @@ def _fast_double_list(value: ValueProto) -> AttributeValue | None:
     return encode_value(value, "double_list_val")
 
 
-def _fast_integer_list(field: str) -> Callable[[ValueProto], AttributeValue | None]:
-    def encode(value: ValueProto) -> AttributeValue | None:
+def _fast_integer_list(field: str) -> Callable[[ValueProto], AttributeValue]:
+    def encode(value: ValueProto) -> AttributeValue:
         if value.WhichOneof("val") == field:
             return {"L": [{"N": str(i)} for i in getattr(value, field).val]}
         return encode_value(value, field)
@@ -1063,13 +1074,13 @@ def _fast_integer_list(field: str) -> Callable[[ValueProto], AttributeValue | No
     return encode
 
 
-def _fast_string_list(value: ValueProto) -> AttributeValue | None:
+def _fast_string_list(value: ValueProto) -> AttributeValue:
     if value.WhichOneof("val") == "string_list_val":
         return {"L": [{"S": s} for s in value.string_list_val.val]}
     return encode_value(value, "string_list_val")
 
 
-_FAST_ENCODERS: dict[str, Callable[[ValueProto], AttributeValue | None]] = {
+_FAST_ENCODERS: dict[str, Callable[[ValueProto], AttributeValue]] = {
     "double_val": _fast_double,
     "int64_val": _fast_integer("int64_val"),
     "int32_val": _fast_integer("int32_val"),
@@ -1082,7 +1093,7 @@ _FAST_ENCODERS: dict[str, Callable[[ValueProto], AttributeValue | None]] = {
 }
 
 
-def encoder_for(field: str) -> Callable[[ValueProto], AttributeValue | None]:
+def encoder_for(field: str) -> Callable[[ValueProto], AttributeValue]:
     """An encoder equal to ``encode_value(_, field)``, faster for common fields."""
     fast = _FAST_ENCODERS.get(field)
     if fast is not None:

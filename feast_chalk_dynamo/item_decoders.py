@@ -8,6 +8,12 @@ a float for a double, a list of ints for a list of int64), else a ``Value``,
 or None for a null. Building 10,000 ``Value`` messages only to copy them into
 a response costs about as much as fetching them; plain values skip that.
 
+A feature written as null is stored as NULL and read as a null; a feature
+the row has no attribute for (the row was written before the feature joined
+the view, or without it) was never written: ``online_read``'s dict leaves it
+out and a response says NOT_FOUND, as Feast's own stores answer. Such a row's
+values are a ``Lacking`` list, which names the missing slots.
+
 Both treat a view's data older than its ttl as absent: ``(None, None)``.
 """
 
@@ -17,12 +23,30 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
 
-from feast_chalk_dynamo.codec import PLAIN_PAYLOADS, UNUSUAL, decoder_for
+from feast_chalk_dynamo.codec import NULL, PLAIN_PAYLOADS, UNUSUAL, decoder_for
 from feast_chalk_dynamo.layout import PK
 from feast_chalk_dynamo.reader import FeatureSlot, Item, ViewRead, micros_to_datetime
 from feast_chalk_dynamo.value_columns import as_values
 
 ValueRow = tuple["int | None", "list[Any] | None"]  # (observed-at µs | None, values in slot order | None)
+
+
+class Lacking(list[Any]):
+    """A found row's values where some requested features were never written: None in their slots.
+
+    A subclass rather than a third element of the row, so that the common
+    row, which lacks nothing, stays the plain list it always was.
+    """
+
+    __slots__ = ("missing",)
+    missing: list[int]  # the slots, in order
+
+    @classmethod
+    def of(cls, values: list[Any], missing: list[int]) -> Lacking:
+        # list's own (C) initialiser: half the cost of one written in Python, once per such row.
+        row = cls(values)
+        row.missing = missing
+        return row
 
 
 class ValueRows:
@@ -68,13 +92,18 @@ class ProtoRows(ValueRows):
             messages = [as_values(field, column) for field, column in zip(fields, columns, strict=False)]
             by_row = zip(*messages, strict=True) if messages else repeat(())
             for per_view, values in zip(found, by_row, strict=False):
-                per_view[view] = micros_to_datetime(per_view[view][0]), dict(zip(names, values, strict=True))
+                micros, plain = per_view[view]
+                features = dict(zip(names, values, strict=True))
+                if type(plain) is Lacking:
+                    for slot in plain.missing:
+                        features.pop(names[slot], None)  # None: a name requested twice
+                per_view[view] = micros_to_datetime(micros), features
         return rows
 
 
 def _attr(slot: FeatureSlot) -> str:
     # DynamoDB forbids empty attribute names, so a feature never registered
-    # (no attribute) is looked up under "" and always reads as null.
+    # (no attribute) is looked up under "" and is never found.
     return slot.attr or ""
 
 
@@ -94,29 +123,66 @@ def _row(
 
 
 def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], ValueRow]:
-    general = [(_attr(slot), decoder_for(slot.field)) for slot in features]
+    slots = [(_attr(slot), PLAIN_PAYLOADS.get(slot.field), decoder_for(slot.field)) for slot in features]
 
     def values_of(item: Item, micros: int) -> ValueRow:
-        get = item.get
-        return micros, [
-            decode(stored) if (stored := get(attr)) is not None else None for attr, decode in general
-        ]
+        """Slot by slot: a plain value where there is one, None for a null, and what the row lacks noted."""
+        values: list[Any] = []
+        missing: list[int] = []
+        for slot, (attr, plain, decode) in enumerate(slots):
+            stored = item.get(attr)
+            if stored is None:
+                missing.append(slot)
+            values.append(None if stored is None else _value(stored, plain, decode))
+        return micros, Lacking.of(values, missing) if missing else values
 
     # A view of strings, lists and a map besides its numbers is as common as
     # one of numbers alone: every field with a plain form takes this path, so
     # one list feature does not send its view's doubles through Value messages.
     if not all(slot.field in PLAIN_PAYLOADS for slot in features):
         return values_of
-    plain = [(_attr(slot), *PLAIN_PAYLOADS[slot.field]) for slot in features]
+    usual = [(slot, _attr(feature), *PLAIN_PAYLOADS[feature.field]) for slot, feature in enumerate(features)]
 
     def plain_of(item: Item, micros: int) -> ValueRow:
+        # Nulls and missing features are handled in line, not by falling back:
+        # sparse data has a null in most rows. Decoding 100 entities x 5 views
+        # x 20 mixed features took 3.8 ms so and 5.0 falling back with 10% of
+        # values null; 4.0 against 3.6 with none.
         get = item.get
+        missing: list[int] = []
         try:
-            return micros, [
-                convert(stored[tag]) if (stored := get(attr)) is not None else None
-                for attr, tag, convert in plain
+            values = [
+                convert(stored[tag])
+                if tag in (stored := get(attr, _ABSENT))
+                else _null_or_missing(stored, slot, missing)
+                for slot, attr, tag, convert in usual
             ]
-        except UNUSUAL:  # an unusual value (NaN is stored as S): the general decoders
+        except UNUSUAL:  # an unusual value (NaN is stored as S): slot by slot
             return values_of(item, micros)
+        return micros, Lacking.of(values, missing) if missing else values
 
     return plain_of
+
+
+_ABSENT: Item = {}  # what plain_of looks a missing attribute up as: no tag is in it
+
+
+def _null_or_missing(stored: Item, slot: int, missing: list[int]) -> Any:
+    """None for a null or a missing feature (noted in ``missing``); anything else is unusual."""
+    if stored is _ABSENT:
+        missing.append(slot)
+    elif NULL not in stored:
+        raise KeyError(f"not stored as usual: {stored!r:.100}")
+    return None
+
+
+def _value(
+    stored: Item, plain: tuple[str, Callable[[Any], Any]] | None, decode: Callable[[Item], Any]
+) -> Any:
+    """One stored feature: its plain value if it is stored as usual, None if null, else its ``Value``."""
+    if plain is not None and (payload := stored.get(plain[0])) is not None:
+        try:
+            return plain[1](payload)
+        except UNUSUAL:
+            pass
+    return None if NULL in stored else decode(stored)

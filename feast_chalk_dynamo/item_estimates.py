@@ -14,7 +14,7 @@ what such rows would. The representative values (``Assumptions``):
 * integers of 6 digits, doubles of 17 significant digits and floats of 9
   (a random value's), timestamps of this century (10 digits), decimals of
   8 digits, UUIDs as 16 bytes;
-* every feature set (a null feature takes no space), event times with
+* every feature set (a null would take its id and 1 byte), event times with
   microseconds, join-key values as features of their type.
 
 Ids are the ones ``feast apply`` allocated where the table is reachable,

@@ -11,6 +11,7 @@ For 100 entities x 100 features that is about a third of the helper's cost.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from feast.protos.feast.serving.ServingService_pb2 import FieldStatus, GetOnlineFeaturesResponse
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from feast_chalk_dynamo.item_decoders import ValueRow
+from feast_chalk_dynamo.item_decoders import Lacking, ValueRow
 from feast_chalk_dynamo.value_columns import FeatureVector, fill
 
 # Looked up once: enum attribute access on protobuf wrappers is a Python call.
@@ -41,6 +42,9 @@ def populate(
 
     ``fields`` names each feature's ``Value`` field, in the order of the
     rows' values; ``indexes`` lists, for each row, the output positions it fills.
+    A found row's features are PRESENT (a null too) except those it lacks
+    (``item_decoders.Lacking``), as Feast's helper answers features missing
+    from a row's dict.
     """
     table_name = table.projection.name_to_use()
     response.metadata.feature_names.val.extend(
@@ -55,6 +59,8 @@ def populate(
     source = [0] * output_len  # the row each output position shows
     nulls = [None] * len(requested_features)
     values: list[list[Any]] = []
+    # Per feature, the positions of found rows that lack it (NOT_FOUND there): usually none.
+    lacking: dict[int, list[int]] = defaultdict(list)
     for row, ((micros, found), destinations) in enumerate(zip(rows, indexes, strict=True)):
         values.append(nulls if found is None else found)
         stamp = Timestamp()
@@ -65,16 +71,22 @@ def populate(
             timestamps[position] = stamp
             if found is not None:
                 statuses[position] = PRESENT
+        if type(found) is Lacking:
+            for feature in found.missing:
+                lacking[feature].extend(destinations)
     template.statuses.extend(statuses)
     template.event_timestamps.extend(timestamps)
 
     # Rows to columns in one C call; with no output rows, one empty column per feature.
     columns = zip(*[values[row] for row in source], strict=True) if output_len else repeat(())
-    for field, column in zip(fields, columns, strict=False):
+    for feature, (field, column) in enumerate(zip(fields, columns, strict=False)):
         vector = response.results.add()
         vector.CopyFrom(template)
+        for position in lacking.get(feature, ()):
+            vector.statuses[position] = NOT_FOUND
         fill(vector, field, column)
-    _track_statuses(table.name, len(requested_features), output_len, statuses)
+    present = len(requested_features) * statuses.count(PRESENT) - sum(map(len, lacking.values()))
+    _track_statuses(table.name, len(requested_features) * output_len, present)
 
 
 def _add_version_metadata(response: GetOnlineFeaturesResponse, table: Any) -> None:
@@ -85,12 +97,11 @@ def _add_version_metadata(response: GetOnlineFeaturesResponse, table: Any) -> No
         metadata.version = getattr(table, "current_version_number", 0) or 0
 
 
-def _track_statuses(view: str, n_features: int, output_len: int, statuses: list[Any]) -> None:
+def _track_statuses(view: str, answers: int, present: int) -> None:
     """Feast's online-feature status metrics, which its helper records too."""
     try:  # imported late, as Feast does: its metrics module is optional machinery
         from feast.metrics import track_feature_statuses
 
-        present = n_features * sum(status == PRESENT for status in statuses)
-        track_feature_statuses(view, present, n_features * output_len - present)
+        track_feature_statuses(view, present, answers - present)
     except Exception:  # metrics must never fail a read, as in Feast
         pass

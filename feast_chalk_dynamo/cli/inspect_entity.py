@@ -274,14 +274,17 @@ def describe_item(item: Item, views: list[View]) -> list[str]:
 
 
 def _value(feature: Feature, stored: dict[str, Any] | None) -> str:
+    """``null`` for a feature written as null; a feature the row never had is said so (reads: NOT_FOUND)."""
     if stored is None:
-        return "null"
+        return "(not written)"
     try:
         value = feast_value_type_to_python_type(
             decode_feature(feature.name, stored, value_field_for(ValueType[feature.dtype]))
         )
     except (CodecError, KeyError) as error:
         return f"{json.dumps(stored, default=_bytes_text)} (not decodable as {feature.dtype}: {error})"
+    if value is None:
+        return "null"
     return value.isoformat() if isinstance(value, datetime) else repr(value)
 
 

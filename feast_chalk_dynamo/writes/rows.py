@@ -78,11 +78,12 @@ class _Shape:
 class RowEncoder:
     """Encodes the rows of one view for one write: one UpdateItem per row, the whole row or nothing.
 
-    The view's features are SET attribute by attribute (and the values map
-    removed) when the expression fits DynamoDB's 4 KB; a row of a view too
-    wide for that goes in as one map attribute instead. Either way the
-    timestamp, the values and the guard are one request. ``now`` (epoch
-    seconds) dates the item's expiry when Chalk-style expiry is on.
+    The view's features are SET attribute by attribute, a null as NULL (and
+    the values map and the features the row lacks removed) when the
+    expression fits DynamoDB's 4 KB; a row of a view too wide for that goes
+    in as one map attribute instead. Either way the timestamp, the values
+    and the guard are one request. ``now`` (epoch seconds) dates the item's
+    expiry when Chalk-style expiry is on.
 
     Rows of a batch nearly always set the same attributes, so the expression
     and its name map are built once per shape and shared by the requests
@@ -110,17 +111,18 @@ class RowEncoder:
         micros = datetime_to_micros(row.event_ts)
         stamp = {"N": str(micros)}
         features: dict[str, Any] = {}
-        nulls: list[str] = []
         encoders = self._features
         for name, value in row.values.items():
             spec = encoders.get(name)
-            if spec is None:
-                continue  # not a feature of this view's schema
-            encoded = spec[1](value)
-            if encoded is None:  # null: drop any older value rather than keep it
-                nulls.append(spec[0])
-            else:
-                features[spec[0]] = encoded
+            if spec is not None:  # else not a feature of this view's schema
+                features[spec[0]] = spec[1](value)  # a null too: NULL, so it reads as written
+        # A feature the row lacks goes, as the map form drops it: a read answers
+        # NOT_FOUND, never an older value under this row's time.
+        lacking = (
+            [attr for name, (attr, _) in encoders.items() if name not in row.values]
+            if len(features) < len(encoders)
+            else []
+        )
         expiry: dict[str, Any] = {}
         if layout.item_ttl_seconds is not None:
             seconds = math.ceil(max(self._now, micros / 1e6) + layout.item_ttl_seconds)
@@ -128,7 +130,7 @@ class RowEncoder:
         unexpired = [] if expiry else [EXPIRY_ATTR]
         # The timestamp is placeholder 0 (the guard refers to it), always.
         assigned = {layout.ts_attr: stamp, **features, **expiry}
-        request = self._update(assigned, [*nulls, *self._clear, layout.values_attr, *unexpired])
+        request = self._update(assigned, [*lacking, *self._clear, layout.values_attr, *unexpired])
         if request is None:
             packed = {layout.ts_attr: stamp, layout.values_attr: {"M": features}, **expiry}
             request = self._update(packed, unexpired)

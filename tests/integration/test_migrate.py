@@ -26,8 +26,10 @@ from typing import Any
 import boto3
 import pandas as pd
 import pytest
-from feast import FeatureStore
+from feast import FeatureStore, FeatureView, Field
+from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.repo_config import RepoConfig
+from feast.types import Int64
 
 from feast_chalk_dynamo.cli import main
 from feast_chalk_dynamo.codec import item_size
@@ -231,6 +233,40 @@ def test_every_value_and_event_time_served_after_migrating_is_feast_s(
     assert {served_.values[f.name][-1] for v in repo.objects.feature_views() for f in v.features} == {None}
     # Feast's tables are left as they were: rolling back is restoring the yaml.
     assert len(feast_items(repo)) == ROWS
+
+
+def test_rows_written_before_a_feature_joined_verify_without_a_difference(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Feast's rows of driver_hourly_stats were written before ``late_feature`` joined the view, and
+    driver_profile's rows hold nulls: both stores answer the first NOT_FOUND feature by feature and
+    the nulls PRESENT, so ``--verify`` compares every feature and finds no difference."""
+    objects = build_objects(repo.source.data_dir)
+    stats = objects.driver_hourly_stats
+    grown = FeatureView(
+        name=stats.name,
+        entities=[objects.driver],
+        ttl=stats.ttl,
+        schema=[Field(name=JOIN_KEY, dtype=Int64), *stats.features, Field(name="late_feature", dtype=Int64)],
+        online=True,
+        source=objects.stats_source,
+    )
+    repo.ours().apply([objects.driver, objects.stats_source, grown])
+    drivers = repo.drivers()
+
+    code, output = migrate(repo, capsys, "--verify", str(len(drivers)), "--seed", "1")
+
+    assert code == 0, output
+    values = len(drivers) * (len(stats.features) + 1 + len(objects.driver_profile.features))
+    assert f"verified {len(drivers)} entities (driver_id), {values:,} feature values" in output, output
+    assert "0 differences" in output, output
+    refs = [f"{STATS}:late_feature", f"{STATS}:conv_rate"]
+    ours, theirs = answers(repo.ours(), refs, drivers), answers(repo.feast(), refs, drivers)
+    assert ours.statuses == theirs.statuses and set(ours.statuses["late_feature"]) == {
+        str(FieldStatus.NOT_FOUND)
+    }
+    assert ours.values == theirs.values and ours.event_ts == theirs.event_ts
+    assert_same_as_feast_and_source(repo)
 
 
 def test_a_newer_row_already_in_this_store_is_kept_and_counted_stale(
@@ -495,11 +531,8 @@ def test_every_version_of_a_versioned_view_is_copied_from_its_own_table(
     verified = "verified 3 entities (driver_id), 9 feature values (9 present in Feast's store): 0 differences"
     assert verified in output
     drivers = [*versioned.DRIVERS, versioned.MISSING]
-    # Re-applied alone, `stats:trips` names a feature version 0's rows never had: Feast's store says
-    # NOT_FOUND feature by feature, this one answers a found row's missing feature as a present null (any
-    # read of a row written without a feature does; nothing the copy decides).
-    current = ["stats:rate"] if switch == "view-reapplied" else ["stats:rate", "stats:trips"]
-    for refs in (["stats@v0:rate"], ["stats@v1:rate", "stats@v1:trips"], current):
+    # Re-applied alone, `stats:trips` names a feature version 0's rows never had: NOT_FOUND in both stores.
+    for refs in (["stats@v0:rate"], ["stats@v1:rate", "stats@v1:trips"], ["stats:rate", "stats:trips"]):
         assert answers(ours, refs, drivers) == answers(repo.feast(), refs, drivers), refs
     # The values say which generation of rows each table held.
     generation_0, generation_2 = ([n + d / 10 for d in versioned.DRIVERS] + [None] for n in (0, 2))

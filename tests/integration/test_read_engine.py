@@ -31,7 +31,7 @@ from tests.fault_proxy import FaultProxy, fixed
 from tests.feast_objects import driver_view, feature_store, repo_config
 from tests.integration.test_store import applied, key, row, watch_batch_gets
 from tests.servers import Endpoint, create_pk_sk_table
-from tests.unit.test_codec import GOLDEN, ROUND_TRIP_FIELDS, VALUE_STRATEGIES, comparable
+from tests.unit.test_codec import GOLDEN, NULLS, ROUND_TRIP_FIELDS, VALUE_STRATEGIES, comparable
 
 
 @pytest.fixture
@@ -327,17 +327,23 @@ def _read_both(
     reference: Engine,
     server: str,
     cached: Engine,
-    named: dict[str, tuple[str, ValueProto]],
+    named: dict[str, tuple[str, ValueProto | None]],
+    packed: bool = False,
 ) -> None:
+    """Every path reads each feature as written: a value, a null (an empty Value), or, for a feature
+    the row never had (None), nothing: left out of ``online_read``'s dict, noted as missing in the
+    response's rows. ``packed``: the row as one map attribute, as a view too wide to SET is written."""
     table = fast.settings.table_name
     pk = f"1/k=s:{uuid.uuid4().hex}"
     item = {"pk": {"S": pk}, "sk": {"S": ENTITY_SK}, "_t1": {"N": "1700000000000000"}}
+    attrs = {}
     for name, (field, value) in list(named.items()):
-        encoded = encode_value(value, field)
+        encoded = None if value is None else encode_value(value, field)
         if server == "moto" and encoded is not None and "BS" in encoded:
             del named[name]  # moto 5.1 answers 500 when a projection names a binary set; dynalite has them
         elif encoded is not None:
-            item[name] = encoded
+            attrs[name] = encoded
+    item.update({"_v1": {"M": attrs}} if packed else attrs)
     client.put_item(TableName=table, Item=item)
     layout = ViewLayout(
         "_t1", "_v1", 0, tuple(FeatureSlot(name, name, field) for name, (field, _) in named.items())
@@ -353,13 +359,21 @@ def _read_both(
     cached_plain = [found[0][1] for found in _read_cached_twice(cached, cached_request, ValueRows)]
     assert fast_rows[0][1] is not None and reference_rows[0][1] is not None and plain is not None
     assert all(values is not None for values in [*cached_protos, *cached_plain])
+    written = [name for name, (_, value) in named.items() if value is not None]
+    missing = [index for index, (_, value) in enumerate(named.values()) if value is None]
+    for rows in (fast_rows[0][1], reference_rows[0][1], *cached_protos):
+        assert list(rows) == written
+    for values in (plain, *cached_plain):
+        assert getattr(values, "missing", []) == missing
     for index, (name, (field, value)) in enumerate(named.items()):
+        if value is None:
+            continue
         plain_values = []
         for loose in (plain[index], *(values[index] for values in cached_plain)):
             vector = FeatureVector()
             fill(vector, field, [loose])
             plain_values.append(comparable(vector.values[0]))
-        expected = comparable(value)
+        expected = comparable(value if value.WhichOneof("val") not in (None, "null_val") else ValueProto())
         assert comparable(fast_rows[0][1][name]) == comparable(reference_rows[0][1][name]) == expected
         assert [comparable(values[name]) for values in cached_protos] == [expected, expected]
         assert plain_values == [expected] * 3
@@ -378,6 +392,27 @@ def test_fast_path_matches_boto3_on_every_type(
     if both_paths[3] == "moto":
         pytest.skip("moto 5.1 answers 500 to projections of some set shapes; dynalite runs this")
     _read_both(*both_paths, {f"a{i}": (field, value) for i, (field, value) in enumerate(values.items())})
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    values=st.fixed_dictionaries(
+        {
+            field: st.one_of(VALUE_STRATEGIES[field], st.sampled_from(NULLS), st.none())
+            for field in ROUND_TRIP_FIELDS
+        }
+    ),
+    packed=st.booleans(),
+)
+def test_every_path_tells_a_written_null_from_a_feature_never_written(
+    both_paths: tuple[Any, Engine, Engine, str, Engine], values: dict[str, ValueProto | None], packed: bool
+) -> None:
+    """Every type with nulls and never-written features mixed in, attribute by attribute or as one
+    map: the fast and boto3 paths, cached or not, Feast's rows and the response's."""
+    if both_paths[3] == "moto":
+        pytest.skip("moto 5.1 answers 500 to projections of some set shapes; dynalite runs this")
+    named = {f"a{i}": (field, value) for i, (field, value) in enumerate(values.items())}
+    _read_both(*both_paths, named, packed)
 
 
 def test_async_read_gives_the_same_rows(tmp_path: Path, moto_endpoint: Endpoint, table_name: str) -> None:

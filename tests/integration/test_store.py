@@ -207,7 +207,8 @@ def test_stored_item_is_native_and_compact(
     features = {name: value for name, value in item.items() if name not in ("pk", "sk", EXPIRY_ATTR)}
     assert all(len(name) <= 3 for name in features), features  # short ids, not feature names
     kinds = sorted(next(iter(value)) for value in features.values())
-    assert kinds == ["L", "N", "N", "N", "N"]  # ts, f0, f1, rate as numbers; tags as a list; f2 null = absent
+    # ts, f0, f1, rate as numbers; tags as a list; f2 written as null: NULL, so a read tells it from unwritten
+    assert kinds == ["L", "N", "N", "N", "N", "NULL"]
     tags = next(value for value in features.values() if "L" in value)
     assert tags == {"L": [{"S": "t7"}, {"S": ""}]}
     assert item["pk"]["S"].endswith("/driver_id=i:7")
@@ -322,7 +323,7 @@ def test_removed_view_loses_its_data_and_empty_items_go(
     store.update(config, [removed], [kept], [], [DRIVER], partial=False)
     item = raw_item(ddb_client, table_name, store, config, 1)
     assert sum(name.startswith("_t") for name in item) == 1
-    assert len(item) == 2 + 1 + 4  # pk, sk, kept's timestamp, 4 non-null features; no expiry by default
+    assert len(item) == 2 + 1 + 5  # pk, sk, kept's timestamp, 5 features (a null too); no expiry by default
     assert "Item" not in ddb_client.get_item(
         TableName=table_name, Key={"pk": raw_item_key(store, config, 2), "sk": {"S": ENTITY_SK}}
     )

@@ -23,14 +23,16 @@ KEY = {"pk": {"S": "1/driver_id=i:7"}, "sk": {"S": "#"}}
 
 
 def test_rows_by_view_with_times_in_utc_and_nulls() -> None:
-    """stats holds its features as attributes (trips null: absent); wide its whole row in one map
-    '_v5'; gone has no row here (nothing printed); _x is the item's expiry."""
+    """stats holds its features as attributes (trips written as null: NULL); wide its whole row in one
+    map '_v5', which lacks f1 (never written); gone has no row here (nothing printed); _x is the
+    item's expiry."""
     item = {
         **KEY,
         "_t2": {"N": "1748781296789012"},
         "3": {"N": "0.25"},
+        "4": {"NULL": True},
         "_t5": {"N": "1748781296000000"},
-        "_v5": {"M": {"6": {"S": "Lagos"}, "7": {"L": [{"N": "1"}, {"N": "2"}]}}},
+        "_v5": {"M": {"6": {"S": "Lagos"}}},
         "_x": {"N": "1748867696"},
     }
     assert describe_item(item, [STATS, WIDE, GONE]) == [
@@ -39,7 +41,7 @@ def test_rows_by_view_with_times_in_utc_and_nulls() -> None:
         "  trips (4) = null",
         "wide (_t5, its features in one map _v5): observed at 2025-06-01T12:34:56+00:00",
         "  f0 (6) = 'Lagos'",
-        "  f1 (7) = [1, 2]",
+        "  f1 (7) = (not written)",
         "expires (_x, DynamoDB TTL) at 2025-06-02T12:34:56+00:00",
     ]
 

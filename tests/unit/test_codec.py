@@ -62,7 +62,10 @@ from feast_chalk_dynamo.codec import (
 )
 
 ONEOF_FIELDS = [fd.name for fd in ValueProto.DESCRIPTOR.oneofs_by_name["val"].fields]
-ROUND_TRIP_FIELDS = [field for field in ONEOF_FIELDS if field != "null_val"]  # null encodes to None
+# Every field a feature may be declared with (null_val is only ever a value inside another).
+ROUND_TRIP_FIELDS = [field for field in ONEOF_FIELDS if field != "null_val"]
+# The two spellings of Feast's null.
+NULLS = [ValueProto(), ValueProto(null_val=Null.NULL)]
 
 # -- strategies ------------------------------------------------------------------
 
@@ -328,10 +331,11 @@ def test_strategies_cover_every_oneof_field() -> None:
 @pytest.mark.parametrize("field", ROUND_TRIP_FIELDS)
 @given(data=st.data())
 def test_round_trip(field: str, number: Callable[[str], str], data: st.DataObject) -> None:
-    value = data.draw(VALUE_STRATEGIES[field])
+    """Every value, nulls mixed in (a null comes back as Feast's null, an empty Value)."""
+    value = data.draw(st.one_of(VALUE_STRATEGIES[field], st.sampled_from(NULLS)))
     attr = encode_value(value, field)
-    assert attr is not None
-    assert comparable(decode_value(over_the_wire(attr, number), field)) == comparable(value)
+    expected = value if value.WhichOneof("val") not in (None, "null_val") else ValueProto()
+    assert comparable(decode_value(over_the_wire(attr, number), field)) == comparable(expected)
 
 
 @pytest.mark.parametrize("field", [field for field in ONEOF_FIELDS if field.endswith("_set_val")])
@@ -367,15 +371,23 @@ def test_double_is_a_number_exactly_when_dynamodb_can_hold_it(x: float) -> None:
     assert attr == ({"N": repr(x)} if representable else {"S": repr(x)})
 
 
-def test_null_encodes_to_no_attribute() -> None:
-    for field in ONEOF_FIELDS:
-        assert encode_value(ValueProto(), field) is None
-        assert encode_value(ValueProto(null_val=Null.NULL), field) is None
+@pytest.mark.parametrize("field", ROUND_TRIP_FIELDS)
+def test_a_null_is_stored_as_NULL(field: str) -> None:
+    """A written null is an attribute of its own, so a read tells it from a feature never written."""
+    for null in NULLS:
+        assert encode_value(null, field) == {"NULL": True}
+    assert decode_value({"NULL": True}, field) == ValueProto()
 
 
-def test_null_attribute_decodes_to_empty_value_except_where_null_is_a_value() -> None:
-    assert decode_value({"NULL": True}, "int64_val") == ValueProto()
-    assert decode_value({"NULL": True}, "json_val") == ValueProto(json_val="null")
+@pytest.mark.parametrize("field", ROUND_TRIP_FIELDS)
+@given(data=st.data())
+def test_no_value_is_stored_as_NULL(field: str, data: st.DataObject) -> None:
+    """So a NULL in a feature's attribute is always a written null (a JSON document null is text)."""
+    value = data.draw(VALUE_STRATEGIES[field])
+    assert "NULL" not in encode_value(value, field)
+
+
+def test_null_inside_a_value_is_null_val() -> None:
     assert decode_value({"NULL": True}, "null_val") == ValueProto(null_val=Null.NULL)
 
 
@@ -435,6 +447,8 @@ GOLDEN: list[tuple[ValueProto, AttributeValue]] = [
         },
     ),
     (ValueProto(json_val='"text"'), {"S": '"text"'}),
+    (ValueProto(json_val="null"), {"S": "null"}),  # NULL at the top is a null feature
+    (ValueProto(json_val="[null]"), {"L": [{"NULL": True}]}),
     (ValueProto(json_val="[NaN]"), {"S": "[NaN]"}),
     (ValueProto(json_val='{"": 1}'), {"S": '{"": 1}'}),
     (ValueProto(json_val="[1e400]"), {"S": "[1e400]"}),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from unittest import mock
 
 import pytest
 from feast import Entity, FeatureView, Field, FileSource, ValueType
@@ -12,12 +14,28 @@ from feast.protos.feast.serving.ServingService_pb2 import GetOnlineFeaturesRespo
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.types import Float64, Int64, String
 from feast.utils import _populate_response_from_feature_data
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.reader import datetime_to_micros, micros_to_datetime
+from feast_chalk_dynamo.codec import decode_value, encode_value
+from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRows
+from feast_chalk_dynamo.reader import (
+    FeatureSlot,
+    ViewLayout,
+    ViewRead,
+    datetime_to_micros,
+    micros_to_datetime,
+)
 from feast_chalk_dynamo.response import populate
 from feast_chalk_dynamo.value_columns import FeatureVector, fill
+from tests.unit.test_codec import (
+    NULLS,
+    ROUND_TRIP_FIELDS,
+    VALUE_STRATEGIES,
+    _plain_number,
+    _to_wire,
+    comparable,
+)
 
 VIEW = FeatureView(
     name="stats",
@@ -91,3 +109,70 @@ def test_a_column_of_doubles_is_the_values_set_one_by_one(column: list[float | N
     for value in column:
         one_by_one.values.add(**({} if value is None else {"double_val": value}))
     assert chunked.SerializeToString() == one_by_one.SerializeToString()
+
+
+# -- nulls and features a found row lacks --------------------------------------------------------
+
+# A feature of a row: a value, Feast's null, or None when the row has no such feature.
+FEATURE_STATES = st.sampled_from(ROUND_TRIP_FIELDS).flatmap(
+    lambda field: st.tuples(
+        st.just(field), st.lists(st.one_of(VALUE_STRATEGIES[field], st.sampled_from(NULLS), st.none()))
+    )
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    columns=st.lists(FEATURE_STATES, min_size=1, max_size=5),
+    packed=st.booleans(),
+    data=st.data(),
+)
+def test_a_found_row_answers_as_feast_s_stores(
+    columns: list[tuple[str, list[ValueProto | None]]], packed: bool, data: st.DataObject
+) -> None:
+    """Items of rows mixing values, written nulls and features the row never had (every Value field;
+    attributes one by one, or the whole row as one map), decoded both ways: ``online_read``'s dicts
+    hold exactly the features written, a null as an empty Value; a response is what Feast's helper
+    makes of those rows: PRESENT for a value or a null, NOT_FOUND for a feature the row lacks."""
+    n_rows = min(len(states) for _, states in columns)
+    fields = [field for field, _ in columns]
+    slots = tuple(FeatureSlot(f"f{i}", f"a{i}", field) for i, field in enumerate(fields))
+    keys = [f"1/k=i:{row}" for row in range(n_rows + 1)]  # the last key has no item
+    items, expected = [], []
+    for row in range(n_rows):
+        attrs = {
+            slot.attr: json.loads(json.dumps(_to_wire(encode_value(states[row], slot.field), _plain_number)))
+            for slot, (_, states) in zip(slots, columns, strict=True)
+            if states[row] is not None and slot.attr is not None
+        }
+        item = {"pk": {"S": keys[row]}, "_t1": {"N": str(datetime_to_micros(T0) + row)}}
+        item.update({"_v1": {"M": attrs}} if packed else attrs)
+        items.append(item)
+        written = {s.name: decode_value(attrs[s.attr], s.field) for s in slots if s.attr in attrs}
+        expected.append((micros_to_datetime(datetime_to_micros(T0) + row), written))
+    expected.append((None, None))
+    request = [ViewRead(ViewLayout("_t1", "_v1", 0, slots), keys)]
+
+    protos = ProtoRows(request, now=0).decode(items)
+    assert list(protos) == keys[:-1]
+    for key, (stamp, written) in zip(keys[:-1], expected, strict=False):
+        ((at, read),) = protos[key]
+        assert at == stamp and read is not None and list(read) == list(written)
+        assert [comparable(v) for v in read.values()] == [comparable(v) for v in written.values()]
+
+    decoded = ValueRows(request, now=0).decode(items)
+    rows = [decoded[key][0] if key in decoded else (None, None) for key in keys]
+    duplicate = data.draw(st.integers(0, n_rows))  # an entity asked for twice
+    indexes = tuple([row] for row in range(n_rows + 1))
+    indexes[duplicate].append(n_rows + 1)
+    names = [slot.name for slot in slots]
+    ours, feast = GetOnlineFeaturesResponse(), GetOnlineFeaturesResponse()
+    with mock.patch("feast.metrics.track_feature_statuses") as counted:  # Feast's status metrics too
+        populate(names, fields, rows, indexes, ours, False, VIEW, n_rows + 2, False)
+        _populate_response_from_feature_data(names, expected, indexes, feast, False, VIEW, n_rows + 2, False)
+    assert counted.call_args_list[0] == counted.call_args_list[1]
+    assert ours.metadata == feast.metadata
+    for mine, theirs in zip(ours.results, feast.results, strict=True):
+        assert list(mine.statuses) == list(theirs.statuses)
+        assert list(mine.event_timestamps) == list(theirs.event_timestamps)
+        assert [comparable(v) for v in mine.values] == [comparable(v) for v in theirs.values]

@@ -31,9 +31,7 @@ def exact_size(row: EntityRow, fields: list[str]) -> int:
         "_t1": {"N": str(datetime_to_micros(row.event_ts))},
     }
     for i, field in enumerate(fields):
-        encoded = encode_value(row.values[field], field)
-        if encoded is not None:
-            attrs[f"a{i}"] = encoded
+        attrs[f"a{i}"] = encode_value(row.values[field], field)
     return item_size(attrs)
 
 
@@ -76,3 +74,38 @@ def test_rows_of_a_batch_share_one_expression_and_carry_the_guard() -> None:
         "ConditionExpression"
         not in RowEncoder(layout(["double_val"]), "t", guarded=False, now=0)(rows[0]).request
     )
+
+
+def assigned_and_removed(request: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What an update SETs (attribute -> value) and REMOVEs, read back from its expression."""
+    names, values = request["ExpressionAttributeNames"], request["ExpressionAttributeValues"]
+    assigned_part, _, removed_part = request["UpdateExpression"].removeprefix("SET ").partition(" REMOVE ")
+    assigned = {}
+    for assignment in assigned_part.split(", "):
+        name, value = assignment.split(" = ")
+        assigned[names[name]] = values[value]
+    return assigned, [names[name] for name in removed_part.split(", ") if name]
+
+
+def test_a_null_is_set_as_NULL_and_a_feature_the_row_lacks_is_removed() -> None:
+    """A written null is stored (Feast answers it PRESENT); a feature the row does not have goes, as
+    Feast's DynamoDB store's whole-item put and this store's map form drop it (NOT_FOUND), rather than
+    keep an older value under the new row's time."""
+    fields = ["double_val", "string_val", "int64_list_val"]
+    encode = RowEncoder(layout(fields), "t", guarded=True, now=0)
+    values = {"double_val": ValueProto(), "string_val": ValueProto(string_val="x")}
+    assigned, removed = assigned_and_removed(encode(EntityRow("1/k=i:1", values, NOW)).request)
+    assert assigned["a0"] == {"NULL": True} and assigned["a1"] == {"S": "x"}
+    assert "a2" not in assigned and removed[0] == "a2" and "a0" not in removed
+    assert removed[1:] == ["_v1", "_x"]
+
+
+def test_a_row_too_wide_to_set_one_by_one_keeps_its_nulls_in_the_map() -> None:
+    fields = [f"f{i}" for i in range(200)]
+    slots = {name: FeatureSlot(name, f"a{i}", "double_val") for i, name in enumerate(fields)}
+    encode = RowEncoder(WriteLayout("v", "_t1", "_v1", slots, None), "t", guarded=True, now=0)
+    values = {name: ValueProto(double_val=1.0) for name in fields[:150]}
+    values["f3"] = ValueProto()
+    assigned, _ = assigned_and_removed(encode(EntityRow("1/k=i:1", values, NOW)).request)
+    packed = assigned["_v1"]["M"]
+    assert packed["a3"] == {"NULL": True} and len(packed) == 150  # the 50 the row lacks are not there
