@@ -3,29 +3,31 @@
 A key the filter has never seen is answered as absent without a read.
 The filter must therefore never miss a key that was written, in any
 process. Every write through the store publishes its keys *before* any of
-its rows lands, so a key whose row a reader can find was published first;
-a reader picks up what other processes published every
-``bloom_filter_refresh_seconds``. So a key written before a reader's last
-refresh is always in its filter (false positives are possible, as in any
-Bloom filter; false negatives are not). Writers must have the view in
-``bloom_filters`` too: only they know to publish.
+its rows lands, so a key whose row a reader can find was published first.
+Each filtered view has a worker thread of its own, so a long Scan of one
+never delays another's refresh. A refresh pass begins every
+``bloom_filter_refresh_seconds`` (at once when the last one took longer)
+and reads what other processes published with one Query, so a key written
+before a pass began is in the filter once that pass ends (false positives
+are possible, as in any Bloom filter; false negatives are not). Writers
+must have the view in ``bloom_filters`` too: only they know to publish.
 
-Items, in the partition ``~bloom/<namespace id>`` of the same table:
+The items are described in ``bloom_table``. A process loads the head's
+snapshot, or, when there is none or it cannot be read whole, builds the
+filter with a parallel Scan and saves it; then it applies the log from
+``covered`` minus ``CLOCK_MARGIN_MS``, the allowance for clocks and
+requests in flight. A process that has applied many batches since the
+snapshot saves a newer one; the winner deletes the snapshot it replaced and
+the log entries every snapshot from then on covers. While a load runs, this
+process's writes go into the filter being loaded as soon as it has its base
+(what was published before is in the log the load reads next), so nothing
+is held aside however long a load takes or keeps failing.
 
-- ``head``: the current snapshot's ``version``, its ``chunks`` and
-  ``covered`` (ms): every published batch of keys whose log entry existed
-  then is in the snapshot.
-- ``snap/<version>/<i>``: the snapshot, pybloom-live's serialized filter,
-  in chunks well under DynamoDB's 400 KB item limit.
-- ``log/<ms>/<writer>/<n>``: one small entry per published batch, sorted by
-  time, so a refresh reads only the recent ones; its keys are in
-  ``keys/<writer>/<n>/<i>`` (string sets, chunked like the snapshot).
-
-A process loads the snapshot, or, when there is none, builds the filter
-with a parallel Scan of the table and saves it; then it applies the log
-from ``covered`` minus ``CLOCK_MARGIN_MS``, the allowance for clocks and
-requests in flight. A process that has applied many batches since its
-snapshot saves a newer one, and old log entries are deleted.
+A compaction deletes only after its head is in place, and only entries
+older than its ``covered`` less twice the margin. So every load and refresh
+reads the head *after* the log: when that head may have deleted entries the
+read needed, the filter is loaded again from that head's snapshot (the
+filter in use serves meanwhile), never pieced together from a cut log.
 """
 
 from __future__ import annotations
@@ -34,48 +36,35 @@ import io
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import count
-from typing import Any
+from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
 from pybloom_live import ScalableBloomFilter
 from tqdm import tqdm
 
+from feast_chalk_dynamo.bloom_table import BloomTable, Head, LogCut, UnreadableSnapshot, now_ms
 from feast_chalk_dynamo.client import RetryPolicy
-from feast_chalk_dynamo.layout import PK, SK, TS_PREFIX
+from feast_chalk_dynamo.layout import TS_PREFIX
 from feast_chalk_dynamo.names import unversioned_view_name
 from feast_chalk_dynamo.settings import BloomNamespace, DynamoSettings
-from feast_chalk_dynamo.tables import TableAdmin, delete_keys
 
 log = logging.getLogger(__name__)
 
-BLOOM_PK_PREFIX = "~bloom/"
-HEAD_SK = "head"
-# Snapshot and key chunks stay under DynamoDB's 400 KB item limit (keys and names included).
-# AWS counts a binary's raw bytes; moto counts its base64 text (4/3 as long) and refuses
-# binaries over about 307 KB, so a chunk of 300 KB is stored by every server.
-CHUNK_BYTES = 300_000
 # How far a published batch's time may lag the moment its log entry became
 # readable (clock skew between hosts, a slow put): log entries this much
 # older than a refresh's start are read again by the next refresh.
 CLOCK_MARGIN_MS = 60_000
 # A process that applied this many published batches since its snapshot saves a new one.
 COMPACT_AFTER_BATCHES = 200
-
+# Loads in one pass that find the head moved under them before the pass gives up until the next.
+LOAD_ATTEMPTS = 3
+# BatchGetItems of a refresh's key chunks in flight at once.
+FETCH_THREADS = 4
 
 # Each stage of a grown filter gets this share of the previous stage's error rate.
 ERROR_RATIO = 0.5
-
-
-def bloom_pk(namespace_id: str) -> str:
-    return BLOOM_PK_PREFIX + namespace_id
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class KeyFilter:
@@ -122,18 +111,10 @@ class KeyFilter:
                 add(key)
 
 
-def chunked_strings(keys: Sequence[str]) -> list[list[str]]:
-    """Keys in groups whose UTF-8 size stays under ``CHUNK_BYTES``, for string-set items."""
-    chunks: list[list[str]] = [[]]
-    size = 0
-    for key in dict.fromkeys(keys):  # a string set holds each key once
-        length = len(key.encode("utf-8"))
-        if size + length > CHUNK_BYTES and chunks[-1]:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(key)
-        size += length
-    return [chunk for chunk in chunks if chunk]
+class KeyScan(Protocol):
+    """What a build needs of the table (``tables.TableAdmin``): every key of a view, by Scan."""
+
+    def keys_with(self, attribute: str, handle: Callable[[str], None]) -> None: ...
 
 
 @dataclass
@@ -142,18 +123,38 @@ class _Namespace:
 
     config: BloomNamespace
     namespace_id: str
-    filter: KeyFilter | None = None
-    version: int = 0
+    filter: KeyFilter | None = None  # in use
+    head: Head | None = None  # as the last pass found it: what a compaction replaces
     since_ms: int = 0  # the next refresh reads log entries from here
-    next_refresh: float = 0.0
     batches_since_snapshot: int = 0
     applied: dict[str, int] = field(default_factory=dict)  # log entry -> its ms, within the margin
     loaded: threading.Event = field(default_factory=threading.Event)  # in use (and, if built, saved)
-    # Keys this process wrote while no filter was in place (loading): added when one is.
-    pending: list[str] = field(default_factory=list)
-    swap: threading.Lock = field(default_factory=threading.Lock)
+    # The filter a load is filling, once it has a base: this process's writes go in it too.
+    loading: KeyFilter | None = None
+    swap: threading.Lock = field(default_factory=threading.Lock)  # guards filter and loading
     last_read_from: float = float("-inf")  # when (clock) the last finished load or refresh began
     error: BaseException | None = None
+    wake: threading.Event = field(default_factory=threading.Event)  # stop waiting: closing or forgotten
+    retired: threading.Event = field(default_factory=threading.Event)  # forgotten: put nothing in place
+
+
+@dataclass(frozen=True)
+class _Base:
+    """Where a load starts: a filter, and the log it still needs."""
+
+    bloom: KeyFilter
+    head: Head | None  # loaded from; for a built filter, the head its save replaces
+    needed_from: int  # entries from here on may be missing from ``bloom``
+    read_from: int  # where its log read starts: a built filter reads the whole log
+    built: bool
+
+
+class _Restart(Exception):
+    """The head moved under a load: load again, from the new head."""
+
+
+class _Retired(Exception):
+    """The namespace was forgotten while its worker ran: the worker stops."""
 
 
 class BloomFilters:
@@ -166,28 +167,25 @@ class BloomFilters:
     def __init__(
         self,
         client: Any,
-        admin: TableAdmin,
+        admin: KeyScan,
         settings: DynamoSettings,
         retry: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.debug = settings.bloom_filter_debug_mode
-        self._client = client
+        self._pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="dynamodb-bloom-fetch")
+        self._table = BloomTable(client, settings.table_name, retry, self._pool)
         self._admin = admin
-        self._table = settings.table_name
-        self._retry = retry
         self._refresh_seconds = settings.bloom_filter_refresh_seconds
         self._clock = clock
         self._configs = {entry.namespace: entry for entry in settings.bloom_filters or ()}
         self._namespaces: dict[str, _Namespace] = {}
+        self._threads: list[threading.Thread] = []
+        self._passes = 0
         self._lock = threading.Lock()
-        self._writer = uuid.uuid4().hex[:12]
-        self._batch_numbers = count()
-        self._wake = threading.Event()
-        # Set after every pass of the worker: lets tests wait for a refresh without sleeping.
+        # Set after every pass of a worker: lets tests wait for a refresh without sleeping.
         self.refreshed = threading.Event()
         self._stopping = threading.Event()
-        self._worker: threading.Thread | None = None
 
     # -- the read and write paths ------------------------------------------
 
@@ -200,12 +198,17 @@ class BloomFilters:
         state = self._namespace(view, ts_attr)
         if state is None or not keys:
             return
-        self._publish(state.namespace_id, keys)
-        with state.swap:
-            if state.filter is not None:
-                state.filter.add(keys)
-            else:
-                state.pending.extend(keys)
+        self._table.publish(state.namespace_id, keys)
+        while state is not None:
+            with state.swap:
+                for bloom in (state.filter, state.loading):
+                    if bloom is not None:
+                        bloom.add(keys)
+            if not state.retired.is_set():
+                return
+            state = self._namespace(view, ts_attr)  # forgotten meanwhile: its successor holds them too
+
+    # -- for tests and operators ---------------------------------------------
 
     def wait_loaded(self, timeout: float) -> bool:
         """Block until every filter this engine started on is loaded (tests, warm-up); False on timeout."""
@@ -219,11 +222,38 @@ class BloomFilters:
         with self._lock:
             return all(state.last_read_from > moment for state in self._namespaces.values())
 
+    @property
+    def passes(self) -> int:
+        """Loads and refreshes the workers have made, failed ones included."""
+        with self._lock:
+            return self._passes
+
+    def forget_all(self) -> None:
+        """Drop every namespace's filter: each is loaded afresh from the table on its next use.
+
+        For a table dropped and created again, whose namespace ids start over
+        (a filter kept for an id may be another view's now). Safe from any
+        thread: no I/O, no wait but for the registry's lock. A worker in the
+        middle of a request finishes it and stops, putting nothing in place.
+        """
+        with self._lock:
+            states = list(self._namespaces.values())
+            self._namespaces.clear()
+        for state in states:
+            state.retired.set()
+            state.wake.set()
+
     def close(self) -> None:
         self._stopping.set()
-        self._wake.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        with self._lock:
+            states = list(self._namespaces.values())
+            threads = list(self._threads)
+        for state in states:
+            state.wake.set()
+        deadline = time.monotonic() + 30
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _namespace(self, view: str, ts_attr: str) -> _Namespace | None:
         config = self._configs.get(unversioned_view_name(view))  # every version has a filter of its own
@@ -236,88 +266,142 @@ class BloomFilters:
                 state = self._namespaces.get(namespace_id)
                 if state is None:
                     state = self._namespaces[namespace_id] = _Namespace(config, namespace_id)
-                    if self._worker is None:
-                        self._worker = threading.Thread(target=self._work, name="dynamodb-bloom", daemon=True)
-                        self._worker.start()
-                    self._wake.set()
+                    if not self._stopping.is_set():
+                        self._start_worker(state)
         return state
 
-    # -- the background worker -----------------------------------------------
+    def _start_worker(self, state: _Namespace) -> None:
+        """Under ``_lock``: a thread that loads and refreshes this one namespace."""
+        thread = threading.Thread(
+            target=self._work, args=(state,), name=f"dynamodb-bloom-{state.namespace_id}", daemon=True
+        )
+        self._threads = [each for each in self._threads if each.is_alive()] + [thread]
+        thread.start()
 
-    def _work(self) -> None:
-        while not self._stopping.is_set():
+    # -- the background workers ----------------------------------------------
+
+    def _work(self, state: _Namespace) -> None:
+        while not (self._stopping.is_set() or state.retired.is_set()):
+            began = self._clock()
+            try:
+                if state.filter is None:
+                    self._load(state)
+                else:
+                    self._refresh(state)
+            except _Retired:
+                return
+            except Exception as error:  # noqa: BLE001 - logged; the namespace reads DynamoDB meanwhile
+                state.error = error
+                log.warning("Bloom filter of namespace %s: %s; retrying", state.namespace_id, error)
+            else:
+                state.error = None
+                state.last_read_from = began
             with self._lock:
-                states = list(self._namespaces.values())
-            for state in states:
-                if self._stopping.is_set():
-                    return
-                if self._clock() < state.next_refresh:
-                    continue
-                began = self._clock()
-                try:
-                    if state.filter is None:
-                        self._load(state)
-                    else:
-                        self._refresh(state)
-                    state.error = None
-                    state.last_read_from = began
-                except Exception as error:  # noqa: BLE001 - logged; the namespace reads DynamoDB meanwhile
-                    state.error = error
-                    log.warning("Bloom filter of namespace %s: %s; retrying", state.namespace_id, error)
-                state.next_refresh = self._clock() + self._refresh_seconds
+                self._passes += 1
             self.refreshed.set()
-            due = min((s.next_refresh for s in states), default=self._clock() + self._refresh_seconds)
-            self._wake.wait(max(0.0, due - self._clock()))
-            self._wake.clear()
+            # Passes begin every refresh interval, not an interval after the last ended.
+            state.wake.wait(max(0.0, began + self._refresh_seconds - self._clock()))
 
     def _load(self, state: _Namespace) -> None:
-        head = self._head(state.namespace_id)
-        started = now_ms()
-        if head is None:
-            bloom = self._build(state)
-            self._apply_log(state, bloom, 0)
-            self._put_in_place(state, bloom, started)
+        """Load or build a filter and put it in place; the filter in use, if any, serves until then."""
+        for _ in range(LOAD_ATTEMPTS):
+            started = now_ms()
             try:
-                self._save(state, covered=started, expected_version=None)
+                base = self._attempt(state, started)
+            except (_Restart, LogCut) as why:
+                log.info("Bloom filter of namespace %s: %s; loading again", state.namespace_id, why)
+                continue
+            finally:
+                with state.swap:
+                    state.loading = None
+            try:
+                if base.built:
+                    self._save(state, base.bloom, covered=started, replacing=base.head)
             finally:  # in use either way; saved, for other processes, if it could be
                 state.loaded.set()
-        else:
-            state.version = int(head["version"]["N"])
-            bloom = KeyFilter.from_bytes(
-                self._snapshot(state.namespace_id, state.version, int(head["chunks"]["N"]))
-            )
-            self._apply_log(state, bloom, int(head["covered"]["N"]) - CLOCK_MARGIN_MS)
-            self._put_in_place(state, bloom, started)
-            state.loaded.set()
+            return
+        raise RuntimeError(f"the head moved under {LOAD_ATTEMPTS} loads in a row")
 
-    def _put_in_place(self, state: _Namespace, bloom: KeyFilter, started: int) -> None:
-        """Serve reads from ``bloom``, with what this process wrote while it loaded."""
+    def _attempt(self, state: _Namespace, started: int) -> _Base:
+        """One load: a base, the log since, the head after it; then the filter is put in place."""
+        base = self._base(state, started)
         with state.swap:
-            bloom.add(state.pending)
-            state.pending.clear()
-            state.filter = bloom
+            # What this process publishes from now on goes in; what it published before is in the log.
+            state.loading = base.bloom
+        applied: dict[str, int] = {}
+        batches = self._apply_log(state.namespace_id, base.bloom, base.read_from, applied)
+        head = self._table.head(state.namespace_id)
+        if _may_have_cut(head, base.needed_from):
+            raise _Restart("a newer snapshot's compaction may have deleted log entries the load needed")
+        with state.swap:
+            if state.retired.is_set():
+                raise _Retired
+            state.filter = base.bloom
+        state.head = head
+        state.applied = applied
+        state.batches_since_snapshot = batches
         state.since_ms = started - CLOCK_MARGIN_MS
+        return base
+
+    def _base(self, state: _Namespace, started: int) -> _Base:
+        """The head's snapshot; or a filter built by Scan when there is none or it cannot be read."""
+        head = self._table.head(state.namespace_id)
+        if head is not None:
+            try:
+                bloom = KeyFilter.from_bytes(self._table.read_snapshot(state.namespace_id, head))
+                from_ms = head.covered - CLOCK_MARGIN_MS
+                return _Base(bloom, head, needed_from=from_ms, read_from=from_ms, built=False)
+            except UnreadableSnapshot as error:
+                if self._table.head(state.namespace_id) != head:
+                    raise _Restart(f"{error}: replaced meanwhile") from error
+                log.warning(
+                    "Bloom filter of namespace %s: %s; building it by a Scan", state.namespace_id, error
+                )
+        return _Base(self._build(state), head, needed_from=started - CLOCK_MARGIN_MS, read_from=0, built=True)
 
     def _refresh(self, state: _Namespace) -> None:
         assert state.filter is not None
         started = now_ms()
-        head = self._head(state.namespace_id)
-        if head is not None and int(head["version"]["N"]) != state.version:
-            # Another process saved a snapshot and may have deleted log entries this
-            # process has not read yet: start again from that snapshot.
-            if state.since_ms < int(head["covered"]["N"]) - 2 * CLOCK_MARGIN_MS:
-                with state.swap:
-                    state.filter = None
-                state.applied.clear()
-                self._load(state)
-                return
-            state.version = int(head["version"]["N"])
+        try:
+            batches = self._apply_log(state.namespace_id, state.filter, state.since_ms, state.applied)
+            head = self._table.head(state.namespace_id)
+            if _may_have_cut(head, state.since_ms):
+                raise LogCut("a newer snapshot's compaction may have deleted log entries not read yet")
+        except LogCut as why:
+            log.info("Bloom filter of namespace %s: %s; loading it again", state.namespace_id, why)
+            self._load(state)
+            return
+        if head != state.head:
+            state.head = head
             state.batches_since_snapshot = 0
-        self._apply_log(state, state.filter, state.since_ms)
+        state.batches_since_snapshot += batches
         state.since_ms = started - CLOCK_MARGIN_MS
         state.applied = {entry: ms for entry, ms in state.applied.items() if ms >= state.since_ms}
-        if state.batches_since_snapshot >= COMPACT_AFTER_BATCHES:
-            self._save(state, covered=started, expected_version=state.version)
+        # A snapshot replaces only an older one: the log a newer one's saver cut is not in this filter.
+        due = state.batches_since_snapshot >= COMPACT_AFTER_BATCHES
+        if due and head is not None and started > head.covered:
+            self._save(state, state.filter, covered=started, replacing=head)
+
+    def _apply_log(self, namespace_id: str, bloom: KeyFilter, since_ms: int, applied: dict[str, int]) -> int:
+        """Add the keys of every batch published since ``since_ms`` not in ``applied``; how many batches."""
+        entries = self._table.read_log(namespace_id, since_ms, applied)
+        for entry in entries:
+            bloom.add(entry.keys)
+            applied[entry.name] = entry.ms
+        return len(entries)
+
+    def _save(self, state: _Namespace, bloom: KeyFilter, covered: int, replacing: Head | None) -> None:
+        """Save ``bloom`` as the snapshot after ``replacing``; the winner deletes what it replaced."""
+        if state.retired.is_set():
+            return  # forgotten: the table may hold another view under this id now
+        saved = self._table.save_snapshot(state.namespace_id, bloom.to_bytes(), covered, replacing)
+        if saved is None:
+            return  # another process saved this version first; the next pass reads its head
+        state.head = saved
+        state.batches_since_snapshot = 0
+        if replacing is not None:
+            self._table.delete_snapshot(state.namespace_id, replacing)
+            self._table.delete_log_before(state.namespace_id, covered - 2 * CLOCK_MARGIN_MS)
 
     def _build(self, state: _Namespace) -> KeyFilter:
         """A filter of every key that has the view's row, from a parallel Scan (with a progress bar)."""
@@ -338,113 +422,7 @@ class BloomFilters:
             self._admin.keys_with(TS_PREFIX + state.namespace_id, found)
         return bloom
 
-    # -- the items in the table ---------------------------------------------
 
-    def _head(self, namespace_id: str) -> dict[str, Any] | None:
-        key = {PK: {"S": bloom_pk(namespace_id)}, SK: {"S": HEAD_SK}}
-        item: dict[str, Any] | None = self._client.get_item(
-            TableName=self._table, Key=key, ConsistentRead=True
-        ).get("Item")
-        return item
-
-    def _query(self, namespace_id: str, low: str, high: str) -> Iterator[dict[str, Any]]:
-        paginator = self._client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self._table,
-            ConsistentRead=True,
-            KeyConditionExpression="#pk = :pk AND #sk BETWEEN :low AND :high",
-            ExpressionAttributeNames={"#pk": PK, "#sk": SK},
-            ExpressionAttributeValues={
-                ":pk": {"S": bloom_pk(namespace_id)},
-                ":low": {"S": low},
-                ":high": {"S": high},
-            },
-        ):
-            yield from page["Items"]
-
-    def _snapshot(self, namespace_id: str, version: int, chunks: int) -> bytes:
-        prefix = f"snap/{version:012d}/"
-        parts = [item["data"]["B"] for item in self._query(namespace_id, prefix, prefix + "~")]
-        if len(parts) != chunks:
-            raise RuntimeError(
-                f"snapshot {version} has {len(parts)} of its {chunks} chunks (replaced meanwhile?)"
-            )
-        return b"".join(parts)
-
-    def _apply_log(self, state: _Namespace, bloom: KeyFilter, since_ms: int) -> None:
-        """Add the keys of every batch published since ``since_ms`` that this process has not applied."""
-        for entry in self._query(state.namespace_id, f"log/{since_ms:013d}", "log/~"):
-            name = entry[SK]["S"]
-            if name in state.applied:
-                continue
-            _, ms, writer, number = name.split("/")
-            prefix = f"keys/{writer}/{number}/"
-            for chunk in self._query(state.namespace_id, prefix, prefix + "~"):
-                bloom.add(chunk["keys"]["SS"])
-            state.applied[name] = int(ms)
-            state.batches_since_snapshot += 1
-
-    def _publish(self, namespace_id: str, keys: Sequence[str]) -> None:
-        """Keys first, then the log entry that points at them: a reader never follows an empty pointer."""
-        pk = {"S": bloom_pk(namespace_id)}
-        number = next(self._batch_numbers)
-        chunks = chunked_strings(keys)
-        for index, chunk in enumerate(chunks):
-            sk = f"keys/{self._writer}/{number}/{index:06d}"
-            self._client.put_item(TableName=self._table, Item={PK: pk, SK: {"S": sk}, "keys": {"SS": chunk}})
-        sk = f"log/{now_ms():013d}/{self._writer}/{number}"
-        self._client.put_item(
-            TableName=self._table, Item={PK: pk, SK: {"S": sk}, "chunks": {"N": str(len(chunks))}}
-        )
-
-    def _save(self, state: _Namespace, covered: int, expected_version: int | None) -> None:
-        """Save this process's filter as the next snapshot; the first saver of a version wins."""
-        assert state.filter is not None
-        data = state.filter.to_bytes()
-        version = (expected_version or 0) + 1
-        pk = {"S": bloom_pk(state.namespace_id)}
-        parts = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
-        for index, part in enumerate(parts):
-            sk = f"snap/{version:012d}/{index:06d}"
-            self._client.put_item(TableName=self._table, Item={PK: pk, SK: {"S": sk}, "data": {"B": part}})
-        head = {
-            PK: pk,
-            SK: {"S": HEAD_SK},
-            "version": {"N": str(version)},
-            "chunks": {"N": str(len(parts))},
-            "covered": {"N": str(covered)},
-        }
-        condition: dict[str, Any] = (
-            {"ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": {"#pk": PK}}
-            if expected_version is None
-            else {
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
-        )
-        try:
-            self._client.put_item(TableName=self._table, Item=head, **condition)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            self._delete_prefix(state.namespace_id, f"snap/{version:012d}/")  # another process won
-            return
-        state.version = version
-        state.batches_since_snapshot = 0
-        if expected_version is not None:
-            self._delete_prefix(state.namespace_id, f"snap/{expected_version:012d}/")
-            self._delete_log_before(state.namespace_id, covered - 2 * CLOCK_MARGIN_MS)
-
-    def _delete_prefix(self, namespace_id: str, prefix: str) -> None:
-        keys = [{PK: i[PK], SK: i[SK]} for i in self._query(namespace_id, prefix, prefix + "~")]
-        delete_keys(self._client, self._table, keys, self._retry)
-
-    def _delete_log_before(self, namespace_id: str, before_ms: int) -> None:
-        """Drop log entries every snapshot from now on covers, and their keys."""
-        doomed = []
-        for entry in self._query(namespace_id, "log/", f"log/{before_ms:013d}"):
-            _, _, writer, number = entry[SK]["S"].split("/")
-            doomed.append({PK: entry[PK], SK: entry[SK]})
-            prefix = f"keys/{writer}/{number}/"
-            doomed.extend({PK: i[PK], SK: i[SK]} for i in self._query(namespace_id, prefix, prefix + "~"))
-        delete_keys(self._client, self._table, doomed, self._retry)
+def _may_have_cut(head: Head | None, needed_from: int) -> bool:
+    """True if ``head``'s saver may have deleted log entries from ``needed_from`` on."""
+    return head is not None and head.covered - 2 * CLOCK_MARGIN_MS > needed_from

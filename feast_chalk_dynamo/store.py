@@ -23,7 +23,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import metrics
-from feast_chalk_dynamo.bloom import bloom_pk
+from feast_chalk_dynamo.bloom_table import bloom_pk
 from feast_chalk_dynamo.codec import value_field_for
 from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.expiry import expiry_state_name
