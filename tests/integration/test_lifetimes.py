@@ -314,3 +314,33 @@ def test_a_new_table_empties_a_servers_caches(
     finally:
         server.close_engines()
         operator.stop()
+
+
+def test_a_new_table_drops_a_servers_bloom_filters(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    """A filter of the dropped table would answer a key written to the new one as absent (a wrong
+    answer) until its next refresh: the new table's filter is loaded instead."""
+    filtered = {"bloom_filters": [{"namespace": "va", "expected_keys": 1000}]}
+    operator = Worker(tmp_path, moto_endpoint.url, table_name, **filtered)
+    server = ChalkDynamoOnlineStore()
+    config = worker_config(tmp_path, moto_endpoint.url, table_name, False, mapping_refresh_seconds=0,
+                           bloom_filter_refresh_seconds=3600, **filtered)  # fmt: skip
+    view = view_of("va", {"a": "Float64"})
+    try:
+        operator("apply", {"va": {"a": "Float64"}})
+        operator("write", "va", [{"driver_id": 1, "a": 1.0, "ts": iso(NOW)}])
+        server.online_read(config, view, [key(1)])
+        blooms = server.engine(config).blooms
+        assert blooms is not None and blooms.wait_loaded(30)
+        assert server.online_read(config, view, [key(2)])[0] == (None, None)  # absent, by the filter
+        skips = server.namespace_counters(config)["va"]["bloom_skips"]
+        assert skips == 1
+
+        operator("teardown")
+        operator("apply", {"va": {"a": "Float64"}})  # the same ids, in a new table
+        operator("write", "va", [{"driver_id": 2, "a": 2.0, "ts": iso(NOW)}])
+        assert server.online_read(config, view, [key(2)])[0][1]["a"].double_val == 2.0
+    finally:
+        server.close_engines()
+        operator.stop()
