@@ -58,6 +58,16 @@ def loaded(store: ChalkDynamoOnlineStore, config: RepoConfig) -> None:
     assert blooms is not None and blooms.wait_loaded(LOAD_TIMEOUT)
 
 
+def wait_refreshed_since(blooms: bloom.BloomFilters, moment: float) -> None:
+    """Until every filter has had a pass that began after ``moment`` (the worker signals each pass)."""
+    for _ in range(100):
+        if blooms.refreshed_since(moment):
+            return
+        blooms.refreshed.clear()
+        blooms.refreshed.wait(5)
+    raise AssertionError("no refresh pass began after the moment in 500 s")
+
+
 def bloom_items(proxy_url: str, table: str) -> list[dict[str, Any]]:
     client = boto3.client("dynamodb", endpoint_url=proxy_url, region_name="us-east-1")
     pages = client.get_paginator("scan").paginate(TableName=table)
@@ -135,12 +145,7 @@ def test_keys_written_in_another_process_are_seen_after_a_refresh(
     assert writer.exitcode == 0
     blooms = store.engine(config).blooms
     assert blooms is not None
-    written_by = time.monotonic()
-    for _ in range(100):
-        if blooms.refreshed_since(written_by):
-            break
-        blooms.refreshed.clear()
-        blooms.refreshed.wait(5)
+    wait_refreshed_since(blooms, time.monotonic())
     # The first refresh that began after the write ended knows every key it wrote.
     assert f0(store.online_read(config, driver_view("stats"), [key(i) for i in new_ids])) == new_ids
     store.close_engines()
@@ -524,12 +529,7 @@ def test_a_reader_keeps_up_with_400_pushes_in_10_seconds(
     queries, passes = reader_queries(store, config), blooms.passes
     ids = list(range(1000, 1400))
     run([SPAWN.Process(target=push_rows, args=(str(tmp_path), proxy.url, table_name, knobs, ids, 10.0))])
-    pushed_by = time.monotonic()
-    for _ in range(100):
-        if blooms.refreshed_since(pushed_by):
-            break
-        blooms.refreshed.clear()
-        blooms.refreshed.wait(5)
+    wait_refreshed_since(blooms, time.monotonic())
     assert f0(store.online_read(config, driver_view("stats"), [key(i) for i in ids])) == ids
     made = blooms.passes - passes
     # One Query a pass (and one more if a pass is under way), not one per batch.
