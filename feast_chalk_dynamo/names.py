@@ -483,14 +483,14 @@ class NameRegistry:
         self._cache(name, response["Attributes"])
         return candidate
 
-    def retire(self, items: dict[str, Item]) -> None:
+    def _retire(self, items: dict[str, Item]) -> None:
         """Take the ids of these names out of use, kept as retired; a name that returns gets a fresh id."""
         now = int(self._wall_clock())
         for name, item in items.items():
             retired = {**self._recent(_retired(item), now), item["id"]["S"]: now}
             self._rewrite_retired(name, item, retired, drop_id=True)
 
-    def prune(self, items: dict[str, Item]) -> None:
+    def _prune(self, items: dict[str, Item]) -> None:
         """Forget retired ids older than ``RETIRED_IDS_KEPT_SECONDS``; delete names left with nothing."""
         now = int(self._wall_clock())
         for name, item in items.items():
@@ -559,8 +559,8 @@ class NameRegistry:
         self.allocate_many(wanted)
         live_others = {name: item for name, item in existing.items() if name not in wanted and "id" in item}
         retiring = live_others if retire_others else {}
-        self.retire(retiring)
-        self.prune({name: item for name, item in existing.items() if name not in retiring})
+        self._retire(retiring)
+        self._prune({name: item for name, item in existing.items() if name not in retiring})
         return namespace_id
 
     def _describe_namespace(self, name: str, view: str, ttl_seconds: int, join_keys: Sequence[str]) -> str:
