@@ -42,7 +42,7 @@ from benchmarks import cache_dataset, dataset, redis_server
 from benchmarks.floor import ENTITY_SK
 from benchmarks.read_bench import check_same_answers, line, log, online_features, settle_heap
 from benchmarks.timing import Summary, time_interleaved
-from feast_chalk_dynamo import capacity
+from feast_chalk_dynamo.planning import capacity
 from tests.dynamodb_limits import item_size
 from tests.servers import start_dynalite
 

@@ -29,10 +29,10 @@ import boto3
 
 from benchmarks import dataset, write_dataset
 from benchmarks.read_bench import log
-from feast_chalk_dynamo.codec import item_size
-from feast_chalk_dynamo.layout import ENTITY_SK, SK
+from feast_chalk_dynamo.items.codec import item_size
+from feast_chalk_dynamo.items.layout import ENTITY_SK, SK
 from feast_chalk_dynamo.migrate import Options, migrate
-from feast_chalk_dynamo.migrate.sizing import STORAGE_OVERHEAD_BYTES
+from feast_chalk_dynamo.planning.item_sizes import STORAGE_OVERHEAD_BYTES
 from tests.servers import start_dynalite
 
 SEED = 20241105

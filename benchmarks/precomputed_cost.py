@@ -50,9 +50,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from benchmarks import dataset
 from benchmarks.floor import RawBatchGet, view_projection
 from benchmarks.read_bench import log
-from feast_chalk_dynamo.capacity import read_units, write_units
-from feast_chalk_dynamo.layout import encode_entity_key
-from feast_chalk_dynamo.names import project_name
+from feast_chalk_dynamo.items.layout import encode_entity_key
+from feast_chalk_dynamo.items.names import project_name
+from feast_chalk_dynamo.planning.capacity import read_units, write_units
 from feature_repo_example import data_gen
 from feature_repo_example.config import write_feature_store_yaml
 from feature_repo_example.features import build_objects

@@ -32,7 +32,7 @@ from benchmarks import dataset
 from benchmarks.dataset import DataSet
 from benchmarks.floor import RawBatchGet, entity_partition_keys, view_projection
 from benchmarks.timing import Summary, time_interleaved
-from feast_chalk_dynamo.caller import percentile
+from feast_chalk_dynamo.dynamo.caller import percentile
 from tests.fault_proxy import FaultProxy, sometimes
 from tests.servers import start_dynalite
 

@@ -80,7 +80,7 @@ DEFAULT_DELAY_MS = 8.0  # a DynamoDB write from EC2 in the same region
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# feast_chalk_dynamo.layout.META_PK, copied: importing the package would import Feast into the server.
+# feast_chalk_dynamo.items.layout.META_PK, copied: importing the package would import Feast into the server.
 META_PK: Final = "~meta"
 META_KEY_ATTR: Final = "pk"
 

@@ -20,18 +20,19 @@ from typing import Any, TypeVar
 
 from cachetools import LRUCache
 
-from feast_chalk_dynamo.bloom import BloomFilters
-from feast_chalk_dynamo.caller import Caller, Sleep
-from feast_chalk_dynamo.client import RetryPolicy, make_client, make_transport
-from feast_chalk_dynamo.counters import CounterBoard
-from feast_chalk_dynamo.expiry import ExpiryFollower
-from feast_chalk_dynamo.local_answers import LocalAnswers
-from feast_chalk_dynamo.metrics import MetricLabels
-from feast_chalk_dynamo.names import NameRegistry
-from feast_chalk_dynamo.reader import Reader
-from feast_chalk_dynamo.regions import FailoverClient, RegionHealth
+from feast_chalk_dynamo.dynamo.caller import Caller, Sleep
+from feast_chalk_dynamo.dynamo.client import RetryPolicy, make_client, make_transport
+from feast_chalk_dynamo.dynamo.metrics import MetricLabels
+from feast_chalk_dynamo.dynamo.regions import FailoverClient, RegionHealth
+from feast_chalk_dynamo.dynamo.tables import report_missing_table
+from feast_chalk_dynamo.items.expiry import ExpiryFollower
+from feast_chalk_dynamo.items.lifecycle import TableAdmin
+from feast_chalk_dynamo.items.names import NameRegistry
+from feast_chalk_dynamo.local.answers import LocalAnswers
+from feast_chalk_dynamo.local.bloom import BloomFilters
+from feast_chalk_dynamo.local.counters import CounterBoard
+from feast_chalk_dynamo.reads.reader import Reader
 from feast_chalk_dynamo.settings import DynamoSettings
-from feast_chalk_dynamo.tables import TableAdmin, report_missing_table
 from feast_chalk_dynamo.writes import Writer
 
 T = TypeVar("T")

@@ -22,16 +22,15 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo import metrics
-from feast_chalk_dynamo.bloom_table import bloom_pk
-from feast_chalk_dynamo.codec import value_field_for
+from feast_chalk_dynamo.dynamo import metrics
 from feast_chalk_dynamo.engine import ENGINES, Engine
-from feast_chalk_dynamo.expiry import expiry_state_name
-from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRow, ValueRows
-from feast_chalk_dynamo.layout import encode_entity_key, project_prefix, ts_attr, values_attr
-from feast_chalk_dynamo.names import (
+from feast_chalk_dynamo.items.codec import value_field_for
+from feast_chalk_dynamo.items.expiry import expiry_state_name
+from feast_chalk_dynamo.items.layout import encode_entity_key, project_prefix, ts_attr, values_attr
+from feast_chalk_dynamo.items.names import (
     NamespaceInfo,
     attribute_ids,
+    dtype_name,
     feature_name,
     namespace_name,
     namespace_prefix,
@@ -41,9 +40,12 @@ from feast_chalk_dynamo.names import (
     versioned_view_name,
     view_features_prefix,
 )
+from feast_chalk_dynamo.items.slots import FeatureSlot
+from feast_chalk_dynamo.local.bloom_table import bloom_pk
 from feast_chalk_dynamo.precomputed import OrdinaryReadOfPrecomputedServices
-from feast_chalk_dynamo.reader import FeatureSlot, RowsFactory, ViewLayout, ViewRead
-from feast_chalk_dynamo.response import populate
+from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRow, ValueRows
+from feast_chalk_dynamo.reads.reader import RowsFactory, ViewLayout, ViewRead
+from feast_chalk_dynamo.reads.response import populate
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.writes import EntityRow, WriteLayout
 
@@ -85,11 +87,6 @@ def _ttl_seconds(view: AnyView) -> int:
 def _namespace(config: RepoConfig, view: AnyView) -> str:
     """Where the rows of ``view`` (at the version Feast reads or writes) live: see ``versioned_view_name``."""
     return versioned_view_name(view, config.registry.enable_online_feature_view_versioning)
-
-
-def dtype_name(field: Any) -> str:
-    """A feature's dtype as its name mapping spells it (``migrate --dry-run`` sizes ids by it too)."""
-    return str(field.dtype.to_value_type().name)
 
 
 # Feast's rows for online_write_batch: entity key, values, event time, created time.

@@ -312,10 +312,10 @@ def compare_stored_bytes(yaml_path: Path, objects: RepoObjects, driver_id: int) 
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
 
-    from feast_chalk_dynamo.capacity import read_units, write_units
-    from feast_chalk_dynamo.codec import item_size
-    from feast_chalk_dynamo.layout import ENTITY_SK, encode_entity_key
-    from feast_chalk_dynamo.names import project_name
+    from feast_chalk_dynamo.items.codec import item_size
+    from feast_chalk_dynamo.items.layout import ENTITY_SK, encode_entity_key
+    from feast_chalk_dynamo.items.names import project_name
+    from feast_chalk_dynamo.planning.capacity import read_units, write_units
 
     store = FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=yaml_path)
     online_store = store._get_provider().online_store

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from feast_chalk_dynamo import ChalkDynamoOnlineStore, bloom
-from feast_chalk_dynamo.bloom import BloomFilters
-from feast_chalk_dynamo.layout import ts_attr
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo.items.layout import ts_attr
+from feast_chalk_dynamo.local import bloom
+from feast_chalk_dynamo.local.bloom import BloomFilters
 from tests.feast_objects import driver_view, repo_config
 from tests.integration.test_store import key, row
 

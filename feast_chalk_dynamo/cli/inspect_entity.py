@@ -25,19 +25,18 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
 from feast.value_type import ValueType
 
-from feast_chalk_dynamo import capacity
 from feast_chalk_dynamo.cli.shared import (
     CliError,
     add_repo_argument,
     check_table,
+    online_views,
     table_client,
     talking_to,
     where,
 )
-from feast_chalk_dynamo.codec import CodecError, decode_feature, item_size, value_field_for
 from feast_chalk_dynamo.errors import EntityKeyTooLarge, UnsupportedEntityType
-from feast_chalk_dynamo.item_estimates import online_views
-from feast_chalk_dynamo.layout import (
+from feast_chalk_dynamo.items.codec import CodecError, decode_feature, item_size, value_field_for
+from feast_chalk_dynamo.items.layout import (
     ENTITY_SK,
     EXPIRY_ATTR,
     PK,
@@ -47,7 +46,7 @@ from feast_chalk_dynamo.layout import (
     ts_attr,
     values_attr,
 )
-from feast_chalk_dynamo.names import (
+from feast_chalk_dynamo.items.names import (
     NameRegistry,
     NamespaceInfo,
     name_component,
@@ -55,7 +54,8 @@ from feast_chalk_dynamo.names import (
     project_name,
     unversioned_view_name,
 )
-from feast_chalk_dynamo.reader import micros_to_datetime
+from feast_chalk_dynamo.items.slots import micros_to_datetime
+from feast_chalk_dynamo.planning import capacity
 from feast_chalk_dynamo.repos import load_store
 
 Item = dict[str, Any]

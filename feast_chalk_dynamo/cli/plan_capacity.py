@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from feast_chalk_dynamo import capacity, planner
 from feast_chalk_dynamo.cli.sizing import Sizing, add_sizing_arguments, size, tfvars
-from feast_chalk_dynamo.item_samples import SampledItem
 from feast_chalk_dynamo.migrate.report import grid
+from feast_chalk_dynamo.planning import capacity, planner
+from feast_chalk_dynamo.planning.samples import SampledItem
 
 DESCRIPTION = (
     "Size each entity item of the repo (every view keyed by the same join keys shares one item) by "

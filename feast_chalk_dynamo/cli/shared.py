@@ -18,13 +18,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from feast import FeatureStore
 
 import feast_chalk_dynamo
-from feast_chalk_dynamo.client import make_client
+from feast_chalk_dynamo.dynamo.client import make_client
+from feast_chalk_dynamo.dynamo.tables import EXPECTED_KEYS
 from feast_chalk_dynamo.errors import ChalkDynamoError
 from feast_chalk_dynamo.repos import YAML, one_line
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
-from feast_chalk_dynamo.tables import EXPECTED_KEYS
 
 # A command asks a few small questions: it need not wait out the store's twelve retries.
 COMMAND_RETRIES = 2
@@ -119,3 +120,14 @@ def quiet_libraries() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def online_views(store: FeatureStore) -> list[Any]:
+    """Every view whose rows this store keeps: batch and stream views served online, and on-demand
+    views that write to the online store."""
+    project, registry = store.project, store.registry
+    views = [*registry.list_feature_views(project), *registry.list_stream_feature_views(project)]
+    on_demand = [
+        view for view in registry.list_on_demand_feature_views(project) if view.write_to_online_store
+    ]
+    return [view for view in views if view.online and getattr(view, "enabled", True)] + on_demand

@@ -1,7 +1,7 @@
 """What ``capacity`` and ``terraform`` share: the workload's options, the items' sizes, the plan.
 
-Sizes come from the registry (``item_estimates``) and, where the table
-answers, from a sample of its items (``item_samples``): a plan is most
+Sizes come from the registry (``planning.estimates``) and, where the table
+answers, from a sample of its items (``planning.samples``): a plan is most
 often made before the table exists (to provision it), so a table that is
 missing or does not answer is a note, not an error; ``--sample 0`` leaves
 the table alone.
@@ -16,25 +16,31 @@ from dataclasses import dataclass
 
 from feast import FeatureStore
 
-from feast_chalk_dynamo import planner
 from feast_chalk_dynamo.cli.shared import (
     CliError,
     add_repo_argument,
     check_table,
+    online_views,
     table_client,
     talking_to,
 )
-from feast_chalk_dynamo.item_estimates import (
+from feast_chalk_dynamo.items.names import NameRegistry, project_name
+from feast_chalk_dynamo.planning import planner
+from feast_chalk_dynamo.planning.estimates import (
     DEFAULT_LIST_ITEMS,
     DEFAULT_STRING_BYTES,
     Assumptions,
     ItemShape,
     estimate_items,
-    online_views,
 )
-from feast_chalk_dynamo.item_samples import DEFAULT_SAMPLE, SampledItem, measure, sample_items, scan_budget
-from feast_chalk_dynamo.migrate.sizing import Ids
-from feast_chalk_dynamo.names import NameRegistry, project_name
+from feast_chalk_dynamo.planning.item_sizes import Ids
+from feast_chalk_dynamo.planning.samples import (
+    DEFAULT_SAMPLE,
+    SampledItem,
+    measure,
+    sample_items,
+    scan_budget,
+)
 from feast_chalk_dynamo.repos import load_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
 

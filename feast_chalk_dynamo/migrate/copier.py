@@ -30,8 +30,8 @@ from typing import Any
 
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo.codec import CodecError
 from feast_chalk_dynamo.errors import EntityKeyTooLarge, ItemTooLarge, UnsupportedEntityType, WriteIncomplete
+from feast_chalk_dynamo.items.codec import CodecError
 from feast_chalk_dynamo.migrate import state as state_file
 from feast_chalk_dynamo.migrate.counts import Counts, NotCopied
 from feast_chalk_dynamo.migrate.feast_items import feast_row

@@ -6,7 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from functools import partial
 
-from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.items.codec import item_size
+from feast_chalk_dynamo.items.names import versioned_view_name
 from feast_chalk_dynamo.migrate import report
 from feast_chalk_dynamo.migrate.copier import UNSTORABLE, Progress
 from feast_chalk_dynamo.migrate.counts import MAX_EXAMPLES, NotCopied
@@ -15,9 +16,9 @@ from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key, join_keys
 from feast_chalk_dynamo.migrate.repo import SourceTable
 from feast_chalk_dynamo.migrate.scan import Page, scan_segments
 from feast_chalk_dynamo.migrate.session import INTERRUPTED, Session
-from feast_chalk_dynamo.migrate.sizing import Ids, RowSizer, Sizes, project_id, view_layout
+from feast_chalk_dynamo.migrate.sizing import Sizes
 from feast_chalk_dynamo.migrate.typed_rows import RowTyper
-from feast_chalk_dynamo.names import versioned_view_name
+from feast_chalk_dynamo.planning.item_sizes import Ids, RowSizer, project_id, view_layout
 
 
 @dataclass

@@ -20,13 +20,13 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.helpers import compute_versioned_name
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo.client import RetryPolicy, make_client
+from feast_chalk_dynamo.dynamo.client import RetryPolicy, make_client
+from feast_chalk_dynamo.dynamo.regions import FailoverClient
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
 from feast_chalk_dynamo.migrate.state import DESTINATION_EPOCH
 from feast_chalk_dynamo.migrate.versions import Reader, version_label, versions_of
-from feast_chalk_dynamo.regions import FailoverClient
 from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, load_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 

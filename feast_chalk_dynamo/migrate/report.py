@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from feast_chalk_dynamo.migrate.counts import Counts, NotCopied
-from feast_chalk_dynamo.migrate.sizing import STORAGE_OVERHEAD_BYTES, Estimate, TableSizes
+from feast_chalk_dynamo.migrate.sizing import Estimate, TableSizes
+from feast_chalk_dynamo.planning.item_sizes import STORAGE_OVERHEAD_BYTES
 
 
 def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
+from feast_chalk_dynamo.items.slots import FeatureSlot
 from feast_chalk_dynamo.migrate.retype import NotConvertible, conform
-from feast_chalk_dynamo.reader import FeatureSlot
 from feast_chalk_dynamo.writes import WriteLayout
 
 

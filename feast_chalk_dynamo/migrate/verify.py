@@ -37,7 +37,7 @@ from feast.repo_config import RepoConfig
 from google.protobuf import text_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from feast_chalk_dynamo.codec import value_field_for
+from feast_chalk_dynamo.items.codec import value_field_for
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key, entity_row
 from feast_chalk_dynamo.migrate.repo import SourceTable, with_online_store

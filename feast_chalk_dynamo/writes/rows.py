@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from feast_chalk_dynamo.codec import encoder_for, item_size
+from feast_chalk_dynamo.dynamo.expressions import placeholder_suffix, update_fits
 from feast_chalk_dynamo.errors import ItemTooLarge
-from feast_chalk_dynamo.expressions import placeholder_suffix, update_fits
-from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR, MAX_ITEM_BYTES, PK, SK, describe_entity
-from feast_chalk_dynamo.reader import FeatureSlot, datetime_to_micros
+from feast_chalk_dynamo.items.codec import encoder_for, item_size
+from feast_chalk_dynamo.items.layout import ENTITY_SK, EXPIRY_ATTR, MAX_ITEM_BYTES, PK, SK, describe_entity
+from feast_chalk_dynamo.items.slots import FeatureSlot, datetime_to_micros
 
 # The only-newer guard; the observed-at time is always placeholder 0.
 GUARD = "attribute_not_exists(#0) OR #0 <= :0"

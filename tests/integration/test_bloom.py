@@ -16,9 +16,10 @@ import boto3
 import pytest
 from feast.repo_config import RepoConfig
 
-from feast_chalk_dynamo import ChalkDynamoOnlineStore, bloom
-from feast_chalk_dynamo.bloom_table import BLOOM_PK_PREFIX
-from feast_chalk_dynamo.layout import ts_attr
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo.items.layout import ts_attr
+from feast_chalk_dynamo.local import bloom
+from feast_chalk_dynamo.local.bloom_table import BLOOM_PK_PREFIX
 from tests.bloom_writer import (
     load_together,
     publish_keys,

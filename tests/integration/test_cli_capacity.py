@@ -17,7 +17,7 @@ from statistics import fmean
 import boto3
 import pytest
 
-from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.items.codec import item_size
 from feast_chalk_dynamo.repos import YAML
 from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url, write_yaml
 from tests.servers import Endpoint

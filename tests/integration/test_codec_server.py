@@ -16,8 +16,8 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.client import RawHttpTransport
-from feast_chalk_dynamo.codec import decode_value, encode_value, item_size
+from feast_chalk_dynamo.dynamo.client import RawHttpTransport
+from feast_chalk_dynamo.items.codec import decode_value, encode_value, item_size
 from feast_chalk_dynamo.settings import DynamoSettings
 from tests.servers import Endpoint, create_pk_sk_table
 from tests.unit.test_codec import GOLDEN, ROUND_TRIP_FIELDS, VALUE_STRATEGIES, comparable

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from feast_chalk_dynamo import ChalkDynamoOnlineStore, metrics
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo.dynamo import metrics
 from feature_repo_example import data_gen, demo
 from feature_repo_example.features import build_objects
 from tests.fault_proxy import FaultProxy

@@ -32,7 +32,7 @@ from feast.repo_config import RepoConfig
 from feast.types import Int64
 
 from feast_chalk_dynamo.cli import main
-from feast_chalk_dynamo.codec import item_size
+from feast_chalk_dynamo.items.codec import item_size
 from feast_chalk_dynamo.migrate.state import DEFAULT_NAME
 from feature_repo_example import checks, data_gen
 from feature_repo_example.config import render_feature_store_yaml

@@ -13,7 +13,7 @@ import boto3
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from feast_chalk_dynamo.engine import Engine
-from feast_chalk_dynamo.names import (
+from feast_chalk_dynamo.items.names import (
     RETIRED_IDS_KEPT_SECONDS,
     NameRegistry,
     feature_name,
@@ -55,7 +55,7 @@ def test_concurrent_allocators_agree(dynamodb_endpoint: Endpoint, table_name: st
     # A second process sees the same ids with one warm-up Query.
     script = (
         "import sys, json, boto3\n"
-        "from feast_chalk_dynamo.names import NameRegistry\n"
+        "from feast_chalk_dynamo.items.names import NameRegistry\n"
         "client = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1')\n"
         "names = NameRegistry(client, sys.argv[2]); names.ensure_fresh()\n"
         "print(json.dumps([names.lookup(n) for n in json.loads(sys.argv[3])]))\n"

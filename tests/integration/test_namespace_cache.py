@@ -15,7 +15,7 @@ from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from feast_chalk_dynamo.errors import UnknownNamespace
-from feast_chalk_dynamo.item_decoders import ProtoRows
+from feast_chalk_dynamo.reads.decoders import ProtoRows
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import driver_view, feature_store, repo_config
 from tests.integration.test_store import NOW, applied, key, row, watch_batch_gets

@@ -30,8 +30,8 @@ from feast.value_type import ValueType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.codec import value_field_for
-from feast_chalk_dynamo.layout import ENTITY_SK
+from feast_chalk_dynamo.items.codec import value_field_for
+from feast_chalk_dynamo.items.layout import ENTITY_SK
 from tests.feast_objects import DRIVER, STORE_TYPE
 from tests.servers import Endpoint
 from tests.unit.test_codec import VALUE_STRATEGIES, comparable

@@ -22,8 +22,8 @@ import pytest
 from feast import FeatureService, FeatureStore
 
 from feast_chalk_dynamo.errors import ThroughputExceeded
-from feast_chalk_dynamo.layout import META_PK
-from feast_chalk_dynamo.names import namespace_name
+from feast_chalk_dynamo.items.layout import META_PK
+from feast_chalk_dynamo.items.names import namespace_name
 from feature_repo_example import checks, data_gen, demo
 from feature_repo_example.config import PROJECT
 from feature_repo_example.features import JOIN_KEY, RepoObjects, build_objects

@@ -18,15 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
-from feast_chalk_dynamo.caller import RACING_BUDGET_BURST, RACING_BUDGET_SHARE
-from feast_chalk_dynamo.codec import encode_value
+from feast_chalk_dynamo.dynamo.caller import RACING_BUDGET_BURST, RACING_BUDGET_SHARE
 from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, ThroughputExceeded
-from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRows
-from feast_chalk_dynamo.layout import ENTITY_SK
-from feast_chalk_dynamo.reader import FeatureSlot, ViewLayout, ViewRead
+from feast_chalk_dynamo.items.codec import encode_value
+from feast_chalk_dynamo.items.layout import ENTITY_SK
+from feast_chalk_dynamo.items.slots import FeatureSlot
+from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRows
+from feast_chalk_dynamo.reads.reader import ViewLayout, ViewRead
+from feast_chalk_dynamo.reads.value_columns import FeatureVector, fill
 from feast_chalk_dynamo.settings import DynamoSettings
-from feast_chalk_dynamo.value_columns import FeatureVector, fill
 from tests.fault_proxy import FaultProxy, fixed
 from tests.feast_objects import driver_view, feature_store, repo_config
 from tests.integration.test_store import applied, key, row, watch_batch_gets

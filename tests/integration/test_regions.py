@@ -27,10 +27,10 @@ import yaml
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
-from feast_chalk_dynamo.caller import percentile
+from feast_chalk_dynamo.dynamo.caller import percentile
 from feast_chalk_dynamo.errors import ConnectionFailed
-from feast_chalk_dynamo.layout import META_PK, PK, SK
-from feast_chalk_dynamo.names import GENERATION_SK
+from feast_chalk_dynamo.items.layout import META_PK, PK, SK
+from feast_chalk_dynamo.items.names import GENERATION_SK
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import STORE_TYPE, driver_view, repo_config
 from tests.integration.test_read_engine import values_of

@@ -16,7 +16,7 @@ from feast.repo_config import RepoConfig
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from feast_chalk_dynamo.engine import Engine
 from feast_chalk_dynamo.errors import ItemTooLarge, RetriesExhausted, TableNotFound, TableSchemaMismatch
-from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR
+from feast_chalk_dynamo.items.layout import ENTITY_SK, EXPIRY_ATTR
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import DRIVER, driver_view, feature_store, repo_config
 from tests.servers import Endpoint, create_pk_sk_table, table_exists
@@ -188,8 +188,8 @@ def test_created_table_has_ttl_on_the_expiry_attribute(
 def raw_item(
     client: Any, table: str, store: ChalkDynamoOnlineStore, config: RepoConfig, driver_id: int
 ) -> Any:
-    from feast_chalk_dynamo.layout import encode_entity_key
-    from feast_chalk_dynamo.names import project_name
+    from feast_chalk_dynamo.items.layout import encode_entity_key
+    from feast_chalk_dynamo.items.names import project_name
 
     project_id = store.engine(config).names.lookup(project_name(config.project))
     assert project_id is not None
@@ -331,8 +331,8 @@ def test_removed_view_loses_its_data_and_empty_items_go(
 
 
 def raw_item_key(store: ChalkDynamoOnlineStore, config: RepoConfig, driver_id: int) -> dict[str, str]:
-    from feast_chalk_dynamo.layout import encode_entity_key
-    from feast_chalk_dynamo.names import project_name
+    from feast_chalk_dynamo.items.layout import encode_entity_key
+    from feast_chalk_dynamo.items.names import project_name
 
     project_id = store.engine(config).names.lookup(project_name(config.project))
     assert project_id is not None

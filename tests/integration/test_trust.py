@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from feast_chalk_dynamo.errors import EntityKeyTooLarge, ItemTooLarge, TableNotFound
-from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR, META_PK, PK, SK
-from feast_chalk_dynamo.names import NameRegistry, feature_name
+from feast_chalk_dynamo.items.layout import ENTITY_SK, EXPIRY_ATTR, META_PK, PK, SK
+from feast_chalk_dynamo.items.names import NameRegistry, feature_name
 from tests.feast_objects import DRIVER, driver_view, feature_store, repo_config
 from tests.integration.test_store import NOW, applied, key, raw_item, row
 from tests.servers import Endpoint

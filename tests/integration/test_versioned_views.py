@@ -19,7 +19,7 @@ from feast.repo_config import RepoConfig
 from feast.types import Array, Float64, Int64, String
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
-from feast_chalk_dynamo.layout import ENTITY_SK, ts_attr
+from feast_chalk_dynamo.items.layout import ENTITY_SK, ts_attr
 from tests.feast_objects import STORE_TYPE
 from tests.servers import Endpoint
 

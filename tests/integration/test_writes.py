@@ -17,7 +17,7 @@ import pytest
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
-from feast_chalk_dynamo.client import RawHttpTransport
+from feast_chalk_dynamo.dynamo.client import RawHttpTransport
 from feast_chalk_dynamo.errors import ThroughputExceeded, TransactionConflicts, WriteIncomplete
 from feast_chalk_dynamo.writes.rows import GUARD
 from tests.fault_proxy import FaultProxy, fixed
@@ -290,8 +290,8 @@ def assert_landed_or_named(
     expected: dict[int, float],
 ) -> None:
     """Every key the error does not name as unwritten holds its row (or a newer one)."""
-    from feast_chalk_dynamo.layout import encode_entity_key
-    from feast_chalk_dynamo.names import project_name
+    from feast_chalk_dynamo.items.layout import encode_entity_key
+    from feast_chalk_dynamo.items.names import project_name
 
     project_id = store.engine(config).names.lookup(project_name(config.project))
     assert project_id is not None

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.batching import MAX_KEYS_PER_BATCH, split, sub_batch_sizes
+from feast_chalk_dynamo.reads.batching import MAX_KEYS_PER_BATCH, split, sub_batch_sizes
 
 
 @pytest.mark.parametrize(

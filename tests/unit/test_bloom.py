@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.bloom import BloomFilters, KeyFilter
-from feast_chalk_dynamo.bloom_table import CHUNK_BYTES, chunked_strings
-from feast_chalk_dynamo.client import RetryPolicy
+from feast_chalk_dynamo.dynamo.client import RetryPolicy
+from feast_chalk_dynamo.local.bloom import BloomFilters, KeyFilter
+from feast_chalk_dynamo.local.bloom_table import CHUNK_BYTES, chunked_strings
 from feast_chalk_dynamo.settings import BloomNamespace, DynamoSettings
 
 

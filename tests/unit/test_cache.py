@@ -7,8 +7,8 @@ import threading
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.cache import NamespaceCache
-from feast_chalk_dynamo.counters import NamespaceCounters
+from feast_chalk_dynamo.local.cache import NamespaceCache
+from feast_chalk_dynamo.local.counters import NamespaceCounters
 
 ATTRS = frozenset({"_ta", "a1", "a2"})
 

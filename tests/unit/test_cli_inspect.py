@@ -14,7 +14,7 @@ from feast.types import Int64, String
 
 from feast_chalk_dynamo.cli.inspect_entity import Feature, View, _name, _unescape, describe_item, entity_key
 from feast_chalk_dynamo.cli.shared import CliError
-from feast_chalk_dynamo.names import name_component
+from feast_chalk_dynamo.items.names import name_component
 
 STATS = View("stats", "2", [Feature("rate", "DOUBLE", "3"), Feature("trips", "INT64", "4")])
 WIDE = View("wide", "5", [Feature("f0", "STRING", "6"), Feature("f1", "INT64_LIST", "7")])

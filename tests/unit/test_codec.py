@@ -49,7 +49,7 @@ from google.protobuf.message import Message
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.codec import (
+from feast_chalk_dynamo.items.codec import (
     AttributeValue,
     CodecError,
     decode_feature,

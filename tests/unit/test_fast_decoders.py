@@ -17,7 +17,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.codec import (
+from feast_chalk_dynamo.items.codec import (
     PLAIN_PAYLOADS,
     SCALAR_PAYLOADS,
     UNUSUAL,
@@ -27,9 +27,10 @@ from feast_chalk_dynamo.codec import (
     decoder_for,
     encode_value,
 )
-from feast_chalk_dynamo.item_decoders import ValueRows
-from feast_chalk_dynamo.reader import FeatureSlot, ViewLayout, ViewRead
-from feast_chalk_dynamo.value_columns import FeatureVector, fill
+from feast_chalk_dynamo.items.slots import FeatureSlot
+from feast_chalk_dynamo.reads.decoders import ValueRows
+from feast_chalk_dynamo.reads.reader import ViewLayout, ViewRead
+from feast_chalk_dynamo.reads.value_columns import FeatureVector, fill
 from tests.unit.test_codec import (
     GOLDEN,
     ROUND_TRIP_FIELDS,

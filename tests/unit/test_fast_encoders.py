@@ -10,7 +10,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.codec import CodecError, encode_value, encoder_for
+from feast_chalk_dynamo.items.codec import CodecError, encode_value, encoder_for
 from tests.unit.test_codec import GOLDEN, ROUND_TRIP_FIELDS, VALUE_STRATEGIES
 
 

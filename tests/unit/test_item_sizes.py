@@ -1,4 +1,4 @@
-"""Entity items sized from feature types (``item_estimates``) and from stored items (``item_samples``).
+"""Entity items sized from feature types (``planning.estimates``) and from stored items (``planning.samples``).
 
 Sizes by DynamoDB's rules, worked by hand: an attribute is its name's UTF-8
 bytes plus its value's; S its UTF-8 bytes; N 1 byte plus 1 per pair of
@@ -15,10 +15,10 @@ from datetime import timedelta
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.types import Array, Int64, String
 
-from feast_chalk_dynamo.item_estimates import Assumptions, estimate_items
-from feast_chalk_dynamo.item_samples import measure
-from feast_chalk_dynamo.migrate.sizing import Ids
-from feast_chalk_dynamo.names import feature_name, namespace_name, project_name
+from feast_chalk_dynamo.items.names import feature_name, namespace_name, project_name
+from feast_chalk_dynamo.planning.estimates import Assumptions, estimate_items
+from feast_chalk_dynamo.planning.item_sizes import Ids
+from feast_chalk_dynamo.planning.samples import measure
 
 DRIVER = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
 EVENT_MICROS = "1748781296789012"

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feast_chalk_dynamo.errors import EntityKeyTooLarge, UnsupportedEntityType
-from feast_chalk_dynamo.layout import (
+from feast_chalk_dynamo.items.layout import (
     MAX_PARTITION_KEY_BYTES,
     META_PK,
     decode_entity_key,

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from feast_chalk_dynamo import metrics
-from feast_chalk_dynamo.caller import Caller, CallStats
-from feast_chalk_dynamo.client import InFlight, RetryPolicy
-from feast_chalk_dynamo.counters import CounterBoard, NamespaceCounts
-from feast_chalk_dynamo.metrics import CallMetrics, MetricLabels, ViewCounters, snapshot
+from feast_chalk_dynamo.dynamo import metrics
+from feast_chalk_dynamo.dynamo.caller import Caller, CallStats
+from feast_chalk_dynamo.dynamo.client import InFlight, RetryPolicy
+from feast_chalk_dynamo.dynamo.metrics import CallMetrics, MetricLabels, ViewCounters, snapshot
+from feast_chalk_dynamo.local.counters import CounterBoard, NamespaceCounts
 from feast_chalk_dynamo.writes.writer import WriteStats
 
 REGION = "eu-west-1"

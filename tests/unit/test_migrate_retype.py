@@ -20,10 +20,10 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.codec import decode_value, encode_value
+from feast_chalk_dynamo.items.codec import decode_value, encode_value
+from feast_chalk_dynamo.items.slots import FeatureSlot
 from feast_chalk_dynamo.migrate.retype import NotConvertible, conform
 from feast_chalk_dynamo.migrate.typed_rows import Refused, RowTyper
-from feast_chalk_dynamo.reader import FeatureSlot
 from feast_chalk_dynamo.writes import WriteLayout
 from tests.unit.test_codec import ROUND_TRIP_FIELDS, VALUE_STRATEGIES, comparable
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo import layout
-from feast_chalk_dynamo.layout import id_for_counter, is_reserved_attribute, ts_attr, values_attr
-from feast_chalk_dynamo.names import (
+from feast_chalk_dynamo.items import layout
+from feast_chalk_dynamo.items.layout import id_for_counter, is_reserved_attribute, ts_attr, values_attr
+from feast_chalk_dynamo.items.names import (
     MappingState,
     attribute_ids,
     feature_name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from feast_chalk_dynamo.planner import (
+from feast_chalk_dynamo.planning.planner import (
     EntityItem,
     Prices,
     ViewRow,

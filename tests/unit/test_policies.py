@@ -7,8 +7,14 @@ import socket
 
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from feast_chalk_dynamo.caller import RacingBudget, Siblings
-from feast_chalk_dynamo.client import MAX_DELAY_SECONDS, ConflictBackoff, InFlight, RetryPolicy, retry_cause
+from feast_chalk_dynamo.dynamo.caller import RacingBudget, Siblings
+from feast_chalk_dynamo.dynamo.client import (
+    MAX_DELAY_SECONDS,
+    ConflictBackoff,
+    InFlight,
+    RetryPolicy,
+    retry_cause,
+)
 
 
 def test_delays_grow_exponentially_with_full_jitter_and_a_cap() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from feast_chalk_dynamo.caller import Caller
-from feast_chalk_dynamo.client import RetryPolicy
+from feast_chalk_dynamo.dynamo.caller import Caller
+from feast_chalk_dynamo.dynamo.client import RetryPolicy
+from feast_chalk_dynamo.dynamo.metrics import snapshot
+from feast_chalk_dynamo.dynamo.regions import RETRIES_BEFORE_FAILOVER, Candidate, FailoverClient, RegionHealth
 from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, ThroughputExceeded
-from feast_chalk_dynamo.metrics import snapshot
-from feast_chalk_dynamo.regions import RETRIES_BEFORE_FAILOVER, Candidate, FailoverClient, RegionHealth
 from tests.unit.test_metrics import Scripted, no_sleep, throttle
 
 EAST, WEST = "us-east-1", "us-west-2"

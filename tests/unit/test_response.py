@@ -17,17 +17,12 @@ from feast.utils import _populate_response_from_feature_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.codec import decode_value, encode_value
-from feast_chalk_dynamo.item_decoders import ProtoRows, ValueRows
-from feast_chalk_dynamo.reader import (
-    FeatureSlot,
-    ViewLayout,
-    ViewRead,
-    datetime_to_micros,
-    micros_to_datetime,
-)
-from feast_chalk_dynamo.response import populate
-from feast_chalk_dynamo.value_columns import FeatureVector, fill
+from feast_chalk_dynamo.items.codec import decode_value, encode_value
+from feast_chalk_dynamo.items.slots import FeatureSlot, datetime_to_micros, micros_to_datetime
+from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRows
+from feast_chalk_dynamo.reads.reader import ViewLayout, ViewRead
+from feast_chalk_dynamo.reads.response import populate
+from feast_chalk_dynamo.reads.value_columns import FeatureVector, fill
 from tests.unit.test_codec import (
     NULLS,
     ROUND_TRIP_FIELDS,

@@ -9,9 +9,9 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feast_chalk_dynamo.codec import encode_value, item_size
-from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
-from feast_chalk_dynamo.reader import FeatureSlot, datetime_to_micros
+from feast_chalk_dynamo.items.codec import encode_value, item_size
+from feast_chalk_dynamo.items.layout import ENTITY_SK, PK, SK
+from feast_chalk_dynamo.items.slots import FeatureSlot, datetime_to_micros
 from feast_chalk_dynamo.writes.rows import GUARD, EntityRow, RowEncoder, WriteLayout
 from tests.unit.test_codec import ROUND_TRIP_FIELDS, VALUE_STRATEGIES
 

@@ -22,9 +22,10 @@ from botocore.exceptions import ClientError
 from feast.infra.online_stores import dynamodb as feast_dynamodb
 
 import feast_chalk_dynamo
-from feast_chalk_dynamo.layout import EXPIRY_ATTR
+from feast_chalk_dynamo.dynamo.tables import EXPECTED_KEYS
+from feast_chalk_dynamo.items.layout import EXPIRY_ATTR
+from feast_chalk_dynamo.items.lifecycle import TableAdmin
 from feast_chalk_dynamo.settings import DynamoSettings
-from feast_chalk_dynamo.tables import EXPECTED_KEYS, TableAdmin
 from tests.dynamodb_calls import Site, iam_actions, sites_in_package, sites_in_source
 from tests.terraform_config import TERRAFORM_DIR, TFVARS_EXAMPLE, Terraform, load, parse
 
@@ -35,8 +36,8 @@ MIGRATE = "feast_chalk_dynamo.migrate"
 # created, at teardown. An operation called nowhere else needs no runtime grant.
 TABLE_LIFECYCLE = frozenset(
     {
-        ("feast_chalk_dynamo.tables", "TableAdmin._create"),
-        ("feast_chalk_dynamo.tables", "TableAdmin.drop_if_ours_and_empty"),
+        ("feast_chalk_dynamo.dynamo.tables", "Table._create"),
+        ("feast_chalk_dynamo.items.lifecycle", "TableAdmin.drop_if_ours_and_empty"),
     }
 )
 # --verify reads Feast's tables back through Feast's own store, whose

@@ -22,10 +22,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from feast_chalk_dynamo.expressions import fits
-from feast_chalk_dynamo.layout import ENTITY_SK, EXPIRY_ATTR, META_PK, PK, SK, ts_attr
-from feast_chalk_dynamo.names import NamespaceInfo, name_component
-from feast_chalk_dynamo.tables import TableAdmin
+from feast_chalk_dynamo.dynamo.expressions import fits
+from feast_chalk_dynamo.items.layout import ENTITY_SK, EXPIRY_ATTR, META_PK, PK, SK, ts_attr
+from feast_chalk_dynamo.items.lifecycle import TableAdmin
+from feast_chalk_dynamo.items.names import NamespaceInfo, name_component
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from feast_chalk_dynamo.counters import NamespaceCounters
+from feast_chalk_dynamo.local.counters import NamespaceCounters
 
 Slice = dict[str, Any]  # attribute name -> DynamoDB attribute value
 

@@ -53,9 +53,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from feast_chalk_dynamo.client import RetryPolicy
-from feast_chalk_dynamo.layout import META_PK, PK, SK, id_for_counter, is_reserved_attribute
-from feast_chalk_dynamo.tables import delete_keys
+from feast_chalk_dynamo.dynamo.client import RetryPolicy
+from feast_chalk_dynamo.dynamo.tables import delete_keys
+from feast_chalk_dynamo.items.layout import META_PK, PK, SK, id_for_counter, is_reserved_attribute
 
 COUNTER_SK = "~counter"
 GENERATION_SK = "~generation"
@@ -104,6 +104,11 @@ def project_features_prefix(project: str) -> str:
 
 def view_features_prefix(project: str, view: str) -> str:
     return f"{project_features_prefix(project)}{name_component(view)}/"
+
+
+def dtype_name(field: Any) -> str:
+    """A feature's dtype as its name mapping spells it (``migrate --dry-run`` sizes ids by it too)."""
+    return str(field.dtype.to_value_type().name)
 
 
 def feature_name(project: str, view: str, feature: str, dtype: str) -> str:

@@ -23,10 +23,11 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
 
-from feast_chalk_dynamo.codec import NULL, PLAIN_PAYLOADS, UNUSUAL, decoder_for
-from feast_chalk_dynamo.layout import PK
-from feast_chalk_dynamo.reader import FeatureSlot, Item, ViewRead, micros_to_datetime
-from feast_chalk_dynamo.value_columns import as_values
+from feast_chalk_dynamo.items.codec import NULL, PLAIN_PAYLOADS, UNUSUAL, decoder_for
+from feast_chalk_dynamo.items.layout import PK
+from feast_chalk_dynamo.items.slots import FeatureSlot, micros_to_datetime
+from feast_chalk_dynamo.reads.reader import Item, ViewRead
+from feast_chalk_dynamo.reads.value_columns import as_values
 
 ValueRow = tuple["int | None", "list[Any] | None"]  # (observed-at µs | None, values in slot order | None)
 

@@ -2,7 +2,7 @@
 
 ``feast.utils._populate_response_from_feature_data`` takes a ``Value``
 message per feature per row and copies each row's timestamp once per
-feature. Here rows hold plain values (``item_decoders.ValueRows``) and each
+feature. Here rows hold plain values (``reads.decoders.ValueRows``) and each
 feature vector is filled as one column: statuses and timestamps, shared by
 all features of a view, are built once and copied in one C++ call, and a
 column of doubles (most feature data) is appended as one serialized chunk.
@@ -19,8 +19,8 @@ from typing import Any
 from feast.protos.feast.serving.ServingService_pb2 import FieldStatus, GetOnlineFeaturesResponse
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from feast_chalk_dynamo.item_decoders import Lacking, ValueRow
-from feast_chalk_dynamo.value_columns import FeatureVector, fill
+from feast_chalk_dynamo.reads.decoders import Lacking, ValueRow
+from feast_chalk_dynamo.reads.value_columns import FeatureVector, fill
 
 # Looked up once: enum attribute access on protobuf wrappers is a Python call.
 PRESENT = FieldStatus.PRESENT
@@ -43,7 +43,7 @@ def populate(
     ``fields`` names each feature's ``Value`` field, in the order of the
     rows' values; ``indexes`` lists, for each row, the output positions it fills.
     A found row's features are PRESENT (a null too) except those it lacks
-    (``item_decoders.Lacking``), as Feast's helper answers features missing
+    (``reads.decoders.Lacking``), as Feast's helper answers features missing
     from a row's dict.
     """
     table_name = table.projection.name_to_use()

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from feast_chalk_dynamo.cache import NamespaceCache, Slice
-from feast_chalk_dynamo.counters import CounterBoard, NamespaceCounters
 from feast_chalk_dynamo.errors import UnknownNamespace
-from feast_chalk_dynamo.layout import PK
-from feast_chalk_dynamo.names import unversioned_view_name
+from feast_chalk_dynamo.items.layout import PK
+from feast_chalk_dynamo.items.names import unversioned_view_name
+from feast_chalk_dynamo.local.cache import NamespaceCache, Slice
+from feast_chalk_dynamo.local.counters import CounterBoard, NamespaceCounters
 from feast_chalk_dynamo.settings import DynamoSettings, env_var
 
 Item = dict[str, Any]

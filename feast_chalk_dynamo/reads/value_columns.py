@@ -1,6 +1,6 @@
 """A column of plain values appended to a feature vector as ``Value`` messages, fast.
 
-Reads decode DynamoDB attributes into plain Python values (``item_decoders``);
+Reads decode DynamoDB attributes into plain Python values (``reads.decoders``);
 both the response Feast serves and ``online_read``'s rows are then built a
 column (one feature, many rows) at a time, because protobuf appends a column
 of doubles far faster as one serialized chunk than as one Python call each.
@@ -17,7 +17,7 @@ from typing import Any
 from feast.protos.feast.serving.ServingService_pb2 import GetOnlineFeaturesResponse
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from feast_chalk_dynamo.codec import PLAIN_CONTENTS
+from feast_chalk_dynamo.items.codec import PLAIN_CONTENTS
 
 FeatureVector = GetOnlineFeaturesResponse.FeatureVector
 

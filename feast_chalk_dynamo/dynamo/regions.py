@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from feast_chalk_dynamo.client import RetryPolicy, retry_cause
+from feast_chalk_dynamo.dynamo.client import RetryPolicy, retry_cause
 from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, gave_up
 
 # Control-plane reads that may go to another region when the current one is

@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from feast_chalk_dynamo.client import InFlight, RetryPolicy, Transport, error_code, retry_cause
+from feast_chalk_dynamo.dynamo.client import InFlight, RetryPolicy, Transport, error_code, retry_cause
+from feast_chalk_dynamo.dynamo.metrics import CallMetrics, MetricLabels
+from feast_chalk_dynamo.dynamo.regions import Budget, Candidate, RegionHealth
+from feast_chalk_dynamo.dynamo.tables import is_missing_table, missing_table
 from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, gave_up
-from feast_chalk_dynamo.metrics import CallMetrics, MetricLabels
-from feast_chalk_dynamo.regions import Budget, Candidate, RegionHealth
-from feast_chalk_dynamo.tables import is_missing_table, missing_table
 
 Sleep = Callable[[float], Awaitable[None]]
 

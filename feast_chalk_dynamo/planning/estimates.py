@@ -3,7 +3,7 @@
 Before a table holds data (when sizing it, or its Terraform), a row's size
 can only come from its features' types. Each feature gets a representative
 value of its type, and the row is encoded by the write path's own encoder
-(``migrate.sizing``: native types, short ids, the view's timestamp) and
+(``planning.item_sizes``: native types, short ids, the view's timestamp) and
 measured by DynamoDB's rules, so a view of wide maps or long lists costs
 what such rows would. The representative values (``Assumptions``):
 
@@ -18,7 +18,7 @@ what such rows would. The representative values (``Assumptions``):
   microseconds, join-key values as features of their type.
 
 Ids are the ones ``feast apply`` allocated where the table is reachable,
-else 3 characters each (``sizing.Ids``).
+else 3 characters each (``item_sizes.Ids``).
 """
 
 from __future__ import annotations
@@ -31,17 +31,16 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from feast import FeatureStore
 from feast.feature_view import DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import python_values_to_proto_values
 from feast.types import Array, FeastType, PrimitiveFeastType, Set, Struct
 
-from feast_chalk_dynamo.codec import item_size
-from feast_chalk_dynamo.layout import EXPIRY_ATTR
-from feast_chalk_dynamo.migrate.sizing import Ids, RowSizer, project_id, view_layout
-from feast_chalk_dynamo.names import versioned_view_name
+from feast_chalk_dynamo.items.codec import item_size
+from feast_chalk_dynamo.items.layout import EXPIRY_ATTR
+from feast_chalk_dynamo.items.names import versioned_view_name
+from feast_chalk_dynamo.planning.item_sizes import Ids, RowSizer, project_id, view_layout
 from feast_chalk_dynamo.writes import WriteLayout
 
 DEFAULT_STRING_BYTES = 16
@@ -145,17 +144,6 @@ class ItemShape:
     views: list[ViewShape]
     key_bytes: int
     other_bytes: int  # the expiry attribute, with Chalk-style expiry and a ttl on every view
-
-
-def online_views(store: FeatureStore) -> list[Any]:
-    """Every view whose rows this store keeps: batch and stream views served online, and on-demand
-    views that write to the online store."""
-    project, registry = store.project, store.registry
-    views = [*registry.list_feature_views(project), *registry.list_stream_feature_views(project)]
-    on_demand = [
-        view for view in registry.list_on_demand_feature_views(project) if view.write_to_online_store
-    ]
-    return [view for view in views if view.online and getattr(view, "enabled", True)] + on_demand
 
 
 def estimate_items(

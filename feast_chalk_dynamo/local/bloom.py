@@ -44,10 +44,10 @@ from typing import Any, Protocol
 from pybloom_live import ScalableBloomFilter
 from tqdm import tqdm
 
-from feast_chalk_dynamo.bloom_table import BloomTable, Head, LogCut, UnreadableSnapshot, now_ms
-from feast_chalk_dynamo.client import RetryPolicy
-from feast_chalk_dynamo.layout import TS_PREFIX
-from feast_chalk_dynamo.names import unversioned_view_name
+from feast_chalk_dynamo.dynamo.client import RetryPolicy
+from feast_chalk_dynamo.items.layout import TS_PREFIX
+from feast_chalk_dynamo.items.names import unversioned_view_name
+from feast_chalk_dynamo.local.bloom_table import BloomTable, Head, LogCut, UnreadableSnapshot, now_ms
 from feast_chalk_dynamo.settings import BloomNamespace, DynamoSettings
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class KeyFilter:
 
 
 class KeyScan(Protocol):
-    """What a build needs of the table (``tables.TableAdmin``): every key of a view, by Scan."""
+    """What a build needs of the table (``items.lifecycle.TableAdmin``): every key of a view, by Scan."""
 
     def keys_with(self, attribute: str, handle: Callable[[str], None]) -> None: ...
 

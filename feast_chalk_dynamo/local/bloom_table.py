@@ -38,10 +38,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from feast_chalk_dynamo.client import RetryPolicy
+from feast_chalk_dynamo.dynamo.client import RetryPolicy
+from feast_chalk_dynamo.dynamo.tables import delete_keys
 from feast_chalk_dynamo.errors import ThroughputExceeded
-from feast_chalk_dynamo.layout import PK, SK
-from feast_chalk_dynamo.tables import delete_keys
+from feast_chalk_dynamo.items.layout import PK, SK
 
 BLOOM_PK_PREFIX = "~bloom/"
 HEAD_SK = "head"

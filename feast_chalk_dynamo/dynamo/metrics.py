@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec
 
-import feast.metrics  # noqa: F401 - must load before prometheus_client: it turns on multiprocess mode
+# feast.metrics must load first (it turns multiprocess mode on): the package's __init__ imports it.
 from prometheus_client import Counter, Histogram
 
 log = logging.getLogger(__name__)

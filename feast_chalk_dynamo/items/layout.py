@@ -16,10 +16,9 @@ from typing import Any
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
+from feast_chalk_dynamo.dynamo.tables import PK, SK
 from feast_chalk_dynamo.errors import EntityKeyTooLarge, UnsupportedEntityType
 
-PK = "pk"
-SK = "sk"
 ENTITY_SK = "#"
 META_PK = "~meta"
 # Every attribute the layout itself names starts with this prefix, now and in

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
-from feast_chalk_dynamo.codec import item_size
-from feast_chalk_dynamo.item_estimates import ItemShape
-from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK, decode_entity_key, project_prefix
-from feast_chalk_dynamo.planner import EntityItem, ViewRow
+from feast_chalk_dynamo.items.codec import item_size
+from feast_chalk_dynamo.items.layout import ENTITY_SK, PK, SK, decode_entity_key, project_prefix
+from feast_chalk_dynamo.planning.estimates import ItemShape
+from feast_chalk_dynamo.planning.planner import EntityItem, ViewRow
 
 DEFAULT_SAMPLE = 100
 MAX_PAGE = 1000

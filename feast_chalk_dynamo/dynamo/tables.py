@@ -1,9 +1,10 @@
-"""Table lifecycle: check or create the table, and remove data of views and projects.
+"""The one table as DynamoDB sees it: its keys, creating it, scanning it, deleting from it.
 
 Production tables come from Terraform, so by default a missing table is an
 error; creation is opt-in (``create_tables_if_not_exists``) for demos and
 tests. Removal walks the table with a parallel Scan: DynamoDB has no other
-way to find every item carrying a view's attributes.
+way to find every item carrying a view's attributes. What the layout keeps
+in it (marker, expiry attribute, views) is ``items.lifecycle``'s business.
 """
 
 from __future__ import annotations
@@ -16,16 +17,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from feast_chalk_dynamo.client import RetryPolicy
+from feast_chalk_dynamo.dynamo.client import RetryPolicy
 from feast_chalk_dynamo.errors import TableNotFound, TableSchemaMismatch, ThroughputExceeded
-from feast_chalk_dynamo.expressions import fits, placeholder_suffix, update_fits
-from feast_chalk_dynamo.layout import EXPIRY_ATTR, META_PK, PK, SK, TS_PREFIX
 from feast_chalk_dynamo.settings import DynamoSettings
 
 log = logging.getLogger(__name__)
 
-CREATED_MARKER_SK = "~created-by"
-CREATOR = "feast_chalk_dynamo"
+# The table's keys, the same in every layout this store has had (and in the Terraform module).
+PK = "pk"
+SK = "sk"
 SCAN_SEGMENTS = 4
 TERRAFORM_HINT = (
     "provision it with the Terraform module `feast-chalk-dynamo terraform` writes (see README, "
@@ -82,7 +82,14 @@ def report_missing_table(client: Any, table: str) -> None:
     client.meta.events.register("after-call.dynamodb", after_call)
 
 
-class TableAdmin:
+class Table:
+    """Whether the table exists, creating it when allowed, and walking or emptying parts of it.
+
+    ``ttl_attribute`` and ``created`` are the layout's to set (``items.lifecycle.TableAdmin``).
+    """
+
+    ttl_attribute: str | None = None
+
     def __init__(self, client: Any, settings: DynamoSettings, pool: ThreadPoolExecutor) -> None:
         self._client = client
         self._settings = settings
@@ -138,96 +145,35 @@ class TableAdmin:
         self._client.get_waiter("table_exists").wait(
             TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
-        self._client.put_item(
-            TableName=self._table,
-            Item={PK: {"S": META_PK}, SK: {"S": CREATED_MARKER_SK}, "by": {"S": CREATOR}},
-        )
+        self.created()
+        if self.ttl_attribute is None:
+            return
         try:
             self._client.update_time_to_live(
                 TableName=self._table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRY_ATTR},
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": self.ttl_attribute},
             )
         except ClientError as error:
             # Some local emulators lack TTL; reads still honour each view's ttl.
-            log.warning("could not enable TTL on %s.%s: %s", self._table, EXPIRY_ATTR, error)
+            log.warning("could not enable TTL on %s.%s: %s", self._table, self.ttl_attribute, error)
+
+    def created(self) -> None:
+        """Called once the table this call created is active, before its TTL is set."""
 
     # -- removal ------------------------------------------------------------
 
-    def remove_attributes(
-        self, prefix: str, ts_attr: str, attributes: Sequence[str], sibling_ts_attrs: Sequence[str]
-    ) -> int:
-        """Strip a view's attributes from every item of a project; delete items left with no view.
-
-        The removals of one item go in as many updates as 4 KB expressions
-        need, the timestamp last: the view is gone from reads by then, so a
-        half-stripped item is never served. Returns how many items were touched.
-        """
-        touched = 0
-        chunks = _removal_chunks([*attributes, ts_attr])
-        for item in self._scan({"#t": ts_attr}, "attribute_exists(#t)", prefix):
-            for names in chunks:
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key={PK: item[PK], SK: item[SK]},
-                    UpdateExpression="REMOVE " + ", ".join(names),
-                    ExpressionAttributeNames=names,
-                    ReturnValues="ALL_NEW",
-                )
-            remaining = response.get("Attributes", {})
-            if not any(name.startswith(TS_PREFIX) for name in remaining):
-                self._delete_if_no_view(item, sibling_ts_attrs)
-            touched += 1
-        return touched
-
-    def _delete_if_no_view(self, item: dict[str, Any], sibling_ts_attrs: Sequence[str]) -> None:
-        # The condition keeps an item a concurrent writer has just given a live view.
-        names = {f"#{placeholder_suffix(i)}": attr for i, attr in enumerate(sibling_ts_attrs)}
-        condition = " AND ".join(f"attribute_not_exists({n})" for n in names)
-        if not fits(condition):
-            return  # too many views to guard the delete: an empty item costs less than a lost row
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={PK: item[PK], SK: item[SK]},
-                **({"ConditionExpression": condition, "ExpressionAttributeNames": names} if names else {}),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-
     def delete_items(self, prefix: str) -> int:
         """Delete every item whose partition key starts with ``prefix``; returns how many."""
-        keys = [{PK: item[PK], SK: item[SK]} for item in self._scan({}, None, prefix)]
+        keys = [{PK: item[PK], SK: item[SK]} for item in self.scan({}, None, prefix)]
         delete_keys(self._client, self._table, keys, RetryPolicy.from_settings(self._settings))
         return len(keys)
 
     def delete_partition(self, pk: str) -> None:
         """Delete every item of one partition (a Bloom filter's snapshot and log)."""
-        keys = [{PK: item[PK], SK: item[SK]} for item in self._partition_keys(pk)]
+        keys = [{PK: item[PK], SK: item[SK]} for item in self.partition_keys(pk)]
         delete_keys(self._client, self._table, keys, RetryPolicy.from_settings(self._settings))
 
-    def drop_if_ours_and_empty(self) -> bool:
-        """Delete the table only if this store created it and no data of anyone is left in it."""
-        try:
-            marker = self._client.get_item(
-                TableName=self._table, Key={PK: {"S": META_PK}, SK: {"S": CREATED_MARKER_SK}}
-            ).get("Item")
-        except TableNotFound:
-            return False
-        if not marker or marker.get("by", {}).get("S") != CREATOR:
-            return False
-        others = self._scan({}, "#pk <> :meta", None, {":meta": {"S": META_PK}})
-        if next(iter(others), None) is not None:
-            return False
-        if any(name.startswith(("proj/", "ns/", "fqn/", "expiry/")) for name in self._meta_names()):
-            return False  # another project still has its names here
-        self._client.delete_table(TableName=self._table)
-        return True
-
-    def _meta_names(self) -> list[str]:
-        return [item[SK]["S"] for item in self._partition_keys(META_PK)]
-
-    def _partition_keys(self, pk: str) -> list[dict[str, Any]]:
+    def partition_keys(self, pk: str) -> list[dict[str, Any]]:
         """The keys of every item in one partition, by a paginated Query."""
         paginator = self._client.get_paginator("query")
         return [
@@ -242,7 +188,7 @@ class TableAdmin:
             for item in page["Items"]
         ]
 
-    def _scan(
+    def scan(
         self,
         names: dict[str, str],
         condition: str | None,
@@ -307,15 +253,3 @@ class TableAdmin:
 
         for _ in self._pool.map(segment, range(SCAN_SEGMENTS)):
             pass
-
-
-def _removal_chunks(attributes: Sequence[str]) -> list[dict[str, str]]:
-    """Placeholder maps for REMOVE expressions of ``attributes``, each within the update limits, in order."""
-    chunks: list[dict[str, str]] = [{}]
-    for index, attr in enumerate(attributes):
-        grown = {**chunks[-1], f"#{placeholder_suffix(index)}": attr}
-        if update_fits("REMOVE " + ", ".join(grown), grown):
-            chunks[-1] = grown
-        else:
-            chunks.append({f"#{placeholder_suffix(index)}": attr})
-    return chunks

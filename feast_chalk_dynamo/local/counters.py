@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass, field
 
-from feast_chalk_dynamo.metrics import NAMESPACE, MetricLabels, ViewCounters
+from feast_chalk_dynamo.dynamo.metrics import NAMESPACE, MetricLabels, ViewCounters
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The read path: one set of parallel BatchGetItem calls for many views at once.
 
 What the namespace caches and Bloom filters can answer is answered first
-(``local_answers``); only the rest goes to DynamoDB.
+(``local.answers``); only the rest goes to DynamoDB.
 
 Every view keyed by the same entity lives on the same item, so a
 ``get_online_features`` over five views of 100 entities costs 100 keys, not
@@ -15,19 +15,17 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any, Protocol
 
-from feast_chalk_dynamo.batching import split, sub_batch_sizes
-from feast_chalk_dynamo.caller import Caller, Siblings
+from feast_chalk_dynamo.dynamo.caller import Caller, Siblings
+from feast_chalk_dynamo.dynamo.expressions import projection
 from feast_chalk_dynamo.errors import ThroughputExceeded
-from feast_chalk_dynamo.expressions import projection
-from feast_chalk_dynamo.layout import ENTITY_SK, PK, SK
-from feast_chalk_dynamo.local_answers import FetchGroup, LocalAnswers
+from feast_chalk_dynamo.items.layout import ENTITY_SK, PK, SK
+from feast_chalk_dynamo.items.slots import FeatureSlot
+from feast_chalk_dynamo.local.answers import FetchGroup, LocalAnswers
+from feast_chalk_dynamo.reads.batching import split, sub_batch_sizes
 from feast_chalk_dynamo.settings import DynamoSettings
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 Item = dict[str, Any]
 
@@ -39,15 +37,6 @@ class ItemDecoder(Protocol):
 
 # Builds a read's decoder from its views and the time now (for ttl).
 RowsFactory = Callable[[Sequence["ViewRead"], float], ItemDecoder]
-
-
-@dataclass(frozen=True)
-class FeatureSlot:
-    """A requested feature: its name, its attribute (None if never registered), its proto field."""
-
-    name: str
-    attr: str | None
-    field: str
 
 
 @dataclass(frozen=True)
@@ -88,17 +77,6 @@ class ViewRead:
     keys: Sequence[str]
 
 
-def micros_to_datetime(micros: int) -> datetime:
-    # timedelta arithmetic is exact; fromtimestamp(float) is not past ~2**53 µs.
-    return EPOCH + timedelta(microseconds=micros)
-
-
-def datetime_to_micros(moment: datetime) -> int:
-    if moment.tzinfo is None:  # Feast's convention: naive means UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - EPOCH) // timedelta(microseconds=1)
-
-
 class Reader:
     """Fetches items by partition key in parallel sub-batches, never dropping a key."""
 
@@ -121,7 +99,7 @@ class Reader:
     async def read(self, requests: Sequence[ViewRead], rows: RowsFactory) -> list[list[Any]]:
         """Rows for each view, in each view's key order; ``(None, None)`` where absent or expired.
 
-        ``rows`` builds the decoder of fetched items (``item_decoders``), which
+        ``rows`` builds the decoder of fetched items (``reads.decoders``), which
         decides the rows' shape.
 
         Each sub-batch is decoded as soon as it arrives, so decoding the first

@@ -1,0 +1,1 @@
+"""How values, names and timestamps sit on an item: codecs, keys, short-id names, expiry."""

@@ -1,0 +1,1 @@
+"""What a read answers without DynamoDB: namespace caches, Bloom filters, their counters."""

@@ -1,0 +1,1 @@
+"""The read path: batching, projections, decoding, filling Feast's response."""
