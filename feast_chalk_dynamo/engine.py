@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from cachetools import LRUCache
 
+from feast_chalk_dynamo.aggregates.writer import AggregateWriter
 from feast_chalk_dynamo.dynamo.caller import Caller, Sleep
 from feast_chalk_dynamo.dynamo.client import RetryPolicy, make_client, make_transport
 from feast_chalk_dynamo.dynamo.metrics import MetricLabels
@@ -131,6 +132,9 @@ class Engine:
         self.layouts = LockedLRU(4096)
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)
+        self.aggregates = AggregateWriter(self.writes, settings, MetricLabels(table, names[0]))
+        # The time windows end at and events are late by (epoch s); a test sets a fake one.
+        self.now: Callable[[], float] = time.time
         self.expiry = ExpiryFollower(self.admin, self.client, table)
         self.names.on_new_table.append(self._forget_table)
 

@@ -108,3 +108,11 @@ class UnknownNamespace(ChalkDynamoError, ValueError):
 
 class PrecomputedVectorsNotStored(ChalkDynamoError, NotImplementedError):
     """A precomputed vector was to be written: this store answers those services by its ordinary read."""
+
+
+class InvalidWindowedView(ChalkDynamoError, ValueError):
+    """A stream feature view's aggregations cannot be kept as buckets (refused at ``feast apply``)."""
+
+
+class AggregateConflicts(ChalkDynamoError):
+    """Other writers kept merging into the same bucket page first, past the conflict retries."""

@@ -22,6 +22,8 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
+from feast_chalk_dynamo import windowed
+from feast_chalk_dynamo.aggregates.spec import is_windowed
 from feast_chalk_dynamo.dynamo import metrics
 from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.items.codec import value_field_for
@@ -40,7 +42,7 @@ from feast_chalk_dynamo.items.names import (
     versioned_view_name,
     view_features_prefix,
 )
-from feast_chalk_dynamo.items.slots import FeatureSlot
+from feast_chalk_dynamo.items.slots import FeatureSlot, micros_to_datetime
 from feast_chalk_dynamo.local.bloom_table import bloom_pk
 from feast_chalk_dynamo.precomputed import OrdinaryReadOfPrecomputedServices
 from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRow, ValueRows
@@ -242,7 +244,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         if found is not None and found[0] is view and found[1] == generation:
             return found[2]
         resolved = self._resolve_layout(engine, project, namespace, view, requested)
-        if resolved is not None and all(slot.attr for slot in resolved[1].features):
+        if resolved is not None and (is_windowed(view) or all(s.attr for s in resolved[1].features)):
             engine.layouts.put(memo_key, (view, generation, resolved))
         return resolved
 
@@ -255,8 +257,14 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             return None
         every_feature = [f.name for f in view.features]
         features = requested if requested is not None else every_feature
-        slots = self._slots(engine, project, namespace, view, features, allocate=False)
-        if engine.local.caches(namespace):  # a cached row must serve any later request of the view
+        if is_windowed(view):  # outputs are merged from pages: none is on the entity item
+            by_name = {field.name: field for field in view.features}
+            slots = tuple(
+                FeatureSlot(f, None, value_field_for(by_name[f].dtype.to_value_type())) for f in features
+            )
+        else:
+            slots = self._slots(engine, project, namespace, view, features, allocate=False)
+        if engine.local.caches(namespace) and not is_windowed(view):  # serves any later request
             every_slot = (
                 slots
                 if features is every_feature
@@ -286,16 +294,42 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         engine = self._ready_engine(config)
         encoded: dict[int, list[str]] = {}
         reads = [self._view_read(engine, config, *request, encoded) for request in requests]
+        windows = {
+            index: window
+            for index, (read, (view, _, requested)) in enumerate(zip(reads, requests, strict=True))
+            if read is not None and (window := self._windowed_read(engine, config, view, requested, read))
+        }
+
+        windowed_reads = [(found, w) for i, w in windows.items() if (found := reads[i]) is not None]
 
         async def read() -> list[list[Any]]:
-            fetched = iter(await engine.reader.read([r for r in reads if r is not None], rows))
+            now = int(engine.now() * 1_000_000)
+            entity_rows, pages = await asyncio.gather(
+                engine.reader.read([r for r in reads if r is not None], rows),
+                windowed.fetch_pages(engine, windowed_reads, now),
+            )
+            fetched = iter(entity_rows)
             empty = (None, None)
-            return [
+            answered = [
                 next(fetched) if r is not None else [empty] * len(request[1])
                 for r, request in zip(reads, requests, strict=True)
             ]
+            proto = rows is ProtoRows
+            for (found, window), index in zip(windowed_reads, windows, strict=True):
+                answered[index] = window.rows(found.keys, answered[index], pages, now, proto)
+            return answered
 
         return engine, reads, read()
+
+    def _windowed_read(
+        self, engine: Engine, config: RepoConfig, view: AnyView, requested: list[str] | None, read: ViewRead
+    ) -> windowed.WindowedRead | None:
+        if not is_windowed(view):
+            return None
+        pages = windowed.page_layout(engine, config.project, read.layout.view, view)
+        if pages is None:
+            return None
+        return windowed.WindowedRead.of(pages, view, requested or [f.name for f in view.features])
 
     def online_read(
         self,
@@ -405,7 +439,41 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         """The engine and the coroutine writing ``data``; layouts are resolved in the caller's thread."""
         engine = self._ready_engine(config)
         layout = self._write_layout(engine, config, table)
+        if is_windowed(table):
+            return engine, self._events_written(engine, config, table, layout, data, progress)
         return engine, self._rows_written(engine, config, layout, data, progress)
+
+    def _events_written(
+        self,
+        engine: Engine,
+        config: RepoConfig,
+        view: FeatureView,
+        layout: WriteLayout,
+        data: WriteData,
+        progress: Callable[[int], Any] | None,
+    ) -> Coroutine[Any, Any, None]:
+        """A windowed view's push: its events into their buckets, then each entity's newest event time
+        onto its item (so a reader sees the entity present only once its buckets hold the events)."""
+        project_id = self._project_id(engine, config.project, allocate=True)
+        pages = windowed.page_layout(engine, config.project, layout.view, view)
+        assert project_id is not None and pages is not None  # _write_layout registered the view
+        keys = [encode_entity_key(project_id, key) for key, *_ in data]
+        events = windowed.events(pages.spec, keys, data)
+
+        async def written() -> None:
+            now = int(engine.now() * 1_000_000)
+            await engine.aggregates.add(pages, events, now)
+            oldest = (pages.spec.bucket_of(now) - pages.spec.longest_buckets + 1) * pages.spec.hop_ms * 1000
+            newest: dict[str, int] = {}
+            for event in events:
+                if event.micros >= oldest and event.micros > newest.get(event.key, -1):
+                    newest[event.key] = event.micros
+            rows = [EntityRow(key, {}, micros_to_datetime(micros)) for key, micros in newest.items()]
+            await self._written_through(engine, layout, rows, None)  # drops the cached pages too
+            if progress:
+                progress(len(data))
+
+        return written()
 
     def write_layout(self, config: RepoConfig, view: FeatureView) -> WriteLayout:
         """The layout ``online_write_batch`` writes ``view`` with: its namespace registered, its ids
@@ -480,7 +548,9 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             self._register_view(engine, config, view)
             engine.names.bump_generation()
             live = engine.names.live_namespaces(project)
-        slots = self._slots(engine, project, namespace, view, [f.name for f in view.features], allocate=True)
+        # A windowed view's entity item holds only its observed-at time: its data is on its pages.
+        stored = [] if is_windowed(view) else [f.name for f in view.features]
+        slots = self._slots(engine, project, namespace, view, stored, allocate=True)
         namespace_id = live[namespace].id
         written = [slot.attr for slot in slots if slot.attr]
         layout = WriteLayout(
@@ -490,7 +560,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             features={slot.name: slot for slot in slots},
             item_ttl_seconds=self._item_ttl(engine, live, view),
             view_names={ts_attr(info.id): name for name, info in live.items()},
-            clear_attrs=tuple(engine.names.ids_to_clear(project, namespace, written)),
+            clear_attrs=() if not stored else tuple(engine.names.ids_to_clear(project, namespace, written)),
         )
         engine.layouts.put(memo_key, (generation, layout))
         return layout
@@ -531,7 +601,10 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         registered with the current schema, and retiring would lose version
         0's other features, which ``view@v0`` still reads.
         """
-        features = [(field.name, dtype_name(field)) for field in view.features]
+        if is_windowed(view):
+            features = windowed.registered_parts(view)
+        else:
+            features = [(field.name, dtype_name(field)) for field in view.features]
         engine.names.register_view(
             config.project, _namespace(config, view), _ttl_seconds(view), _join_keys(view), features,
             retire_others=not config.registry.enable_online_feature_view_versioning,
@@ -546,6 +619,9 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         entities_to_keep: Sequence[Entity],
         partial: bool,
     ) -> None:
+        for view in tables_to_keep:  # refused before anything changes: every windowed view can be kept
+            if is_windowed(view):
+                windowed.spec_of(view)
         engine = self.engine(config)
         engine.admin.ensure()
         engine.ready(fresh=True)  # another process may have changed the mapping a moment ago

@@ -101,9 +101,28 @@ WRITES = {
     "stale_skipped": _per_view("stale_rows_skipped", "Rows not written because the stored row is newer"),
     "conflict_retries": _per_view("write_conflict_retries", "Writes retried after a TransactionConflict"),
 }
+# By the field of aggregates.writer.AggregateCounts each one counts.
+AGGREGATES = {
+    "cache_hits": _per_view(
+        "aggregate_update_cache_hits", "Bucket page updates that found the page in the update cache"
+    ),
+    "cache_misses": _per_view(
+        "aggregate_update_cache_misses", "Bucket page updates that read the page first: not in the cache"
+    ),
+    "cache_evictions": _per_view(
+        "aggregate_update_cache_evictions", "Pages pushed out of the update cache by its size"
+    ),
+    "buckets_updated": _per_view("aggregate_buckets_updated", "Buckets an event (or a backfill) updated"),
+    "late_events": _per_view(
+        "aggregate_events_late", "Events older than the view's longest window: counted, not applied"
+    ),
+    "version_conflicts": _per_view(
+        "aggregate_version_conflicts", "Page updates retried: another writer merged into the page first"
+    ),
+}
 METRICS: tuple[Counter | Histogram, ...] = (
     REQUESTS, ERRORS, THROTTLES, RETRIES, FAILOVERS, REQUEST_LATENCY,
-    *RACING.values(), *NAMESPACE.values(), *WRITES.values(),
+    *RACING.values(), *NAMESPACE.values(), *WRITES.values(), *AGGREGATES.values(),
 )  # fmt: skip
 
 P = ParamSpec("P")

@@ -23,6 +23,8 @@ from feast_chalk_dynamo.local.counters import CounterBoard, NamespaceCounters
 from feast_chalk_dynamo.settings import DynamoSettings, env_var
 
 Item = dict[str, Any]
+# What a windowed view's page cache is known by, after its view's name (counters name it so too).
+PAGES = " pages"
 
 
 class Membership(Protocol):
@@ -189,18 +191,31 @@ class LocalAnswers:
         """True if reads of ``namespace`` (a view, or a version of one) go through a cache."""
         return unversioned_view_name(namespace) in self._cached
 
-    def _cache(self, namespace: str) -> NamespaceCache | None:
-        cache = self._caches.get(namespace)
+    def _cache(self, namespace: str, of: str = "") -> NamespaceCache | None:
+        """The namespace's cache of entity rows; ``of=PAGES``: of a windowed view's bucket pages."""
+        name = namespace + of
+        cache = self._caches.get(name)
         if cache is not None or not self.caches(namespace):
             return cache
         with self._caches_lock:
-            cache = self._caches.get(namespace)
+            cache = self._caches.get(name)
             if cache is None:
                 entry = self._cached[unversioned_view_name(namespace)]
-                cache = self._caches[namespace] = NamespaceCache(
-                    entry.ttl_seconds, entry.max_lru_size, self._cache_misses, self.counters[namespace]
+                cache = self._caches[name] = NamespaceCache(
+                    entry.ttl_seconds, entry.max_lru_size, self._cache_misses, self.counters[name]
                 )
         return cache
+
+    def pages(self, namespace: str) -> NamespaceCache | None:
+        """A cached windowed view's pages, by entity: each entry the page items a read fetched.
+
+        Entries hold items, not windows: a read merges them for its own time.
+        """
+        return self._cache(namespace, PAGES)
+
+    def filter_for(self, namespace: str, ts_attr: str) -> Membership | None:
+        """The view's Bloom filter, if it has one loaded."""
+        return self.filters.filter_for(namespace, ts_attr) if self.filters is not None else None
 
     def check_namespaces(self, project: str, namespaces: Callable[[], dict[str, str]]) -> None:
         """Fail, naming the knob, if a configured namespace is no view of ``project``; once per project.
@@ -296,6 +311,7 @@ class LocalAnswers:
 
     def written(self, view: str, keys: Sequence[str]) -> None:
         """A write through this process ended (landed, or maybe part-way): drop what the cache holds."""
-        cache = self._caches.get(view)
-        if cache is not None:
-            cache.invalidate(keys)
+        for name in (view, view + PAGES):
+            cache = self._caches.get(name)
+            if cache is not None:
+                cache.invalidate(keys)

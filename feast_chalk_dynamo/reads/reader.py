@@ -149,12 +149,32 @@ class Reader:
             for index, request in enumerate(requests)
         ]
 
+    async def fetch_items(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        """Whole items by (partition key, sort key), in parallel sub-batches, never dropping a key.
+
+        For items other than entity items (a windowed view's bucket pages):
+        no projection, no local answers; answers in no particular order.
+        """
+        found: list[Item] = []
+
+        async def keep(batch: list[Item]) -> None:
+            found.extend(batch)
+
+        settings = self._settings
+        request_keys = [{PK: {"S": pk}, SK: {"S": sk}} for pk, sk in dict.fromkeys(keys)]
+        sizes = sub_batch_sizes(
+            len(request_keys), settings.getitem_min_batch_size, settings.batch_concurrency
+        )
+        template = {"ConsistentRead": settings.consistent_reads}
+        await self._fetch_all([(batch, template) for batch in split(request_keys, sizes)], keep, False)
+        return found
+
     async def _fetch(
         self, groups: Sequence[FetchGroup], consume: Callable[[list[Item]], Awaitable[None]], private: bool
     ) -> None:
-        """Fetch each group's items in parallel sub-batches, handing each answer to ``consume``."""
+        """Fetch each group's entity items in parallel sub-batches, handing each answer to ``consume``."""
         settings = self._settings
-        batches: list[tuple[Sequence[str], dict[str, Any]]] = []
+        batches: list[tuple[Sequence[Item], dict[str, Any]]] = []
         for group in groups:
             # The partition key comes back too: answers are matched to requests by it.
             projected = projection([PK, *group.attributes])
@@ -164,7 +184,17 @@ class Reader:
             sizes = sub_batch_sizes(
                 len(group.keys), settings.getitem_min_batch_size, settings.batch_concurrency
             )
-            batches.extend((batch, template) for batch in split(group.keys, sizes))
+            request_keys = [{PK: {"S": key}, SK: {"S": ENTITY_SK}} for key in group.keys]
+            batches.extend((batch, template) for batch in split(request_keys, sizes))
+        await self._fetch_all(batches, consume, private)
+
+    async def _fetch_all(
+        self,
+        batches: Sequence[tuple[Sequence[Item], dict[str, Any]]],
+        consume: Callable[[list[Item]], Awaitable[None]],
+        private: bool,
+    ) -> None:
+        settings = self._settings
         in_flight = asyncio.Semaphore(settings.batch_concurrency)
         inline = private and len(batches) == 1
         siblings = Siblings(len(batches))
@@ -177,7 +207,7 @@ class Reader:
 
     async def _fetch_batch(
         self,
-        keys: Sequence[str],
+        keys: Sequence[Item],
         template: dict[str, Any],
         in_flight: asyncio.Semaphore,
         consume: Callable[[list[Item]], Awaitable[None]],
@@ -185,7 +215,7 @@ class Reader:
         siblings: Siblings,
     ) -> None:
         table = self._settings.table_name
-        request_keys: list[Item] = [{PK: {"S": key}, SK: {"S": ENTITY_SK}} for key in keys]
+        request_keys = list(keys)
         delays = self._caller.retry.delays()
         async with in_flight:
             while True:
