@@ -46,7 +46,7 @@ from feast_chalk_dynamo.precomputed import OrdinaryReadOfPrecomputedServices
 from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRow, ValueRows
 from feast_chalk_dynamo.reads.reader import RowsFactory, ViewLayout, ViewRead
 from feast_chalk_dynamo.reads.response import populate
-from feast_chalk_dynamo.settings import DynamoSettings
+from feast_chalk_dynamo.settings import DynamoSettings, refuse_unset_variables
 from feast_chalk_dynamo.writes import EntityRow, WriteLayout
 
 AnyView = FeatureView | OnDemandFeatureView
@@ -546,6 +546,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         entities_to_keep: Sequence[Entity],
         partial: bool,
     ) -> None:
+        # Feast validates no registry path: unset, its variable would name a registry file "${NAME}".
+        refuse_unset_variables("registry", config.registry.path)
         engine = self.engine(config)
         engine.admin.ensure()
         engine.ready(fresh=True)  # another process may have changed the mapping a moment ago
