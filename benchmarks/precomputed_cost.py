@@ -53,8 +53,7 @@ from benchmarks.read_bench import log
 from feast_chalk_dynamo.items.layout import encode_entity_key
 from feast_chalk_dynamo.items.names import project_name
 from feast_chalk_dynamo.planning.capacity import read_units, write_units
-from feature_repo_example import data_gen
-from feature_repo_example.config import write_feature_store_yaml
+from feature_repo_example import config, data_gen
 from feature_repo_example.features import build_objects
 from tests.dynamodb_limits import item_size
 from tests.servers import start_moto
@@ -239,8 +238,8 @@ def _row(cells: Sequence[str]) -> str:
 def example_case(tmp: Path, endpoint_url: str) -> Service:
     """The example repo, materialized, and its ``driver_ranking`` service."""
     source = data_gen.generate(tmp / "data", now=datetime.now(timezone.utc))
-    yaml_path = write_feature_store_yaml(tmp / "example", endpoint_url=endpoint_url, table_name="example")
-    store = FeatureStore(repo_path=str(tmp / "example"), fs_yaml_file=yaml_path)
+    variables = config.variables(registry=tmp / "example.db", endpoint_url=endpoint_url, table_name="example")
+    store = config.feature_store(variables)
     objects = build_objects(source.data_dir)
     store.apply(objects.all())
     store.materialize(source.now - max(v.ttl for v in objects.feature_views() if v.ttl), source.now)

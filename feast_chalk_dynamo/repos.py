@@ -13,6 +13,7 @@ from feast import FeatureStore
 from feast.repo_config import RepoConfig, load_repo_config
 
 from feast_chalk_dynamo.errors import ChalkDynamoError
+from feast_chalk_dynamo.settings import refuse_unset_variables
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStoreConfig
 
 YAML = "feature_store.yaml"
@@ -61,6 +62,11 @@ def _checked_yaml(repo: Path) -> Path:
 
 
 def _settings(repo: Path, config: RepoConfig, not_ours: str) -> ChalkDynamoOnlineStoreConfig:
+    try:
+        # Before the registry is read: Feast makes an empty one where a file is missing.
+        refuse_unset_variables("registry", config.registry.path)
+    except ValueError as error:
+        raise RepoError(f"{repo / YAML}: {error}") from error
     try:
         settings = config.online_store
     except Exception as error:  # Feast builds the section lazily: a misspelt knob fails here

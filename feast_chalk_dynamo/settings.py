@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Annotated, Any, Literal
 
 from feast.repo_config import FeastConfigBaseModel
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
 
 ENV_PREFIX = "DYNAMODB_"
+
+# A reference to an environment variable as Feast's expansion of feature_store.yaml
+# (os.path.expandvars) finds it: ``$NAME`` or ``${NAME}``. It leaves one whose variable is not set as
+# it is, and no value of this store's section holds a ``$`` of its own.
+_VARIABLE = re.compile(r"\$(?:(\w+)|\{([^}]*)\})")
 
 Source = Literal["env", "yaml", "default"]
 
@@ -32,6 +38,42 @@ def desired_cpu_parallelism() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def unset_variables(value: Any) -> list[str]:
+    """The environment variables Feast left unexpanded in a value of feature_store.yaml (in its lists
+    and mappings too): the ones that were not set when it loaded the file."""
+    if isinstance(value, str):
+        return [match.group(1) or match.group(2) for match in _VARIABLE.finditer(value)]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [name for item in value for name in unset_variables(item)]
+    return []
+
+
+def refuse_unset_variables(setting: str, value: Any) -> None:
+    """A ``ValueError`` naming the variable that ``setting`` needs and that is not set.
+
+    Unchecked, the reference would be taken for the value: a table or a
+    registry file literally named ``${NAME}``.
+    """
+    names = unset_variables(value)
+    if names:
+        raise ValueError(
+            f"{setting} is {value!r}: the environment variable {names[0]} is not set (Feast puts each "
+            "variable's value in place of ${NAME} in feature_store.yaml, and leaves one that is not set "
+            "as it is)"
+        )
+
+
+def _blank_is_none(value: Any) -> Any:
+    """An empty endpoint (a variable set to "") is no endpoint: AWS's for the region, as when the
+    key is left out, for every client alike (boto3 would refuse "" as a URL)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Endpoint = Annotated[str | None, BeforeValidator(_blank_is_none)]
 
 
 class CachedNamespace(FeastConfigBaseModel):
@@ -58,12 +100,12 @@ class BloomNamespace(FeastConfigBaseModel):
 class RegionEndpoint(FeastConfigBaseModel):
     """One entry of ``DYNAMODB_REGIONS``: a replica region of the Global Table, in order of preference.
 
-    ``endpoint_url`` is for a VPC endpoint or a local stand-in; None is the
-    region's public DynamoDB endpoint.
+    ``endpoint_url`` is for a VPC endpoint or a local stand-in; None (or empty)
+    is the region's public DynamoDB endpoint.
     """
 
     region: str = Field(min_length=1)
-    endpoint_url: str | None = None
+    endpoint_url: Endpoint = None
 
 
 class DynamoSettings(FeastConfigBaseModel):
@@ -74,8 +116,8 @@ class DynamoSettings(FeastConfigBaseModel):
     """
 
     table_name: str = Field(default="feast-online-store", min_length=3, max_length=255)
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
+    region: str = Field(default="us-east-1", min_length=1)
+    endpoint_url: Endpoint = None
     consistent_reads: bool = False
     # "fast": signed raw HTTP + orjson for reads; "boto3": botocore end to end (the reference).
     read_path: Literal["fast", "boto3"] = "fast"
@@ -136,6 +178,8 @@ class DynamoSettings(FeastConfigBaseModel):
     @model_validator(mode="before")
     @classmethod
     def _overlay_environment(cls, data: Any) -> Any:
+        # Run after _refuse_unset_variables (pydantic runs "before" validators last defined first): a
+        # DYNAMODB_* value is not Feast's to expand.
         if not isinstance(data, dict):
             return data
         merged = dict(data)
@@ -144,6 +188,14 @@ class DynamoSettings(FeastConfigBaseModel):
             if raw is not None:
                 merged[name] = _parse_env_value(cls, name, raw)
         return merged
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unset_variables(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                refuse_unset_variables(f"online_store.{name}", value)
+        return data
 
     @model_validator(mode="after")
     def _check_pairs(self) -> DynamoSettings:

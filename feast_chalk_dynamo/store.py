@@ -48,7 +48,7 @@ from feast_chalk_dynamo.precomputed import OrdinaryReadOfPrecomputedServices
 from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRow, ValueRows
 from feast_chalk_dynamo.reads.reader import RowsFactory, ViewLayout, ViewRead
 from feast_chalk_dynamo.reads.response import populate
-from feast_chalk_dynamo.settings import DynamoSettings
+from feast_chalk_dynamo.settings import DynamoSettings, refuse_unset_variables
 from feast_chalk_dynamo.writes import EntityRow, WriteLayout
 
 AnyView = FeatureView | OnDemandFeatureView
@@ -619,6 +619,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         entities_to_keep: Sequence[Entity],
         partial: bool,
     ) -> None:
+        # Feast validates no registry path: unset, its variable would name a registry file "${NAME}".
+        refuse_unset_variables("registry", config.registry.path)
         for view in tables_to_keep:  # refused before anything changes: every windowed view can be kept
             if is_windowed(view):
                 windowed.spec_of(view)

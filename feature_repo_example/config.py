@@ -1,62 +1,76 @@
-"""Render the example repo's feature_store.yaml into a run directory.
+"""The environment variables the example's ``feature_store.yaml`` reads, for the demo and the tests.
 
-The repo directory itself holds no feature_store.yaml: the DynamoDB endpoint's
-port is chosen at run time, so each run (demo or test) writes its own config and
-points Feast at it with ``feast -f`` or ``FeatureStore(fs_yaml_file=...)``.
+The repo ships one ``feature_store.yaml`` whose registry, table, region and
+endpoint come from the environment (Feast expands them when it loads the
+file), so ``cd feature_repo_example && feast apply`` works as it does in any
+Feast repo. The demo and the tests use that same file: each sets the
+variables (a registry and a table of its own) for its process or its
+children.
 """
 
 from __future__ import annotations
 
-import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from string import Template
 
-TEMPLATE_PATH = Path(__file__).resolve().parent / "feature_store.yaml.template"
-PROJECT = "driver_ranking"
+import yaml
+from feast import FeatureStore
+
+REPO_DIR = Path(__file__).resolve().parent
+YAML_PATH = REPO_DIR / "feature_store.yaml"
+PROJECT: str = yaml.safe_load(YAML_PATH.read_text())["project"]
+
+REGISTRY = "FEAST_EXAMPLE_REGISTRY"
+TABLE = "FEAST_EXAMPLE_TABLE"
+REGION = "FEAST_EXAMPLE_REGION"
+ENDPOINT_URL = "FEAST_EXAMPLE_ENDPOINT_URL"
+
 DEFAULT_TABLE_NAME = "feast-online-store"
 DEFAULT_REGION = "us-east-1"
 
 
-def render_feature_store_yaml(
+def variables(
     *,
-    registry_path: Path,
+    registry: Path,
     endpoint_url: str,
     table_name: str = DEFAULT_TABLE_NAME,
     region: str = DEFAULT_REGION,
-    project: str = PROJECT,
-) -> str:
-    """Return the config text; every value is JSON-quoted, which YAML accepts."""
-    template = Template(TEMPLATE_PATH.read_text())
-    return template.substitute(
-        project=json.dumps(project),
-        registry_path=json.dumps(str(Path(registry_path).resolve())),
-        table_name=json.dumps(table_name),
-        region=json.dumps(region),
-        endpoint_url=json.dumps(endpoint_url),
-    )
+) -> dict[str, str]:
+    """The yaml's variables; an ``endpoint_url`` of "" is AWS's endpoint for ``region``.
 
-
-def write_feature_store_yaml(
-    run_dir: Path,
-    *,
-    endpoint_url: str,
-    table_name: str = DEFAULT_TABLE_NAME,
-    region: str = DEFAULT_REGION,
-) -> Path:
-    """Write ``run_dir/feature_store.yaml`` with the registry kept in ``run_dir``.
-
-    Keeping the registry beside the config means deleting the run directory
-    resets Feast's state along with the (ephemeral) DynamoDB endpoint.
+    The registry path is made absolute here: Feast would take a relative one
+    from the repo directory, not from where the caller stands.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "feature_store.yaml"
-    path.write_text(
-        render_feature_store_yaml(
-            registry_path=run_dir / "registry.db",
-            endpoint_url=endpoint_url,
-            table_name=table_name,
-            region=region,
-        )
-    )
-    return path
+    return {
+        REGISTRY: str(Path(registry).resolve()),
+        TABLE: table_name,
+        REGION: region,
+        ENDPOINT_URL: endpoint_url,
+    }
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the block, and as they were after.
+
+    Feast reads the variables once, when it loads the yaml (a
+    ``FeatureStore``, a command run in this process): only that needs them.
+    """
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def feature_store(values: Mapping[str, str], repo: Path = REPO_DIR) -> FeatureStore:
+    """A ``FeatureStore`` on the yaml in ``repo`` (this directory, or a copy of it) with ``values``."""
+    with environment(values):
+        return FeatureStore(repo_path=str(repo))

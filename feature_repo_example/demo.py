@@ -32,7 +32,7 @@ from feast import FeatureStore
 from feast.types import Json, UnixTimestamp
 
 from feature_repo_example import checks, data_gen
-from feature_repo_example.config import DEFAULT_TABLE_NAME, write_feature_store_yaml
+from feature_repo_example.config import REPO_DIR, variables
 from feature_repo_example.features import (
     DEFAULT_DATA_DIR,
     JOIN_KEY,
@@ -40,7 +40,6 @@ from feature_repo_example.features import (
     build_objects,
 )
 
-REPO_DIR = Path(__file__).resolve().parent
 REPO_ROOT = REPO_DIR.parent
 RUN_DIR = REPO_ROOT / ".demo"
 # Not resolved: in a virtualenv the interpreter is a symlink and the console
@@ -189,13 +188,12 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_feast(args: Sequence[str], yaml_path: Path, env: dict[str, str]) -> None:
-    """Run one ``feast`` CLI command against the example repo, echoing its output."""
-    argv = [str(BIN_DIR / "feast"), "-c", str(REPO_DIR), "-f", str(yaml_path), *args]
-    log(f"$ feast -c {_rel(REPO_DIR)} -f {_rel(yaml_path)} {' '.join(args)}")
+def run_feast(args: Sequence[str], env: dict[str, str]) -> None:
+    """Run one ``feast`` CLI command in the example repo, as its user does, echoing its output."""
+    log(f"$ feast {' '.join(args)}    (in {_rel(REPO_DIR)})")
     result = subprocess.run(
-        argv,
-        cwd=REPO_ROOT,
+        [str(BIN_DIR / "feast"), *args],
+        cwd=REPO_DIR,
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -210,15 +208,15 @@ def run_feast(args: Sequence[str], yaml_path: Path, env: dict[str, str]) -> None
 
 
 def start_feast_serve(
-    yaml_path: Path, log_path: Path, env: dict[str, str], processes: list[ManagedProcess]
+    repo: Path, log_path: Path, env: dict[str, str], processes: list[ManagedProcess]
 ) -> tuple[ManagedProcess, int]:
-    """``feast serve`` on a free loopback port, once it answers.
+    """``feast serve`` of ``repo`` (its yaml's variables in ``env``) on a free loopback port, once it answers.
 
     It joins ``processes`` before the wait, so the caller stops it even if it never answers.
     """
     port = free_port()
     log(f"starting feast serve on {HOST}:{port}")
-    argv = [str(BIN_DIR / "feast"), "-c", str(REPO_DIR), "-f", str(yaml_path)]
+    argv = [str(BIN_DIR / "feast"), "-c", str(repo)]
     argv += ["serve", "-h", HOST, "-p", str(port), "--no-access-log"]
     serve = ManagedProcess("feast serve", argv, log_path, env)
     processes.append(serve)
@@ -291,9 +289,9 @@ def format_table(values: checks.OnlineDict, objects: RepoObjects, shown: Sequenc
     return "\n".join(lines)
 
 
-def read_with_sdk(yaml_path: Path, objects: RepoObjects, entity_ids: Sequence[int]) -> checks.OnlineDict:
+def read_with_sdk(objects: RepoObjects, entity_ids: Sequence[int]) -> checks.OnlineDict:
     """Read every feature through the Python SDK, in-process."""
-    store = FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=yaml_path)
+    store = FeatureStore(repo_path=str(REPO_DIR))
     response = store.get_online_features(
         features=objects.feature_refs(),
         entity_rows=[{JOIN_KEY: e} for e in entity_ids],
@@ -302,7 +300,7 @@ def read_with_sdk(yaml_path: Path, objects: RepoObjects, entity_ids: Sequence[in
     return result
 
 
-def compare_stored_bytes(yaml_path: Path, objects: RepoObjects, driver_id: int) -> str:
+def compare_stored_bytes(objects: RepoObjects, driver_id: int) -> str:
     """What one driver costs to store here, against what Feast's DynamoDB store stores for the same rows.
 
     Feast's side is built by its own ``_to_client_write_item`` from the very
@@ -317,7 +315,7 @@ def compare_stored_bytes(yaml_path: Path, objects: RepoObjects, driver_id: int) 
     from feast_chalk_dynamo.items.names import project_name
     from feast_chalk_dynamo.planning.capacity import read_units, write_units
 
-    store = FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=yaml_path)
+    store = FeatureStore(repo_path=str(REPO_DIR))
     online_store = store._get_provider().online_store
     engine = online_store.engine(store.config)
     entity_key = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(int64_val=driver_id)])
@@ -374,32 +372,35 @@ def run_demo(processes: list[ManagedProcess]) -> int:
     source = data_gen.generate(DEFAULT_DATA_DIR, now=datetime.now(timezone.utc))
     log(f"    {len(source.driver_ids)} drivers, event times relative to {source.now.isoformat()}")
 
-    yaml_path = write_feature_store_yaml(RUN_DIR, endpoint_url=endpoint_url)
-    log(f"wrote {_rel(yaml_path)} (table {DEFAULT_TABLE_NAME}, endpoint {endpoint_url})")
+    # The SDK reads in this process load the yaml too.
+    example = variables(registry=RUN_DIR / "registry.db", endpoint_url=endpoint_url)
+    env.update(example)
+    os.environ.update(example)
+    log(f"{_rel(REPO_DIR / 'feature_store.yaml')} reads its settings from the environment:")
+    for name, value in example.items():
+        log(f"    {name}={value}")
 
     objects = build_objects(DEFAULT_DATA_DIR)
     start = source.now - max(v.ttl for v in objects.feature_views() if v.ttl)
     end = source.now
 
-    log("feast apply")
-    run_feast(["apply"], yaml_path, env)
-    log("feast materialize")
-    run_feast(["materialize", start.isoformat(), end.isoformat()], yaml_path, env)
+    run_feast(["apply"], env)
+    run_feast(["materialize", start.isoformat(), end.isoformat()], env)
 
     entity_ids = [*source.driver_ids, MISSING_DRIVER]
     shown = [*SHOWN_DRIVERS, MISSING_DRIVER]
     log(f"reading {len(entity_ids)} drivers with FeatureStore.get_online_features")
-    sdk_values = read_with_sdk(yaml_path, objects, entity_ids)
+    sdk_values = read_with_sdk(objects, entity_ids)
     log(format_table(sdk_values, objects, shown))
 
-    serve, serve_port = start_feast_serve(yaml_path, RUN_DIR / "feast_serve.log", env, processes)
+    serve, serve_port = start_feast_serve(REPO_DIR, RUN_DIR / "feast_serve.log", env, processes)
     log(f"POST http://{HOST}:{serve_port}/get-online-features (feature_service=driver_ranking)")
     http = checks.parse_http_response(fetch_http(serve_port, entity_ids))
     serve.stop()
     processes.remove(serve)
     log(format_table(http.values, objects, shown))
 
-    log(compare_stored_bytes(yaml_path, objects, SHOWN_DRIVERS[0]))
+    log(compare_stored_bytes(objects, SHOWN_DRIVERS[0]))
 
     log("checking served values against the source data")
     expected = checks.expected_online_features(objects.feature_views(), entity_ids, start=start, end=end)

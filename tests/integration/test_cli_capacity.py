@@ -19,7 +19,7 @@ import pytest
 
 from feast_chalk_dynamo.items.codec import item_size
 from feast_chalk_dynamo.repos import YAML
-from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url, write_yaml
+from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url
 from tests.servers import Endpoint
 from tests.terraform_config import TERRAFORM_DIR, load, parse
 
@@ -41,6 +41,11 @@ PLANNED = {
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: Endpoint) -> ExampleRepo:
     return example_repo(tmp_path_factory.mktemp("capacity"), moto_endpoint.url)
+
+
+@pytest.fixture(autouse=True)
+def exported(repo: ExampleRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.export(monkeypatch)
 
 
 def capacity(capsys: pytest.CaptureFixture[str], repo: Path, *extra: str) -> tuple[int, str, str]:
@@ -83,22 +88,20 @@ def test_strongly_consistent_transactional_doubles_reads_and_writes(
 
 
 def test_without_the_table_the_plan_rests_on_estimates(
-    repo: ExampleRepo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    repo: ExampleRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, out, _ = capacity(capsys, repo.path, "--sample", "0")
     assert code == 0
     assert "sizes: --sample 0: sizes are estimates, the table was not read" in out
     assert re.search(r"entity item keyed by driver_id: [\d,]+ B \(estimated\)", out)
-    elsewhere = tmp_path / "unreachable"
     url = unreachable_url()
-    write_yaml(elsewhere, url, repo.table, repo.registry)
-    code, out, _ = capacity(capsys, elsewhere)
+    repo.export(monkeypatch, endpoint_url=url)
+    code, out, _ = capacity(capsys, repo.path)
     assert code == 0
     assert f"sizes: cannot reach DynamoDB at {url}" in out
     assert "sizes are estimates from the registry" in out
-    missing = tmp_path / "missing"
-    write_yaml(missing, repo.endpoint_url, "t-no-such-table", repo.registry)
-    code, out, _ = capacity(capsys, missing)
+    repo.export(monkeypatch, table="t-no-such-table")
+    code, out, _ = capacity(capsys, repo.path)
     assert code == 0
     assert "sizes: DynamoDB table 't-no-such-table' does not exist" in out
 

@@ -13,7 +13,7 @@ import pytest
 
 from feast_chalk_dynamo.repos import YAML
 from feature_repo_example.features import JOIN_KEY
-from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url, write_yaml
+from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url
 from tests.servers import Endpoint
 
 DRIVER = 1001
@@ -22,6 +22,11 @@ DRIVER = 1001
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: Endpoint) -> ExampleRepo:
     return example_repo(tmp_path_factory.mktemp("inspect"), moto_endpoint.url)
+
+
+@pytest.fixture(autouse=True)
+def exported(repo: ExampleRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.export(monkeypatch)
 
 
 def inspect(capsys: pytest.CaptureFixture[str], repo: Path, *entities: str) -> tuple[int, str, str]:
@@ -128,7 +133,7 @@ def test_a_wrong_entity_is_one_line_and_status_2(
 
 
 def test_a_wrong_repo_or_table_is_one_line_and_status_2(
-    repo: ExampleRepo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    repo: ExampleRepo, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entity = f"{JOIN_KEY}={DRIVER}"
     nowhere = tmp_path / "nowhere"
@@ -143,17 +148,15 @@ def test_a_wrong_repo_or_table_is_one_line_and_status_2(
         f"error: {tmp_path} has no {YAML}: give the Feast repo that holds it\n",
     )
 
-    missing = tmp_path / "missing"
-    write_yaml(missing, repo.endpoint_url, "t-no-such-table", repo.registry)
-    code, out, err = inspect(capsys, missing, entity)
+    repo.export(monkeypatch, table="t-no-such-table")
+    code, out, err = inspect(capsys, repo.path, entity)
     assert (code, out) == (2, "")
     assert err.startswith(f"error: DynamoDB table 't-no-such-table' does not exist at {repo.endpoint_url}: ")
     assert err.count("\n") == 1
 
-    unreachable = tmp_path / "unreachable"
     url = unreachable_url()
-    write_yaml(unreachable, url, repo.table, repo.registry)
-    code, out, err = inspect(capsys, unreachable, entity)
+    repo.export(monkeypatch, endpoint_url=url)
+    code, out, err = inspect(capsys, repo.path, entity)
     assert (code, out) == (2, "")
     assert err.startswith(f"error: cannot reach DynamoDB at {url}: EndpointConnectionError: ")
     assert err.count("\n") == 1

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url, write_yaml
+from tests.cli_repo import ExampleRepo, example_repo, run, unreachable_url
 from tests.servers import Endpoint
 
 RETRIES = 2
@@ -26,7 +25,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: Endpoint) -> E
 
 
 @pytest.fixture(autouse=True)
-def few_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+def few_retries(repo: ExampleRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.export(monkeypatch)
     monkeypatch.setenv("DYNAMODB_MAX_RETRIES", str(RETRIES))
 
 
@@ -53,7 +53,7 @@ def test_migrate_from_an_endpoint_that_does_not_answer(
 
 
 def test_migrate_into_a_yaml_endpoint_that_does_not_answer(
-    repo: ExampleRepo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    repo: ExampleRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Feast's table of one view, at an endpoint that answers.
     view = repo.objects.feature_views()[0].name
@@ -64,11 +64,10 @@ def test_migrate_into_a_yaml_endpoint_that_does_not_answer(
         AttributeDefinitions=[{"AttributeName": "entity_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dead = tmp_path / "dead"
     url = unreachable_url()
-    write_yaml(dead, url, repo.table, repo.registry)
+    repo.export(monkeypatch, endpoint_url=url)
     err = one_line_and_status_2(
-        capsys, "migrate", "--repo", str(dead), "--views", view,
+        capsys, "migrate", "--repo", str(repo.path), "--views", view,
         "--from-endpoint-url", repo.endpoint_url, "--from-table-prefix", prefix,
     )  # fmt: skip
     assert err.startswith(f"error: DescribeTable on table {repo.table!r} at {url} gave up after retries: ")

@@ -22,8 +22,8 @@ from feast import FeatureStore
 
 from feast_chalk_dynamo.errors import WriteIncomplete
 from feature_repo_example import checks, data_gen
-from feature_repo_example.config import write_feature_store_yaml
 from feature_repo_example.features import JOIN_KEY, RepoObjects, build_objects
+from tests.cli_repo import example
 from tests.fault_proxy import FaultProxy
 from tests.servers import Endpoint
 
@@ -50,9 +50,8 @@ def window(source: data_gen.SourceData, objects: RepoObjects) -> tuple[datetime,
 
 
 def dynamo_store(run_dir: Path, endpoint: Endpoint, table_name: str) -> FeatureStore:
-    """A FeatureStore on this plugin, configured from the example's yaml template."""
-    yaml_path = write_feature_store_yaml(run_dir, endpoint_url=endpoint.url, table_name=table_name)
-    return FeatureStore(repo_path=str(run_dir), fs_yaml_file=yaml_path)
+    """A FeatureStore on this plugin: a copy of the example repo, its yaml's variables naming the table."""
+    return example(run_dir, endpoint.url, table_name).store()
 
 
 def sqlite_store(run_dir: Path) -> FeatureStore:
@@ -182,10 +181,7 @@ def test_older_materialization_does_not_overwrite_newer_values(
     assert second == first
 
     # And a store opened afresh (no client-side state) sees the same.
-    reopened = FeatureStore(
-        repo_path=str(plugin_store.repo_path),
-        fs_yaml_file=plugin_store.repo_path / "feature_store.yaml",
-    )
+    reopened = FeatureStore(repo_path=str(plugin_store.repo_path), config=plugin_store.config)
     assert read_all(reopened, objects, entity_ids) == first
 
 

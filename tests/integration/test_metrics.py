@@ -3,7 +3,6 @@ registry), and scraped from a real ``feast serve --metrics`` whose gunicorn work
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import urllib.request
 from datetime import timedelta
@@ -17,9 +16,10 @@ from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from feast_chalk_dynamo.dynamo import metrics
 from feature_repo_example import data_gen, demo
 from feature_repo_example.features import build_objects
+from tests.cli_repo import Example, example
 from tests.fault_proxy import FaultProxy
 from tests.feast_objects import driver_view, repo_config
-from tests.integration.test_feast_e2e import MISSING_DRIVER, dynamo_store, window
+from tests.integration.test_feast_e2e import MISSING_DRIVER, window
 from tests.integration.test_store import NOW, applied, key, row
 from tests.servers import Endpoint
 
@@ -95,13 +95,12 @@ def test_feast_serve_metrics_serves_its_workers_requests_throttles_retries_and_c
     entity_ids = [*source.driver_ids, MISSING_DRIVER]
     processes: list[demo.ManagedProcess] = []
     with FaultProxy(moto_endpoint.url) as proxy:
-        store = dynamo_store(tmp_path / "repo", dataclasses.replace(moto_endpoint, url=proxy.url), table_name)
+        repo = example(tmp_path / "repo", proxy.url, table_name)
+        store = repo.store()
         store.apply(objects.all())
         store.materialize(*window(source, objects))
         try:
-            port, metrics_port = serve_with_metrics(
-                store.repo_path / "feature_store.yaml", tmp_path, processes
-            )
+            port, metrics_port = serve_with_metrics(repo, tmp_path, processes)
             proxy.faults.reset()
             proxy.faults.update(operations=frozenset({"BatchGetItem"}), throttle_share=0.3, seed=3)
             for _ in range(READS):
@@ -133,7 +132,7 @@ def test_feast_serve_metrics_serves_its_workers_requests_throttles_retries_and_c
 
 
 def serve_with_metrics(
-    yaml_path: Path, tmp_path: Path, processes: list[demo.ManagedProcess]
+    repo: Example, tmp_path: Path, processes: list[demo.ManagedProcess]
 ) -> tuple[int, int]:
     """Start ``feast serve --metrics`` with two workers and a namespace cache; its HTTP and metrics
     ports once both answer.
@@ -143,7 +142,7 @@ def serve_with_metrics(
     """
     multiproc_dir = tmp_path / "prometheus"
     multiproc_dir.mkdir()
-    env = demo.child_env()
+    env = demo.child_env() | repo.variables()
     env.update(
         PROMETHEUS_MULTIPROCESS_DIR=str(multiproc_dir),
         PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir),
@@ -152,7 +151,7 @@ def serve_with_metrics(
     )
     port, metrics_port = demo.free_port(), demo.free_port()
     argv = [str(demo.BIN_DIR / "python"), "-m", "tests.metrics_server", str(metrics_port)]
-    argv += ["-c", str(demo.REPO_DIR), "-f", str(yaml_path), "serve", "-h", demo.HOST, "-p", str(port)]
+    argv += ["-c", str(repo.path), "serve", "-h", demo.HOST, "-p", str(port)]
     argv += ["--no-access-log", "--metrics", "--workers", "2"]
     serve = demo.ManagedProcess("feast serve --metrics", argv, tmp_path / "feast_serve.log", env)
     processes.append(serve)

@@ -1,9 +1,9 @@
 """``feast-chalk-dynamo migrate`` end to end: real Feast, Feast's own DynamoDB store, this store, one server.
 
 Each test materializes the example repo into Feast's built-in DynamoDB store
-(its own project, so its own ``<project>.<view>`` tables), switches the
-repo's yaml to this store as a user would (``feast apply`` included), and
-runs the command. What this store serves afterwards is compared with what
+(its own ``table_name_template`` prefix, so its own ``<prefix><view>``
+tables), switches the repo to this store as a user would (the example's own
+yaml, ``feast apply`` included), and runs the command. What this store serves afterwards is compared with what
 Feast's store serves for the same repo (values, statuses, event timestamps)
 and with the parquet files.
 """
@@ -34,9 +34,9 @@ from feast.types import Int64
 from feast_chalk_dynamo.cli import main
 from feast_chalk_dynamo.items.codec import item_size
 from feast_chalk_dynamo.migrate.state import DEFAULT_NAME
-from feature_repo_example import checks, data_gen
-from feature_repo_example.config import render_feature_store_yaml
+from feature_repo_example import checks, config, data_gen
 from feature_repo_example.features import JOIN_KEY, RepoObjects, build_objects
+from tests.cli_repo import Example, example
 from tests.fault_proxy import FaultProxy, fixed
 from tests.feast_objects import STORE_TYPE
 from tests.integration import test_versioned_views as versioned
@@ -52,13 +52,14 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> data_gen.SourceData:
 
 
 @dataclass
-class Repo:
-    """A repo switched to this store, with Feast's tables still holding its materialized rows."""
+class Repo(Example):
+    """A repo switched to this store, with Feast's tables still holding its materialized rows.
 
-    path: Path
-    project: str
-    table: str
-    endpoint_url: str
+    Its ``endpoint_url`` and ``table`` are what its yaml's variables say: a test points it elsewhere by
+    setting them.
+    """
+
+    prefix: str  # Feast's table_name_template, so its tables are this test's alone
     objects: RepoObjects
     source: data_gen.SourceData
 
@@ -67,7 +68,7 @@ class Repo:
         return self.path / DEFAULT_NAME
 
     def ours(self) -> FeatureStore:
-        return FeatureStore(repo_path=str(self.path))
+        return self.store()
 
     def feast(self) -> FeatureStore:
         return FeatureStore(repo_path=str(self.path), fs_yaml_file=self.path / "feast" / "feature_store.yaml")
@@ -75,37 +76,39 @@ class Repo:
     def drivers(self) -> list[int]:
         return list(self.source.driver_ids)
 
-    def write_yaml(self, endpoint_url: str, table: str | None = None) -> None:
-        text = render_feature_store_yaml(
-            registry_path=self.path / "registry.db",
-            endpoint_url=endpoint_url,
-            table_name=table or self.table,
-            project=self.project,
-        )
-        (self.path / "feature_store.yaml").write_text(text)
+    def main(self, *argv: str) -> int:
+        """``feast-chalk-dynamo ARGV`` with this repo's variables set."""
+        with config.environment(self.variables()):
+            return main(list(argv))
 
 
 def make_repo(tmp_path: Path, endpoint: Endpoint, source: data_gen.SourceData) -> Repo:
-    """``feast apply`` and ``feast materialize`` on Feast's DynamoDB store, then the yaml switched to ours."""
+    """``feast apply`` and ``feast materialize`` on Feast's DynamoDB store (a yaml of its own beside the
+    example's), then the example's yaml, on this store, applied."""
+    copy = example(tmp_path / "repo", endpoint.url)
     repo = Repo(
-        path=tmp_path / "repo",
-        project=f"p{uuid.uuid4().hex[:10]}",
-        table=f"t-{uuid.uuid4().hex[:8]}",
-        endpoint_url=endpoint.url,
+        copy.path,
+        copy.endpoint_url,
+        copy.table,
+        prefix=f"f{uuid.uuid4().hex[:8]}.",
         objects=build_objects(source.data_dir),
         source=source,
     )
     feast_yaml = repo.path / "feast" / "feature_store.yaml"
     feast_yaml.parent.mkdir(parents=True)
-    feast_yaml.write_text(
-        f"project: {repo.project}\nprovider: local\nregistry: {json.dumps(str(repo.path / 'registry.db'))}\n"
-        f"online_store:\n  type: dynamodb\n  region: us-east-1\n  endpoint_url: {endpoint.url}\n"
-        "offline_store:\n  type: file\nentity_key_serialization_version: 3\n"
-    )
+    section = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint.url}
+    feast_config = {
+        "project": config.PROJECT,
+        "provider": "local",
+        "registry": str(repo.registry),
+        "online_store": {**section, "table_name_template": repo.prefix + "{table_name}"},
+        "offline_store": {"type": "file"},
+        "entity_key_serialization_version": 3,
+    }
+    feast_yaml.write_text(json.dumps(feast_config))  # JSON is YAML
     feast = repo.feast()
     feast.apply(repo.objects.all())
     feast.materialize(*window(repo))
-    repo.write_yaml(endpoint.url)
     repo.ours().apply(build_objects(source.data_dir).all())
     return repo
 
@@ -165,7 +168,7 @@ def assert_same_as_feast_and_source(repo: Repo, drivers: list[int] | None = None
 
 
 def migrate(repo: Repo, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["migrate", "--repo", str(repo.path), *args])
+    code = repo.main("migrate", "--repo", str(repo.path), "--from-table-prefix", repo.prefix, *args)
     out = capsys.readouterr()
     return code, out.out + out.err
 
@@ -200,7 +203,7 @@ def feast_items(repo: Repo) -> list[dict[str, Any]]:
     return [
         item
         for view in repo.objects.feature_views()
-        for page in client.get_paginator("scan").paginate(TableName=f"{repo.project}.{view.name}")
+        for page in client.get_paginator("scan").paginate(TableName=repo.prefix + view.name)
         for item in page["Items"]
     ]
 
@@ -329,11 +332,12 @@ def test_a_migration_killed_half_way_resumes_and_scans_only_what_was_left(
     """SIGKILL once the state file shows some pages done; the rerun finishes without starting over."""
     with FaultProxy(moto_endpoint.url) as slow:
         slow.faults.update(operations=frozenset({"TransactWriteItems", "UpdateItem"}), delay=fixed(0.05))
-        repo.write_yaml(slow.url)
+        repo.endpoint_url = slow.url
         command = [sys.executable, "-m", "feast_chalk_dynamo.cli", "migrate", "--repo", str(repo.path)]
-        command += ["--page-size", "3", "--segments", "2"]
+        command += ["--from-table-prefix", repo.prefix, "--page-size", "3", "--segments", "2"]
+        env = os.environ | repo.variables()
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ)
+            command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
         )
         try:
             done = wait_for_recorded_rows(repo.state, process, at_least=ROWS // 4)
@@ -342,7 +346,7 @@ def test_a_migration_killed_half_way_resumes_and_scans_only_what_was_left(
             process.kill()
             process.communicate(timeout=30)
     assert 0 < done < ROWS
-    repo.write_yaml(moto_endpoint.url)
+    repo.endpoint_url = moto_endpoint.url
 
     code, output = migrate(repo, capsys, "--page-size", "3", "--segments", "2")
 
@@ -381,7 +385,7 @@ def test_rows_a_failed_write_left_are_counted_and_not_recorded_as_done(
     monkeypatch.setenv("DYNAMODB_RETRY_SCALE_FACTOR", "1")
     with FaultProxy(moto_endpoint.url) as flaky:
         flaky.faults.update(operations=frozenset({"UpdateItem"}), throttle_share=0.3, seed=3)
-        repo.write_yaml(flaky.url)
+        repo.endpoint_url = flaky.url
         code, output = migrate(repo, capsys, "--page-size", "10", "--segments", "1")
     read, written, stale, failed, unresolved, not_written = totals(output)
     assert code == 1, output
@@ -392,7 +396,7 @@ def test_rows_a_failed_write_left_are_counted_and_not_recorded_as_done(
     assert sum(t["counts"]["read"] for t in recorded["tables"].values()) < ROWS
     assert not all(s["done"] for t in recorded["tables"].values() for s in t["segments"])
 
-    repo.write_yaml(moto_endpoint.url)
+    repo.endpoint_url = moto_endpoint.url
     code, output = migrate(repo, capsys, "--page-size", "10", "--segments", "1")
     assert code == 0, output
     assert totals(output)[0] == ROWS and totals(output)[3] == 0
@@ -626,7 +630,7 @@ def test_clear_errors_for_a_wrong_setup(
     repo: Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def error(*args: str, at: Path | None = None) -> str:
-        code = main(["migrate", "--repo", str(at or repo.path), *args])
+        code = repo.main("migrate", "--repo", str(at or repo.path), "--from-table-prefix", repo.prefix, *args)
         out = capsys.readouterr()
         assert code == 2, out
         assert out.out == ""
@@ -647,7 +651,7 @@ def test_clear_errors_for_a_wrong_setup(
     assert "has columns ['user_id'], not all the join keys" in error(
         "--entities", str(tmp_path / "wrong.csv")
     )
-    repo.write_yaml(repo.endpoint_url, table=f"t-{uuid.uuid4().hex[:8]}")
+    repo.table = f"t-{uuid.uuid4().hex[:8]}"
     missing = error()
     assert "this store's table" in missing and "does not exist" in missing and "run `feast apply`" in missing
     assert not repo.state.exists()
@@ -661,7 +665,7 @@ def test_help_and_the_config_command(repo: Repo, capsys: pytest.CaptureFixture[s
     options = "--repo --from-table-prefix --from-region --from-endpoint-url --views --entities --segments"
     for option in [*options.split(), "--page-size", "--state", "--restart", "--dry-run", "--verify"]:
         assert option in text
-    assert main(["config", str(repo.path)]) == 0
+    assert repo.main("config", str(repo.path)) == 0
     assert repo.table in capsys.readouterr().out
 
 

@@ -27,8 +27,9 @@ from feast_chalk_dynamo.items.names import namespace_name
 from feature_repo_example import checks, data_gen, demo
 from feature_repo_example.config import PROJECT
 from feature_repo_example.features import JOIN_KEY, RepoObjects, build_objects
+from tests.cli_repo import Example, example
 from tests.fault_proxy import FaultProxy
-from tests.integration.test_feast_e2e import MISSING_DRIVER, assert_matches_source, dynamo_store, window
+from tests.integration.test_feast_e2e import MISSING_DRIVER, assert_matches_source, window
 from tests.servers import Endpoint
 
 PRECOMPUTED = "driver_ranking_precomputed"
@@ -49,6 +50,7 @@ def objects(source: data_gen.SourceData) -> RepoObjects:
 class Served:
     """The example repo plus a precomputed twin of its service, materialized, behind a proxy that counts."""
 
+    repo: Example
     store: FeatureStore
     proxy: FaultProxy
     entity_ids: list[int]
@@ -73,15 +75,14 @@ def served(
         precompute_online=True,
     )
     with FaultProxy(moto_endpoint.url) as proxy:
-        store = dynamo_store(
-            tmp_path / "dynamo", dataclasses.replace(moto_endpoint, url=proxy.url), table_name
-        )
+        repo = example(tmp_path / "dynamo", proxy.url, table_name)
+        store = repo.store()
         store.apply([*objects.all(), twin])
         start, end = window(source, objects)
         store.materialize(start, end)  # Feast's precompute step runs here, and writes nothing for this store
         # A driver twice and one never written: rows must map back to the request's order.
         ids = [*source.driver_ids, MISSING_DRIVER, source.driver_ids[0]]
-        yield Served(store, proxy, ids, start, end)
+        yield Served(repo, store, proxy, ids, start, end)
 
 
 def rows(ids: list[int]) -> list[dict[str, Any]]:
@@ -160,9 +161,9 @@ def test_feast_serve_answers_a_precomputed_service_as_the_ordinary_one(
     processes: list[demo.ManagedProcess] = []
     try:
         _, port = demo.start_feast_serve(
-            served.store.repo_path / "feature_store.yaml",
+            served.repo.path,
             tmp_path / "feast_serve.log",
-            demo.child_env(),
+            demo.child_env() | served.repo.variables(),
             processes,
         )
         ordinary = demo.fetch_http(port, served.entity_ids, ORDINARY)

@@ -95,8 +95,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: Endpoint) -> E
 
 
 def test_the_installed_wheel_runs_config_terraform_and_capacity(
-    installed: Path, repo: ExampleRepo, tmp_path: Path
+    installed: Path, repo: ExampleRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    repo.export(monkeypatch)  # what the repo's yaml reads, for the commands below
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = "import feast_chalk_dynamo; print(feast_chalk_dynamo.__file__)"

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStoreConfig
-from feast_chalk_dynamo.settings import describe, desired_cpu_parallelism, env_var, knob_names
+from feast_chalk_dynamo.dynamo.client import RawHttpTransport, make_client
+from feast_chalk_dynamo.settings import (
+    RegionEndpoint,
+    describe,
+    desired_cpu_parallelism,
+    env_var,
+    knob_names,
+)
 
 SEED_DEFAULTS = {
     "getitem_min_batch_size": 10,
@@ -167,3 +179,54 @@ def test_racing_without_wait_time_is_an_error(monkeypatch: pytest.MonkeyPatch) -
 def test_batch_size_over_protocol_limit_is_an_error() -> None:
     with pytest.raises(ValidationError, match="getitem_min_batch_size"):
         ChalkDynamoOnlineStoreConfig(getitem_min_batch_size=101)
+
+
+# Names as os.path.expandvars reads them (\w+), none set in the environment of the test.
+UNSET_NAMES = st.from_regex(r"[A-Za-z_]\w{0,20}", fullmatch=True).filter(lambda name: name not in os.environ)
+
+
+@given(
+    name=UNSET_NAMES,
+    braces=st.booleans(),
+    setting=st.sampled_from(["table_name", "region", "endpoint_url", "max_retries", "regions"]),
+)
+def test_a_variable_feast_left_unexpanded_is_refused_naming_it(name: str, braces: bool, setting: str) -> None:
+    """Feast leaves ``${NAME}`` (or ``$NAME``) as it is when NAME is not set: taken for a value, it named
+    a table, a region or an endpoint "${NAME}"."""
+    reference = f"${{{name}}}" if braces else f"${name}"
+    value: object = f"prefix-{reference}"
+    if setting == "regions":
+        value = [{"region": "us-east-1"}, {"region": "eu-west-1", "endpoint_url": f"http://{reference}"}]
+    with pytest.raises(ValidationError) as refused:
+        ChalkDynamoOnlineStoreConfig.model_validate({setting: value})
+    assert f"online_store.{setting} is " in str(refused.value)
+    assert f"the environment variable {name} is not set" in str(refused.value)
+
+
+def test_a_knob_from_its_own_variable_is_not_feast_s_to_expand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DYNAMODB_CACHED_NAMESPACES", '[{"namespace": "$view"}]')
+    config = ChalkDynamoOnlineStoreConfig()
+    assert config.cached_namespaces is not None
+    assert config.cached_namespaces[0].namespace == "$view"
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_endpoint_is_aws_s_for_the_region(blank: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable set empty for AWS: boto3 refused "" as a URL, while the fast read path took it for
+    AWS's endpoint."""
+    config = ChalkDynamoOnlineStoreConfig(region="eu-west-1", endpoint_url=blank)
+    assert config.endpoint_url is None
+    aws = "https://dynamodb.eu-west-1.amazonaws.com"
+    assert make_client(config).meta.endpoint_url == aws
+    transport = RawHttpTransport(config)
+    try:
+        assert transport.endpoint == aws
+    finally:
+        transport.close()
+    monkeypatch.setenv("DYNAMODB_REGIONS", json.dumps([{"region": "eu-west-1", "endpoint_url": blank}]))
+    assert ChalkDynamoOnlineStoreConfig().region_endpoints == [RegionEndpoint(region="eu-west-1")]
+
+
+def test_an_empty_region_is_refused() -> None:
+    with pytest.raises(ValidationError, match="region"):
+        ChalkDynamoOnlineStoreConfig(region="")
