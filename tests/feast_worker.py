@@ -25,6 +25,9 @@ from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.repo_config import RepoConfig
 from feast.types import Float64, Int64, String
 
+from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from feast_chalk_dynamo.dynamo.metrics import AGGREGATES
+from feast_chalk_dynamo.engine import Engine
 from tests.feast_objects import repo_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +98,28 @@ class Operator:
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         self.store.refresh_registry()
         self.store.write_to_online_store(view, frame)
+
+    def push(self, source: str, rows: list[dict[str, Any]]) -> None:
+        """``store.push`` of rows (each with ``ts`` and every column of the views it feeds, outputs of
+        windowed views as nulls) to a push source, as a stream consumer does."""
+        frame = pd.DataFrame(rows)
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+        self.store.refresh_registry()
+        self.store.push(source, frame)
+
+    def freeze_clock(self, epoch_seconds: float) -> None:
+        """The store's "now" (where windows end, before which an event is late) held at this time."""
+        self.engine.now = lambda: epoch_seconds
+
+    def aggregate_counts(self) -> dict[str, int]:
+        """What this process's bucket writes did (``AggregateCounts``: cache hits, conflicts …)."""
+        counts = self.engine.aggregates.counts
+        return {name: getattr(counts, name) for name in AGGREGATES}
+
+    @property
+    def engine(self) -> Engine:
+        online_store: ChalkDynamoOnlineStore = self.store._get_provider().online_store  # type: ignore[attr-defined]
+        return online_store.engine(self.config)
 
     def read(self, refs: list[str], drivers: list[int]) -> dict[str, list[Any]]:
         """``get_online_features`` as a server does it, with the registry as it stands now.

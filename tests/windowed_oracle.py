@@ -76,6 +76,15 @@ def buckets(times: pd.Series, hop: timedelta) -> pd.Series:
     return _nanos(times) // _hop_ns(hop)
 
 
+def late(
+    events: pd.DataFrame, aggregations: Sequence[Aggregation], hop: timedelta, pushed_at: datetime
+) -> pd.Series:
+    """Which events were late when pushed at ``pushed_at``: in a bucket before the longest window's first."""
+    hop_ns = _hop_ns(hop)
+    longest = max(_window_buckets(a, hop_ns) for a in aggregations)
+    return buckets(events["ts"], hop) < _bucket_of(pushed_at, hop_ns) - longest + 1
+
+
 def expected(
     events: pd.DataFrame,
     keys: Sequence[str],
@@ -87,9 +96,7 @@ def expected(
     """Each entity's answer (by its ``keys`` values) at ``now`` to events pushed at ``pushed_at``
     (default ``now``); an entity that is absent reads NOT_FOUND."""
     hop_ns = _hop_ns(hop)
-    bucket = buckets(events["ts"], hop)
-    longest = max(_window_buckets(a, hop_ns) for a in aggregations)
-    kept = events[bucket >= _bucket_of(pushed_at or now, hop_ns) - longest + 1]
+    kept = events[~late(events, aggregations, hop, pushed_at or now)]
     newest = _bucket_of(now, hop_ns)
     answers = {}
     for key, group in kept.groupby(list(keys), sort=False):
