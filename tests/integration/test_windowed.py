@@ -1,26 +1,30 @@
 """Windowed aggregations: Feast's StreamFeatureView aggregations served from buckets (issue 19).
 
-One process, real Feast, moto behind the strict proxy (and a counting proxy
-where requests are counted). Every value is held to the pandas oracle
-(``tests.windowed_oracle``) for the store's clock, which each test sets
+Real Feast, moto behind the strict proxy (and a counting proxy where
+requests are counted). Every value is held to the pandas oracle
+(``tests.windowed_oracle``) for the store's clock, which most tests set
 (``engine.now``): pushes, and reads through every path Feast has
-(``get_online_features``, its async form, ``online_read``), with namespace
-caches and Bloom filters, as that clock moves; the update cache counted;
-what ``feast apply`` refuses.
+(``get_online_features``, its async form, ``online_read``, a real ``feast
+serve`` on the real clock), with namespace caches and Bloom filters, as that
+clock moves; the update cache counted; what ``feast apply`` refuses. Two
+processes pushing at once: ``test_windowed_processes.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
-from collections.abc import Iterator, Sequence
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
+import yaml
 from feast import FeatureStore
 from feast.aggregation import Aggregation
 from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
@@ -33,8 +37,9 @@ from feast_chalk_dynamo.dynamo.metrics import PREFIX
 from feast_chalk_dynamo.engine import Engine
 from feast_chalk_dynamo.errors import InvalidWindowedView
 from feast_chalk_dynamo.items.slots import datetime_to_micros
+from feature_repo_example import demo
 from tests.fault_proxy import FaultProxy
-from tests.feast_objects import repo_config
+from tests.feast_objects import STORE_TYPE, repo_config
 from tests.servers import Endpoint
 from tests.windowed_objects import (
     DRIVER,
@@ -109,6 +114,7 @@ def push(store: FeatureStore, events: Sequence[dict[str, Any]], at: datetime = N
     store.push("tx_push", push_frame(store.get_stream_feature_view("tx"), events))
 
 
+T = TypeVar("T")
 Answer = dict[str, tuple[Any, str, int | None]]  # feature -> (value, status, event time µs or None)
 
 
@@ -182,6 +188,16 @@ def online_read(store: FeatureStore, drivers: Sequence[int]) -> list[Answer]:
     return got
 
 
+def on_the_real_clock(read: Callable[[], T]) -> tuple[T, datetime]:
+    """A read on the real clock, and a time in the bucket it was made in (read again if a bucket began
+    during it: the answer could be either bucket's)."""
+    while True:
+        before = datetime.now(timezone.utc)
+        answer = read()
+        if before.timestamp() // HOP.total_seconds() == time.time() // HOP.total_seconds():
+            return answer, before
+
+
 def test_pushed_events_read_back_as_windowed_aggregates_on_the_real_clock(store: FeatureStore) -> None:
     """The store's own clock (no fake): a push through Feast, then a read through Feast, is pandas'
     answer for the time of the read (read again if a bucket began during it)."""
@@ -189,12 +205,8 @@ def test_pushed_events_read_back_as_windowed_aggregates_on_the_real_clock(store:
     events = [{**event, "ts": event["ts"] - NOW + pushed_at} for event in EVENTS]
     store.push("tx_push", push_frame(store.get_stream_feature_view("tx"), events))
     rows = [{"driver_id": driver} for driver in DRIVERS]
-    while True:
-        before = datetime.now(timezone.utc)
-        got = answers(store.get_online_features(REFS, rows))
-        if (before.timestamp() // HOP.total_seconds()) == (time.time() // HOP.total_seconds()):
-            break
-    assert_as_pandas(got, DRIVERS, before, events, pushed_at)
+    got, now = on_the_real_clock(lambda: answers(store.get_online_features(REFS, rows)))
+    assert_as_pandas(got, DRIVERS, now, events, pushed_at)
     assert got[0]["count_amount_3600s"][0] >= 2 and got[0]["count_distinct_rider_604800s"][0] == 4
 
 
@@ -368,3 +380,54 @@ def test_feast_apply_refuses_a_view_it_cannot_keep_and_changes_nothing(
         assert "bad" not in [v.name for v in FeatureStore(config=config).list_stream_feature_views()]
     finally:
         feast._get_provider().online_store.close_engines()  # type: ignore[attr-defined]
+
+
+def test_feast_serve_pushes_and_reads_windowed_aggregates(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    """A real ``feast serve`` (its async push and read paths, the real clock): events pushed over HTTP
+    read back over HTTP as pandas' answer for the time of the read."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text(
+        yaml.safe_dump({
+            "project": "served", "provider": "local", "registry": str(repo / "registry.db"),
+            "online_store": {"type": STORE_TYPE, "table_name": table_name, "endpoint_url": moto_endpoint.url,
+                             "create_tables_if_not_exists": True},
+            "entity_key_serialization_version": 3,
+        })
+    )  # fmt: skip
+    feast = FeatureStore(repo_path=str(repo))
+    feast.apply([DRIVER, tx_view(write_source(tmp_path / "tx.parquet"))])
+    processes: list[demo.ManagedProcess] = []
+    try:
+        _, port = demo.start_feast_serve(repo, tmp_path / "feast_serve.log", demo.child_env(), processes)
+        pushed_at = datetime.now(timezone.utc)
+        events = [{**event, "ts": event["ts"] - NOW + pushed_at} for event in EVENTS]
+        frame = push_frame(feast.get_stream_feature_view("tx"), events)
+        columns = {name: [None if pd.isna(v) else v for v in frame[name]] for name in frame if name != "ts"}
+        post(port, "/push", {"push_source_name": "tx_push", "df": {**columns,
+             "ts": [t.isoformat() for t in frame["ts"]]}, "to": "online"})  # fmt: skip
+        request = {"features": REFS, "entities": {"driver_id": DRIVERS}}
+        served, now = on_the_real_clock(lambda: post(port, "/get-online-features", request))
+    finally:
+        for process in processes:
+            process.stop()
+    got: list[Answer] = [{} for _ in DRIVERS]
+    for name, result in zip(served["metadata"]["feature_names"], served["results"], strict=True):
+        for row, value, status, stamp in zip(got, result["values"], result["statuses"],
+                                             result["event_timestamps"], strict=True):  # fmt: skip
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            row[name] = (value, status, datetime_to_micros(when) if status != "NOT_FOUND" else None)
+    rows = [{name: row[name] for name in FUNCTION} for row in got]
+    assert_as_pandas(rows, DRIVERS, now, events, pushed_at)
+
+
+def post(port: int, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        f"http://{demo.HOST}:{port}{path}", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=60) as response:
+        text = response.read()
+    return json.loads(text) if text else None
