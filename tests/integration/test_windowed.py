@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 import urllib.request
@@ -33,6 +34,8 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.types import Float64
 from prometheus_client import REGISTRY
 
+from feast_chalk_dynamo import windowed
+from feast_chalk_dynamo.aggregates.writer import ATTRIBUTES_PER_UPDATE
 from feast_chalk_dynamo.dynamo.metrics import PREFIX
 from feast_chalk_dynamo.engine import Engine
 from feast_chalk_dynamo.errors import InvalidWindowedView
@@ -287,6 +290,31 @@ def test_output_columns_in_a_pushed_frame_are_ignored(store: FeatureStore) -> No
         frame[name] = 999
     store.push("tx_push", frame)
     assert_as_pandas(read(store, NOW), DRIVERS, NOW)
+
+
+def test_a_page_filled_in_one_push_and_a_hundred_entities_read_stay_within_dynamodbs_limits(
+    store: FeatureStore, proxy: FaultProxy
+) -> None:
+    """Every bucket of a page (126 buckets x 6 parts: more than one UpdateItem may carry) in one push,
+    and a read of 100 drivers' pages (about 900 keys: several BatchGetItems), all through the strict
+    proxy, which fails any request AWS would refuse."""
+    spec = windowed.spec_of(store.get_stream_feature_view("tx"))
+    first = spec.page_of(spec.bucket_of(datetime_to_micros(NOW))) * spec.page_buckets
+    page = [
+        {"driver_id": 1, "amount": float(slot), "rider": f"r{slot}",
+         "ts": datetime.fromtimestamp((first + slot) * spec.hop_ms / 1000, timezone.utc)}
+        for slot in range(spec.page_buckets)
+    ]  # fmt: skip
+    others = [
+        {"driver_id": d, "amount": 1.0, "rider": "a", "ts": NOW - timedelta(minutes=d)} for d in range(2, 101)
+    ]
+    updates = proxy.faults.seen["UpdateItem"]
+    push(store, page)
+    changes = spec.page_buckets * len(spec.parts)
+    assert proxy.faults.seen["UpdateItem"] - updates >= math.ceil(changes / ATTRIBUTES_PER_UPDATE) > 1
+    push(store, others)
+    drivers = list(range(1, 101))
+    assert_as_pandas(read(store, NOW, drivers), drivers, NOW, page + others)
 
 
 def aggregate_metric(store: FeatureStore, name: str) -> float:
