@@ -42,7 +42,7 @@ from feast_chalk_dynamo.items.names import (
     versioned_view_name,
     view_features_prefix,
 )
-from feast_chalk_dynamo.items.slots import FeatureSlot, micros_to_datetime
+from feast_chalk_dynamo.items.slots import FeatureSlot
 from feast_chalk_dynamo.local.bloom_table import bloom_pk
 from feast_chalk_dynamo.precomputed import OrdinaryReadOfPrecomputedServices
 from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRow, ValueRows
@@ -189,14 +189,18 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         view: AnyView,
         features: Sequence[str],
         allocate: bool,
+        only: Sequence[str] | None = None,
     ) -> tuple[FeatureSlot, ...]:
+        """Each feature's slot; ``only``: the features the entity item may hold (the others get no id)."""
         by_name = {field.name: field for field in view.features}
         names = [feature_name(project, namespace, f, dtype_name(by_name[f])) for f in features]
         if allocate:
             allocated = engine.names.allocate_many(names)  # known names first: not in the order asked
             attrs: list[str | None] = [allocated[name] for name in names]
         else:
-            attrs = [engine.names.lookup(name) for name in names]
+            lookup = engine.names.lookup
+            held = set(features if only is None else only)
+            attrs = [lookup(n) if f in held else None for f, n in zip(features, names, strict=True)]
         return tuple(
             FeatureSlot(feature, attr, value_field_for(by_name[feature].dtype.to_value_type()))
             for feature, attr in zip(features, attrs, strict=True)
@@ -255,19 +259,14 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         namespace_id = engine.names.lookup(namespace_name(project, namespace))
         if project_id is None or namespace_id is None:
             return None
-        every_feature = [f.name for f in view.features]
-        features = requested if requested is not None else every_feature
-        if is_windowed(view):  # outputs are merged from pages: none is on the entity item
-            by_name = {field.name: field for field in view.features}
-            slots = tuple(
-                FeatureSlot(f, None, value_field_for(by_name[f].dtype.to_value_type())) for f in features
-            )
-        else:
-            slots = self._slots(engine, project, namespace, view, features, allocate=False)
-        if engine.local.caches(namespace) and not is_windowed(view):  # serves any later request
+        # What the entity item holds: a windowed view's raw columns (its outputs are merged from pages).
+        every_feature = windowed.raw_columns(view) if is_windowed(view) else [f.name for f in view.features]
+        features = requested if requested is not None else [f.name for f in view.features]
+        slots = self._slots(engine, project, namespace, view, features, allocate=False, only=every_feature)
+        if engine.local.caches(namespace):  # serves any later request
             every_slot = (
                 slots
-                if features is every_feature
+                if features == every_feature
                 else self._slots(engine, project, namespace, view, every_feature, allocate=False)
             )
             all_feature_attrs = tuple(slot.attr for slot in every_slot if slot.attr)
@@ -464,11 +463,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             now = int(engine.now() * 1_000_000)
             await engine.aggregates.add(pages, events, now)
             oldest = (pages.spec.bucket_of(now) - pages.spec.longest_buckets + 1) * pages.spec.hop_ms * 1000
-            newest: dict[str, int] = {}
-            for event in events:
-                if event.micros >= oldest and event.micros > newest.get(event.key, -1):
-                    newest[event.key] = event.micros
-            rows = [EntityRow(key, {}, micros_to_datetime(micros)) for key, micros in newest.items()]
+            rows = windowed.newest_rows(keys, data, oldest)
             await self._written_through(engine, layout, rows, None)  # drops the cached pages too
             if progress:
                 progress(len(data))
@@ -548,11 +543,15 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             self._register_view(engine, config, view)
             engine.names.bump_generation()
             live = engine.names.live_namespaces(project)
-        # A windowed view's entity item holds only its observed-at time: its data is on its pages.
-        stored = [] if is_windowed(view) else [f.name for f in view.features]
+        # A windowed view's entity item holds its raw columns: its outputs' data is on its pages.
+        windowed_view = is_windowed(view)
+        stored = windowed.raw_columns(view) if windowed_view else [f.name for f in view.features]
         slots = self._slots(engine, project, namespace, view, stored, allocate=True)
         namespace_id = live[namespace].id
-        written = [slot.attr for slot in slots if slot.attr]
+        kept = [slot.attr for slot in slots if slot.attr]
+        if windowed_view:  # the parts' ids are on its pages, never on the entity item: none to clear
+            pages = windowed.page_layout(engine, project, namespace, view)
+            kept += list(pages.part_ids.values()) if pages is not None else []
         layout = WriteLayout(
             view=namespace,
             ts_attr=ts_attr(namespace_id),
@@ -560,7 +559,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             features={slot.name: slot for slot in slots},
             item_ttl_seconds=self._item_ttl(engine, live, view),
             view_names={ts_attr(info.id): name for name, info in live.items()},
-            clear_attrs=() if not stored else tuple(engine.names.ids_to_clear(project, namespace, written)),
+            clear_attrs=() if not stored else tuple(engine.names.ids_to_clear(project, namespace, kept)),
         )
         engine.layouts.put(memo_key, (generation, layout))
         return layout
@@ -602,7 +601,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         0's other features, which ``view@v0`` still reads.
         """
         if is_windowed(view):
-            features = windowed.registered_parts(view)
+            features = windowed.registered_features(view)
         else:
             features = [(field.name, dtype_name(field)) for field in view.features]
         engine.names.register_view(

@@ -3,11 +3,13 @@
 Feast hands such a view's pushes to ``online_write_batch`` as raw events
 (its output columns null) and asks ``get_online_features`` for its output
 features; no Feast engine computes them. Here a push folds its events into
-the view's buckets (``aggregates.writer``) and sets the view's observed-at
-time on the entity item, the newest event's; a read fetches the entity
-items (status, event time; caches and Bloom filters apply) and the bucket
-pages of the longest window together, and merges each output for the time
-of the read (``aggregates.windows``).
+the view's buckets (``aggregates.writer``) and writes each entity's newest
+event as its row on the entity item: the view's observed-at time and its
+raw columns (as Feast's stores answer a pushed view's columns: the newest
+row pushed). A read fetches the entity items (status, event time, raw
+columns; caches and Bloom filters apply) and the bucket pages of the longest
+window together, and merges each output for the time of the read
+(``aggregates.windows``).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from feast_chalk_dynamo.dynamo.tables import PK, SK
 from feast_chalk_dynamo.engine import Engine
 from feast_chalk_dynamo.errors import InvalidWindowedView
 from feast_chalk_dynamo.items.codec import value_field_for
-from feast_chalk_dynamo.items.names import feature_name, namespace_name
-from feast_chalk_dynamo.items.slots import datetime_to_micros
+from feast_chalk_dynamo.items.names import dtype_name, feature_name, namespace_name
+from feast_chalk_dynamo.items.slots import datetime_to_micros, micros_to_datetime
 from feast_chalk_dynamo.local.cache import NamespaceCache
+from feast_chalk_dynamo.reads.decoders import Lacking
 from feast_chalk_dynamo.reads.reader import ViewRead
+from feast_chalk_dynamo.writes import EntityRow
 
 # The dtype the name mapping files a bucket part under: parts are no Feast features.
 PART_DTYPE = "PART"
@@ -50,9 +54,35 @@ def spec_of(view: Any) -> WindowedView:
     return spec
 
 
-def registered_parts(view: Any) -> list[tuple[str, str]]:
-    """What the name mapping keeps for a windowed view: its bucket parts, not its features."""
-    return [(part.name, PART_DTYPE) for part in spec_of(view).parts]
+def raw_columns(view: Any) -> list[str]:
+    """The view's features that are no output (the raw columns): the entity item holds their newest row.
+
+    Not its join keys: the view Feast hands a push (read back from the
+    registry) lists them among its features, the one it applies does not.
+    """
+    outputs = {output.name for output in spec_of(view).outputs}
+    outputs |= {column.name for column in view.entity_columns}
+    return [field.name for field in view.features if field.name not in outputs]
+
+
+def registered_features(view: Any) -> list[tuple[str, str]]:
+    """What the name mapping keeps for a windowed view: its raw columns and its bucket parts (its outputs
+    are on no item)."""
+    raw = set(raw_columns(view))
+    features = [(field.name, dtype_name(field)) for field in view.features if field.name in raw]
+    return features + [(part.name, PART_DTYPE) for part in spec_of(view).parts]
+
+
+def newest_rows(keys: Sequence[str], data: Sequence[Any], oldest_micros: int) -> list[EntityRow]:
+    """Each entity's newest event from ``oldest_micros`` on as its entity row: its time, the view's
+    observed-at time; its values, the raw columns'. Of events equally new, the later one in the
+    push, as a later push would have it."""
+    newest: dict[str, tuple[int, dict[str, ValueProto]]] = {}
+    for key, (_, values, event_ts, _) in zip(keys, data, strict=True):
+        micros = datetime_to_micros(event_ts)
+        if micros >= oldest_micros and micros >= newest.get(key, (-1, {}))[0]:
+            newest[key] = (micros, values)
+    return [EntityRow(key, values, micros_to_datetime(micros)) for key, (micros, values) in newest.items()]
 
 
 def page_layout(engine: Engine, project: str, namespace: str, view: Any) -> PageLayout | None:
@@ -120,7 +150,8 @@ class WindowedRead:
         now_micros: int,
         proto: bool,
     ) -> list[Any]:
-        """Each entity's row: absent as the entity item said, else its outputs for now."""
+        """Each entity's row: absent as the entity item said, else its outputs for now and its raw
+        columns as the entity item has them (one it lacks stays lacking: NOT_FOUND)."""
         merged: list[Any] = []
         for key, (stamp, row) in zip(keys, found, strict=True):
             if row is None:
@@ -128,12 +159,21 @@ class WindowedRead:
                 continue
             values = outputs(self.layout, self.fields, self.wanted, pages, key, now_micros)
             if proto:
-                merged.append((stamp, {
-                    name: ValueProto(**({field: value} if value is not None else {}))
-                    for name, field, value in zip(self.names, self.fields, values, strict=True)
-                }))  # fmt: skip
-            else:
-                merged.append((stamp, values))
+                features: dict[str, ValueProto] = {}
+                for name, output, field, value in zip(self.names, self.wanted, self.fields, values, strict=True):
+                    if output is not None:
+                        features[name] = ValueProto(**({field: value} if value is not None else {}))
+                    elif name in row:
+                        features[name] = row[name]
+                merged.append((stamp, features))
+                continue
+            for slot, output in enumerate(self.wanted):
+                if output is None:
+                    values[slot] = row[slot]
+            # The outputs have no attribute on the item, so the row always lacks them: only a raw
+            # column the item lacks is lacking.
+            lacking = [slot for slot in getattr(row, "missing", ()) if self.wanted[slot] is None]
+            merged.append((stamp, Lacking.of(values, lacking) if lacking else values))
         return merged
 
 

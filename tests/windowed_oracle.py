@@ -15,7 +15,9 @@ disagree:
   ``var`` (sample statistics, ``ddof=1``) null below two values; nulls and
   non-finite numbers are no values;
 - an entity none of whose events were kept was never seen: NOT_FOUND, no
-  values; the others are PRESENT with the newest kept event's time.
+  values; the others are PRESENT with the newest kept event's time, and
+  their raw columns read as that event's (Feast's stores answer the newest
+  pushed row).
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ FUNCTIONS = {
 
 @dataclass(frozen=True)
 class Expected:
-    """What a read at ``now`` answers for one entity: its event time and each output's value (and the
-    raw values it was computed from)."""
+    """What a read at ``now`` answers for one entity: its event time, each output's value (and the
+    raw values it was computed from), and its raw columns: those of its newest kept event (any one of
+    them if several are that new)."""
 
     event_time: datetime
     values: dict[str, Any]
     windows: dict[str, pd.Series]
+    newest_rows: list[dict[str, Any]]
 
 
 def aggregate(function: str, values: pd.Series) -> Any:
@@ -107,8 +111,13 @@ def expected(
             name = aggregation.resolved_name(aggregation.time_window)
             windows[name] = group[(group_buckets >= first) & (group_buckets <= newest)][aggregation.column]
             values[name] = aggregate(aggregation.function, windows[name])
-        newest_event = group["ts"].max().to_pydatetime()
-        answers[key if isinstance(key, tuple) else (key,)] = Expected(newest_event, values, windows)
+        newest_event = group["ts"].max()
+        columns = list(dict.fromkeys(aggregation.column for aggregation in aggregations))
+        latest = group[group["ts"] == newest_event][columns].to_dict("records")
+        rows = [{c: None if pd.isna(v) else v for c, v in row.items()} for row in latest]
+        answers[key if isinstance(key, tuple) else (key,)] = Expected(
+            newest_event.to_pydatetime(), values, windows, rows
+        )
     return answers
 
 

@@ -59,6 +59,8 @@ from tests.windowed_oracle import agrees, expected
 
 REFS = [f"tx:{output_name(a)}" for a in TX_AGGREGATIONS]
 FUNCTION = {output_name(a): a.function for a in TX_AGGREGATIONS}
+OUTPUTS = list(FUNCTION)
+RAW = ["amount", "rider"]  # the raw columns the aggregations read
 # The store's clock in these tests: 7 minutes into a bucket near the real time (pages' TTL is real).
 NOW = datetime.fromtimestamp(
     (datetime.now(timezone.utc).timestamp() // HOP.total_seconds()) * HOP.total_seconds(), timezone.utc
@@ -121,7 +123,7 @@ T = TypeVar("T")
 Answer = dict[str, tuple[Any, str, int | None]]  # feature -> (value, status, event time µs or None)
 
 
-def answers(response: Any) -> list[Answer]:
+def answers(response: Any, features: Sequence[str] = OUTPUTS) -> list[Answer]:
     """Each entity's answer of a ``get_online_features`` response (its proto)."""
     names = list(response.proto.metadata.feature_names.val)
     rows: list[Answer] = [{} for _ in response.proto.results[0].values]
@@ -131,7 +133,7 @@ def answers(response: Any) -> list[Answer]:
         ):
             found = FieldStatus.Name(status) != "NOT_FOUND"
             row[name] = (plain(value), FieldStatus.Name(status), micros(stamp) if found else None)
-    return [{name: row[name] for name in FUNCTION} for row in rows]
+    return [{name: row[name] for name in features} for row in rows]
 
 
 def plain(value: ValueProto) -> Any:
@@ -163,31 +165,36 @@ def assert_as_pandas(
 
 
 def read(
-    store: FeatureStore, now: datetime, drivers: Sequence[int] = DRIVERS, how: str = "sync"
-) -> list[Answer]:
+    store: FeatureStore, now: datetime, drivers: Sequence[int] = DRIVERS, how: str = "sync",
+    features: Sequence[str] = OUTPUTS,
+) -> list[Answer]:  # fmt: skip
     clock(store, now)
     rows = [{"driver_id": driver} for driver in drivers]
+    refs = [f"tx:{name}" for name in features]
     if how == "async":
-        return answers(asyncio.run(store.get_online_features_async(REFS, rows)))
+        return answers(asyncio.run(store.get_online_features_async(refs, rows)), features)
     if how == "online_read":
-        return online_read(store, drivers)
-    return answers(store.get_online_features(REFS, rows))
+        return online_read(store, drivers, features)
+    return answers(store.get_online_features(refs, rows), features)
 
 
-def online_read(store: FeatureStore, drivers: Sequence[int]) -> list[Answer]:
-    """The online store's own ``online_read`` (what Feast calls under ``get_online_features``)."""
+def online_read(store: FeatureStore, drivers: Sequence[int], features: Sequence[str]) -> list[Answer]:
+    """The online store's own ``online_read`` (what Feast calls under ``get_online_features``): a feature
+    the found row lacks is left out of its dict, as Feast's stores do (NOT_FOUND)."""
     keys = [EntityKeyProto(join_keys=["driver_id"], entity_values=[ValueProto(int64_val=d)]) for d in drivers]
     view = store.get_stream_feature_view("tx")
-    rows = store._get_provider().online_store.online_read(store.config, view, keys, list(FUNCTION))
+    rows = store._get_provider().online_store.online_read(store.config, view, keys, list(features))
     got: list[Answer] = []
     for stamp, values in rows:
         if values is None:
-            got.append(dict.fromkeys(FUNCTION, (None, "NOT_FOUND", None)))
-        else:
-            assert stamp is not None
-            got.append(
-                {name: (plain(values[name]), "PRESENT", datetime_to_micros(stamp)) for name in FUNCTION}
-            )
+            got.append(dict.fromkeys(features, (None, "NOT_FOUND", None)))
+            continue
+        assert stamp is not None
+        got.append({
+            name: (plain(values[name]), "PRESENT", datetime_to_micros(stamp)) if name in values
+            else (None, "NOT_FOUND", None)
+            for name in features
+        })  # fmt: skip
     return got
 
 
@@ -220,6 +227,27 @@ def test_every_read_path_answers_as_pandas_as_now_moves(store: FeatureStore, how
     push(store, EVENTS)
     for later in LATER:
         assert_as_pandas(read(store, NOW + later, how=how), DRIVERS, NOW + later)
+
+
+@pytest.mark.parametrize("how", ["sync", "async", "online_read"])
+def test_raw_columns_read_as_the_newest_pushed_row(store: FeatureStore, how: str) -> None:
+    """As Feast's stores answer a pushed view's raw columns: the newest row pushed (of the kept events);
+    an older event pushed later changes no raw column, a newer one with a null reads null."""
+    later = [
+        {"driver_id": 1, "amount": 99.0, "rider": "z", "ts": NOW - timedelta(minutes=30)},  # older
+        {"driver_id": 2, "amount": None, "rider": "y", "ts": NOW - timedelta(days=1)},  # newer, a null
+    ]
+    push(store, EVENTS)
+    push(store, later)
+    oracle = expected(pd.DataFrame(EVENTS + later), ["driver_id"], TX_AGGREGATIONS, HOP, NOW)
+    got = read(store, NOW, how=how, features=RAW)
+    for driver, answer in zip(DRIVERS, got, strict=True):
+        want = oracle.get((driver,))
+        if want is None:
+            assert {status for _, status, _ in answer.values()} == {"NOT_FOUND"}, driver
+            continue
+        assert {name: value for name, (value, _, _) in answer.items()} in want.newest_rows, (driver, answer)
+        assert {stamp for _, _, stamp in answer.values()} == {datetime_to_micros(want.event_time)}
 
 
 @pytest.mark.parametrize(
