@@ -23,6 +23,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import windowed
+from feast_chalk_dynamo.aggregates.pages import pages_prefix
 from feast_chalk_dynamo.aggregates.spec import is_windowed
 from feast_chalk_dynamo.dynamo import metrics
 from feast_chalk_dynamo.engine import ENGINES, Engine
@@ -650,8 +651,9 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         if removed is None:
             engine.names.retire_view(project, view)  # names left by an interrupted removal
             return
-        feature_items = engine.names.items_with_prefix(view_features_prefix(project, view)).values()
-        feature_ids = [short for item in feature_items for short in attribute_ids(item)]
+        features = engine.names.items_with_prefix(view_features_prefix(project, view))
+        feature_items_names = list(features)
+        feature_ids = [short for item in features.values() for short in attribute_ids(item)]
         # Only views keyed like the removed one can share its items.
         siblings = [
             ts_attr(info.id)
@@ -664,6 +666,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             [values_attr(removed.id), *feature_ids],
             siblings,
         )
+        if any(name.endswith("/" + windowed.PART_DTYPE) for name in feature_items_names):
+            engine.admin.delete_sorted_under(project_prefix(project_id), pages_prefix(removed.id))
         engine.admin.delete_partition(bloom_pk(removed.id))
         engine.names.retire_view(project, view)
 

@@ -43,7 +43,7 @@ class PageLayout:
     part_ids: Mapping[Part, str]
 
     def sort_key(self, page: int) -> str:
-        return f"{self.namespace_id}@{self.spec.geometry}:{page}"
+        return f"{pages_prefix(self.namespace_id)}{self.spec.geometry}:{page}"
 
     def key(self, partition_key: str, page: int) -> Item:
         return {PK: {"S": partition_key}, SK: {"S": self.sort_key(page)}}
@@ -70,6 +70,11 @@ class PageLayout:
                 continue  # the key, the version, the expiry, or a part the view no longer has
             buckets.setdefault(first + int(slot), {})[part] = decode_part(part, stored)
         return buckets
+
+
+def pages_prefix(namespace_id: str) -> str:
+    """What the sort key of every page of a namespace starts with, whatever its geometry."""
+    return f"{namespace_id}@"
 
 
 def encode_part(part: Part, value: Any) -> Item:

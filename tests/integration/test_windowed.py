@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pandas as pd
 import pytest
 from feast import Entity, FeatureStore, Field, FileSource, PushSource, ValueType
@@ -29,8 +30,8 @@ AGGREGATIONS = [
     Aggregation(column="amount", function="std", time_window=timedelta(days=1)),
     Aggregation(column="rider", function="count_distinct", time_window=timedelta(days=7)),
 ]
-OUTPUT_TYPES = {"sum": Float64, "count": Int64, "mean": Float64, "min": Float64, "max": Float64, "std": Float64,
-                "count_distinct": Int64}  # fmt: skip
+OUTPUT_TYPES = {"sum": Float64, "count": Int64, "mean": Float64, "min": Float64, "max": Float64,
+                "std": Float64, "count_distinct": Int64}  # fmt: skip
 
 
 def transactions(source: Path, aggregations: list[Aggregation] = AGGREGATIONS) -> StreamFeatureView:
@@ -80,3 +81,18 @@ def test_pushed_events_read_back_as_windowed_aggregates(store: FeatureStore) -> 
     assert answer["sum_amount_3600s"][0] == pytest.approx(30.0)
     assert answer["count_amount_3600s"][:2] == [2, 0]
     assert answer["count_distinct_rider_604800s"][:2] == [2, 1]
+
+
+def test_removing_a_windowed_view_deletes_its_pages(store: FeatureStore, moto_endpoint: Endpoint) -> None:
+    now = datetime.now(timezone.utc)
+    push(store, [{"driver_id": d, "amount": 1.0, "rider": "a", "ts": now} for d in (1, 2, 3)])
+    config = store.config.online_store
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint.url, region_name="us-east-1")
+
+    def items() -> list[dict[str, Any]]:
+        pages = client.get_paginator("scan").paginate(TableName=config.table_name)
+        return [item for page in pages for item in page["Items"] if not item["pk"]["S"].startswith("~")]
+
+    assert sum("@" in item["sk"]["S"] for item in items()) == 3  # a page each
+    store.apply([], objects_to_delete=[store.get_stream_feature_view("tx")], partial=False)
+    assert items() == []  # pages, and the entity items left with no view
