@@ -57,7 +57,7 @@ redis-server:
 	  || echo "redis-server not installed: the cache benchmark will skip Feast's Redis store"
 
 # Write throughput vs Feast's DynamoDB store, on dynalite and on a simulated DynamoDB
-# (benchmarks/simulated_dynamodb.py); prints ratios, asserts nothing. About 6 minutes;
+# (benchmarks/simulated_dynamodb/); prints ratios, asserts nothing. About 6 minutes;
 # `make bench-write BENCH_WRITE_ARGS=--quick` takes under 2.
 BENCH_WRITE_ARGS ?=
 .PHONY: bench-write
