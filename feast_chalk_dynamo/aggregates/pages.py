@@ -18,10 +18,11 @@ import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from feast_chalk_dynamo.aggregates.partials import Parts, sketch_bytes, sketch_from
-from feast_chalk_dynamo.aggregates.spec import ADDITIVE, Part, WindowedView
+from feast_chalk_dynamo.aggregates.spec import ADDITIVE, Output, Part, WindowedView
 from feast_chalk_dynamo.dynamo.expressions import placeholder_suffix
 from feast_chalk_dynamo.dynamo.tables import PK, SK
 from feast_chalk_dynamo.items.layout import EXPIRY_ATTR
@@ -57,6 +58,22 @@ class PageLayout:
         last_bucket_end_ms = ((page + 1) * spec.page_buckets) * spec.hop_ms
         longest_ms = spec.longest_buckets * spec.hop_ms
         return math.ceil((last_bucket_end_ms + longest_ms) / 1000) + EXPIRY_SLACK_SECONDS
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each part id's position among the view's parts (how a read files a page's attributes)."""
+        return {part_id: index for index, part_id in enumerate(self.part_ids.values())}
+
+    def output_parts(self, output: Output) -> tuple[tuple[Part, int], ...]:
+        """Each part an output is merged from, with its position (see ``positions``)."""
+        return self._output_parts[output]
+
+    @cached_property
+    def _output_parts(self) -> dict[Output, tuple[tuple[Part, int], ...]]:
+        return {
+            output: tuple((part, self.positions[self.part_ids[part]]) for part in output.parts)
+            for output in self.spec.outputs
+        }
 
     def decode(self, item: Item, page: int) -> dict[int, Parts]:
         """The page's buckets (bucket index -> its parts)."""
