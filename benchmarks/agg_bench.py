@@ -239,7 +239,8 @@ def sizes(endpoint_url: str, store: FeatureStore) -> None:
             (pages if "@" in sort_key else entities if sort_key == "#" else []).append(item_size(item))
     if pages:
         page_mean, entity_mean = sum(pages) / len(pages), sum(entities) / len(entities)
-        log(f"\n== Item bytes (dynalite): {len(pages):,} pages, mean {page_mean:,.0f}, largest {max(pages):,}; "
+        log(f"\n== Item bytes (dynalite): {len(pages):,} pages, mean {page_mean:,.0f}, "
+            f"largest {max(pages):,}; "
             f"{len(entities):,} entity items, mean {entity_mean:,.0f} ==")  # fmt: skip
 
 
