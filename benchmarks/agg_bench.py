@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pandas as pd
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.aggregation import Aggregation
@@ -228,15 +229,17 @@ def read_windows(store: FeatureStore, plan: Plan, summary: dict[str, float]) -> 
 
 
 def sizes(endpoint_url: str, store: FeatureStore) -> None:
-    import boto3
-
     client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name="us-east-1")
     table = store.config.online_store.table_name
-    pages, entities = [], []
+    pages: list[int] = []
+    entities: list[int] = []
     for page in client.get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
             sort_key = item["sk"]["S"]
-            (pages if "@" in sort_key else entities if sort_key == "#" else []).append(item_size(item))
+            if "@" in sort_key:
+                pages.append(item_size(item))
+            elif sort_key == "#":
+                entities.append(item_size(item))
     if pages:
         page_mean, entity_mean = sum(pages) / len(pages), sum(entities) / len(entities)
         log(f"\n== Item bytes (dynalite): {len(pages):,} pages, mean {page_mean:,.0f}, "
