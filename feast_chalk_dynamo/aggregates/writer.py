@@ -189,14 +189,15 @@ class AggregateWriter:
         self, layout: PageLayout, key: str, page: int, changes: list[tuple[str, Part, Any]], replace: bool
     ) -> None:
         """One UpdateItem of a page, merged against its current values when needed; retried on a lost race."""
+        if replace:
+            await self._replace(layout, key, page, changes)
+            return
         item_key = layout.key(key, page)
         cache_key = (key, layout.sort_key(page))
         expiry = layout.expiry(page)
         view = layout.spec.view
-        adds = {attr: value for attr, part, value in changes if part.kind in ADDITIVE and not replace}
-        merging = [
-            (attr, part, value) for attr, part, value in changes if replace or part.kind not in ADDITIVE
-        ]
+        adds = {attr: value for attr, part, value in changes if part.kind in ADDITIVE}
+        merging = [(attr, part, value) for attr, part, value in changes if part.kind not in ADDITIVE]
         if not merging:
             await self._send(update_request(self._table, item_key, adds, {}, expiry, None))
             return
@@ -205,20 +206,15 @@ class AggregateWriter:
             state = await self._state(layout, item_key, cache_key, view)
             merged = dict(state.merged)
             sets: dict[str, Item] = {}
-            removes: list[str] = []
             for attr, part, value in merging:
-                new = value if replace else _merged(part, merged.get(attr), value)
-                if new is None:
-                    removes.append(attr)
-                elif replace or new is not merged.get(attr):
+                new = _merged(part, merged.get(attr), value)
+                if new is not None and new is not merged.get(attr):
                     sets[attr] = encode_part(part, new)
                     merged[attr] = new
-            if not sets and not removes:
+            if not sets:
                 await self._send(update_request(self._table, item_key, adds, {}, expiry, None))
                 return
             request = update_request(self._table, item_key, adds, sets, expiry, state.version)
-            if removes:
-                request = _with_removals(request, removes)
             try:
                 await self._send(request)
             except ClientError as error:
@@ -237,6 +233,25 @@ class AggregateWriter:
             self.cache.put(cache_key, PageState(state.version + 1, merged), view)
             return
 
+    async def _replace(
+        self, layout: PageLayout, key: str, page: int, changes: list[tuple[str, Part, Any]]
+    ) -> None:
+        """Set parts whatever the page holds (None: remove): nothing to read or merge, so no condition.
+
+        The write still counts one more version, so a writer holding the
+        values it replaced (in its update cache, in another process) loses
+        its race and reads the page again.
+        """
+        sets = {attr: encode_part(part, value) for attr, part, value in changes if value is not None}
+        request = update_request(
+            self._table, layout.key(key, page), {}, sets, layout.expiry(page), None, bump=True
+        )
+        removes = [attr for attr, _, value in changes if value is None]
+        if removes:
+            request = _with_removals(request, removes)
+        await self._send(request, repeatable=True)
+        self.cache.drop((key, layout.sort_key(page)))
+
     async def _state(
         self, layout: PageLayout, item_key: Item, cache_key: tuple[str, str], view: str
     ) -> PageState:
@@ -252,10 +267,12 @@ class AggregateWriter:
         self.cache.put(cache_key, state, view)
         return state
 
-    async def _send(self, request: dict[str, Any]) -> None:
+    async def _send(self, request: dict[str, Any], repeatable: bool = False) -> None:
         # Sent once more to another region only if the request is safe twice: a versioned update
-        # is (its condition fails the second time), an ADD alone is not.
-        await self._caller.call("UpdateItem", request, failover="ConditionExpression" in request)
+        # is (its condition fails the second time), and so is a replacing one (``repeatable``: the
+        # same values set again); an ADD of additive parts is not.
+        failover = repeatable or "ConditionExpression" in request
+        await self._caller.call("UpdateItem", request, failover=failover)
 
 
 def _merged(part: Part, current: Any, value: Any) -> Any:
