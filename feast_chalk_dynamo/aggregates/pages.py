@@ -132,13 +132,16 @@ def update_request(
     sets: Mapping[str, Item],
     expiry: int,
     version: int | None,
+    bump: bool = False,
 ) -> dict[str, Any]:
     """One UpdateItem of a page: ``ADD`` the additive parts, ``SET`` the merged others and the expiry.
 
     ``version``: the page's ``_n`` the merged values were computed from; the
     update then holds on condition that it is still that (absent for 0), and
-    counts one more. None for an update of additive parts alone, which holds
-    whatever else wrote meanwhile.
+    counts one more. None for an update that holds whatever else wrote
+    meanwhile: of additive parts alone, or, with ``bump``, one that replaces
+    parts and counts one more, so that writers merging from the values it
+    replaced lose their race and read the page again.
     """
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -150,10 +153,11 @@ def update_request(
         add_clauses.append(f"{name} {placeholder}")
     request: dict[str, Any] = {"TableName": table, "Key": key}
     condition = None
-    if version is not None:
+    if version is not None or bump:
         name, _ = _placeholders(names, values, VERSION_ATTR, None)
         add_clauses.append(f"{name} :_one")
         values[":_one"] = {"N": "1"}
+    if version is not None:
         if version:
             values[":_version"] = {"N": str(version)}
             condition = f"{name} = :_version"

@@ -152,10 +152,19 @@ class _PageChange:
         return found
 
     def merges(self) -> bool:
-        """True if the page's current values are needed: a minimum, maximum or sketch, or a replacement."""
-        return self.replace or any(
+        """True if the page's current values are needed: a minimum, maximum or sketch to merge into.
+
+        A replacement (a backfill) needs none: it sets what it sets whatever the page holds.
+        """
+        return not self.replace and any(
             part.kind not in ADDITIVE for parts in self.buckets.values() for part in parts
         )
+
+    def safe_twice(self, request: dict[str, Any]) -> bool:
+        """Whether the request may be sent once more to another region: a versioned update may (a
+        second copy fails its condition), a replacement may (it sets the same values again); an ADD
+        of additive parts would add twice."""
+        return self.replace or "ConditionExpression" in request
 
     def request(
         self, table: str, changes: list[tuple[str, Part, Any]], state: PageState | None
@@ -167,26 +176,28 @@ class _PageChange:
         merges go on condition of the version they were merged against.
         """
         key, expiry = self.layout.key(self.key, self.page), self.layout.expiry(self.page)
-        adds = {attr: value for attr, part, value in changes if part.kind in ADDITIVE and not self.replace}
-        merging = [change for change in changes if self.replace or change[1].kind not in ADDITIVE]
+        if self.replace:
+            # Unconditional, yet counting one more version: a writer holding the values it
+            # replaces (in its update cache, in another process) loses its race and reads again.
+            replaced = {attr: encode_part(part, value) for attr, part, value in changes if value is not None}
+            request = update_request(table, key, {}, replaced, expiry, None, bump=True)
+            removes = [attr for attr, _, value in changes if value is None]
+            return (_with_removals(request, removes) if removes else request), None
+        adds = {attr: value for attr, part, value in changes if part.kind in ADDITIVE}
+        merging = [change for change in changes if change[1].kind not in ADDITIVE]
         if not merging or state is None:
             return update_request(table, key, adds, {}, expiry, None), None
         merged = dict(state.merged)
         sets: dict[str, Item] = {}
-        removes: list[str] = []
         for attr, part, value in merging:
-            new = value if self.replace else _merged(part, merged.get(attr), value)
-            if new is None:
-                removes.append(attr)
-            elif self.replace or new is not merged.get(attr):
+            new = _merged(part, merged.get(attr), value)
+            if new is not None and new is not merged.get(attr):
                 sets[attr] = encode_part(part, new)
                 merged[attr] = new
-        if not sets and not removes:
+        if not sets:
             return update_request(table, key, adds, {}, expiry, None), None
-        request = update_request(table, key, adds, sets, expiry, state.version)
-        return (_with_removals(request, removes) if removes else request), PageState(
-            state.version + 1, merged
-        )
+        after = PageState(state.version + 1, merged)
+        return update_request(table, key, adds, sets, expiry, state.version), after
 
 
 class AggregateWriter:
@@ -282,15 +293,14 @@ class AggregateWriter:
             state = (await self._states([change]))[change.cache_key] if change.merges() else None
             request, after = change.request(self._table, changes, state)
             try:
-                await self._caller.call("UpdateItem", request, failover=_safe_twice([request]))
+                await self._caller.call("UpdateItem", request, failover=change.safe_twice(request))
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 self._lost(change)
                 await self._caller.sleep(self._delay(change, delays, error))
                 continue
-            if after is not None:
-                self.cache.put(change.cache_key, after, view)
+            self._committed(change, after)
             return
 
     # -- many pages in transactions ---------------------------------------------------------
@@ -327,11 +337,10 @@ class AggregateWriter:
         self, chunk: list[tuple[_PageChange, dict[str, Any], PageState | None]]
     ) -> tuple[list[_PageChange], str | None]:
         """One transaction: the pages to send again (all of them if it was cancelled), and why to wait."""
-        requests = [request for _, request, _ in chunk]
         try:
             await self._caller.call(
-                "TransactWriteItems", {"TransactItems": [{"Update": r} for r in requests]},
-                failover=_safe_twice(requests),
+                "TransactWriteItems", {"TransactItems": [{"Update": request} for _, request, _ in chunk]},
+                failover=all(change.safe_twice(request) for change, request, _ in chunk),
             )  # fmt: skip
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "UnknownOperationException":
@@ -348,9 +357,16 @@ class AggregateWriter:
             return [change for change, _, _ in chunk], wait
         self.transactions = True
         for change, _, after in chunk:
-            if after is not None:
-                self.cache.put(change.cache_key, after, change.layout.spec.view)
+            self._committed(change, after)
         return [], None
+
+    def _committed(self, change: _PageChange, after: PageState | None) -> None:
+        """A page's update landed: the update cache learns the page's state after it, or forgets a
+        page replaced (whose other buckets' values it does not know)."""
+        if change.replace:
+            self.cache.drop(change.cache_key)
+        elif after is not None:
+            self.cache.put(change.cache_key, after, change.layout.spec.view)
 
     # -- the pages' current values ----------------------------------------------------------
 
@@ -389,12 +405,6 @@ class AggregateWriter:
                 f"merging into the same page first, {self._backoff.max_retries} retries; not applied"
             ) from error
         return delay
-
-
-def _safe_twice(requests: Sequence[dict[str, Any]]) -> bool:
-    """Whether a request may be sent once more to another region: only if every update in it is
-    conditioned (a second copy then fails its condition); additions alone would add twice."""
-    return all("ConditionExpression" in request for request in requests)
 
 
 def _merged(part: Part, current: Any, value: Any) -> Any:

@@ -27,7 +27,7 @@ from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
 from feast_chalk_dynamo.migrate.state import DESTINATION_EPOCH
 from feast_chalk_dynamo.migrate.versions import Reader, version_label, versions_of
-from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, load_store
+from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, guarded_writes, load_store, with_online_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 
 SWITCH_HINT = "see the README, 'Switching from Feast's DynamoDB store'"
@@ -107,13 +107,6 @@ class Plan:
         asyncio.run(self.store.close())
 
 
-def with_online_store(config: RepoConfig, online_store: Any) -> RepoConfig:
-    """``config`` with another ``online_store`` section, the registry and the rest shared."""
-    copied = config.model_copy(update={"online_config": online_store})
-    copied._online_store = online_store  # RepoConfig caches the built section; the copy shares the cache
-    return copied
-
-
 def load_plan(
     repo: Path,
     views: list[str] | None,
@@ -127,7 +120,7 @@ def load_plan(
     prefix = f"{store.project}." if table_prefix is None else table_prefix
     region = source_region or settings.region
     endpoint = source_endpoint_url if source_endpoint_url is not None else settings.endpoint_url
-    guarded = settings.model_copy(update={"only_write_newer_values": True, "check_ts_for_bulk_writes": True})
+    guarded = guarded_writes(settings)
     source_settings = guarded.model_copy(
         update={
             "region": region,
