@@ -287,7 +287,6 @@ class AggregateWriter:
             await self._update(change, changes[start : start + ATTRIBUTES_PER_UPDATE])
 
     async def _update(self, change: _PageChange, changes: list[tuple[str, Part, Any]]) -> None:
-        view = change.layout.spec.view
         delays = self._backoff.delays()
         while True:
             state = (await self._states([change]))[change.cache_key] if change.merges() else None
