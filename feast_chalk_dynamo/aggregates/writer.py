@@ -210,6 +210,7 @@ class AggregateWriter:
                 new = value if replace else _merged(part, merged.get(attr), value)
                 if new is None:
                     removes.append(attr)
+                    merged.pop(attr, None)
                 elif replace or new is not merged.get(attr):
                     sets[attr] = encode_part(part, new)
                     merged[attr] = new
