@@ -48,8 +48,9 @@ SKETCH_ERROR = max(abs(hll_sketch.get_rel_err(bound, True, SKETCH_LG_K, 3)) for 
 class Expected:
     """Expected ``OnlineResponse.to_dict()`` plus per-view event timestamps.
 
-    ``event_ts`` is kept apart from ``values`` because only the HTTP server
-    exposes the timestamps Feast stored alongside each row.
+    ``event_ts`` is kept apart from ``values`` because ``to_dict()`` leaves
+    out the timestamps Feast stored alongside each row (the HTTP server's
+    answer and the response's proto hold them).
     """
 
     values: OnlineDict
