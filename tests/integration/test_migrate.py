@@ -108,7 +108,7 @@ def make_repo(tmp_path: Path, endpoint: Endpoint, source: data_gen.SourceData) -
     feast_yaml.write_text(json.dumps(feast_config))  # JSON is YAML
     feast = repo.feast()
     feast.apply(repo.objects.all())
-    feast.materialize(*window(repo))
+    feast.materialize(*window(repo), repo.objects.materialized())
     repo.ours().apply(build_objects(source.data_dir).all())
     return repo
 
