@@ -246,7 +246,8 @@ def example_case(tmp: Path, endpoint_url: str) -> Service:
     store = config.feature_store(variables)
     objects = build_objects(source.data_dir)
     store.apply(objects.all())
-    store.materialize(source.now - max(v.ttl for v in objects.feature_views() if v.ttl), source.now)
+    start = source.now - max(v.ttl for v in objects.feature_views() if v.ttl)
+    store.materialize(start, source.now, objects.materialized())
     label = "example repo: driver_ranking, its 2 views"
     return Service(label, store, objects.driver_ranking, list(source.driver_ids))
 

@@ -83,7 +83,7 @@ def example_write_units(
             rows = count_rows(store)
             sim.reset()  # from an empty table: the sizes of earlier candidates' items forgotten
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                store.materialize(start, source.now)
+                store.materialize(start, source.now, objects.materialized())
             stats = sim.stats()
             results.append(ExampleWrite(label, rows[0], stats.write_units, Counter(stats.requests)))
         except Exception as error:  # reported in the table

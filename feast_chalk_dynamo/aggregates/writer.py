@@ -86,10 +86,15 @@ class AggregateCounts:
 
 @dataclass(frozen=True)
 class PageState:
-    """A page's merged (non-additive) values as of its version ``_n``."""
+    """A page's merged (non-additive) values as of its version ``_n``, as stored (attribute values).
+
+    Kept encoded, not decoded: a DataSketches sketch kept in a cache that
+    lives as long as the process is still alive when the interpreter exits,
+    and nanobind then reports every one as leaked (a line each, on stderr).
+    """
 
     version: int
-    merged: Mapping[str, Any]
+    merged: Mapping[str, Item]
 
 
 class UpdateCache:
@@ -190,10 +195,11 @@ class _PageChange:
         merged = dict(state.merged)
         sets: dict[str, Item] = {}
         for attr, part, value in merging:
-            new = _merged(part, merged.get(attr), value)
-            if new is not None and new is not merged.get(attr):
-                sets[attr] = encode_part(part, new)
-                merged[attr] = new
+            stored = merged.get(attr)
+            current = None if stored is None else decode_part(part, stored)
+            new = _merged(part, current, value)
+            if new is not None and new is not current:
+                sets[attr] = merged[attr] = encode_part(part, new)
         if not sets:
             return update_request(table, key, adds, {}, expiry, None), None
         after = PageState(state.version + 1, merged)
@@ -420,15 +426,15 @@ def _merged(part: Part, current: Any, value: Any) -> Any:
     return current if sketch_bytes(merged) == sketch_bytes(current) else merged
 
 
-def _non_additive(layout: PageLayout, item: Item) -> dict[str, Any]:
-    """The page's merged attributes, decoded (the additive ones are never read back by writers)."""
+def _non_additive(layout: PageLayout, item: Item) -> dict[str, Item]:
+    """The page's merged attributes (the additive ones are never read back by writers)."""
     by_attribute = {part_id: part for part, part_id in layout.part_ids.items()}
-    found: dict[str, Any] = {}
+    found: dict[str, Item] = {}
     for name, stored in item.items():
         part_id, dot, _ = name.rpartition(".")
         part = by_attribute.get(part_id) if dot else None
         if part is not None and part.kind not in ADDITIVE:
-            found[name] = decode_part(part, stored)
+            found[name] = stored
     return found
 
 
