@@ -36,7 +36,7 @@ from feast_chalk_dynamo.items.layout import MAX_ITEM_BYTES
 # Feast's default bucket width when ``tiling_hop_size`` is unset (its tiling's default too).
 DEFAULT_HOP = timedelta(minutes=5)
 # The longest window is read from about this many pages per entity.
-PAGES_PER_WINDOW = 4
+PAGES_PER_WINDOW = 8
 # ... unless that makes a page larger than this at its fullest (every bucket with every part at its
 # largest): an update is charged on the whole page, and a page must stay far within 400 KB.
 MAX_PAGE_BYTES = 64 * 1024
