@@ -56,8 +56,16 @@ redis-server:
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } \
 	  || echo "redis-server not installed: the cache benchmark will skip Feast's Redis store"
 
+# Windowed aggregations: pushes a second (dynalite, and the simulated endpoint), a read of
+# 100 entities x 8 windowed features against a plain read of 8, write units per event; prints
+# ratios and targets, asserts nothing. `make bench-agg BENCH_AGG_ARGS=--quick` takes about a minute.
+BENCH_AGG_ARGS ?=
+.PHONY: bench-agg
+bench-agg: venv node_modules
+	$(VENV_PY) -m benchmarks.agg_bench $(BENCH_AGG_ARGS)
+
 # Write throughput vs Feast's DynamoDB store, on dynalite and on a simulated DynamoDB
-# (benchmarks/simulated_dynamodb.py); prints ratios, asserts nothing. About 6 minutes;
+# (benchmarks/simulated_dynamodb/); prints ratios, asserts nothing. About 6 minutes;
 # `make bench-write BENCH_WRITE_ARGS=--quick` takes under 2.
 BENCH_WRITE_ARGS ?=
 .PHONY: bench-write

@@ -1,9 +1,9 @@
 """``make bench``, second part: the namespace cache on hot keys, the Bloom filter on absent keys.
 
 One run starts dynalite and a redis-server on loopback ports, loads the same
-mixed-type rows (``cache_dataset``, 5 views) of every driver some request asks
-for (drawn from 100,000) into this store, Feast's DynamoDB store and Feast's
-Redis store, then:
+mixed-type rows (``dataset.mixed``, 5 views of 14 features) of every driver
+some request asks for (drawn from 100,000) into this store, Feast's DynamoDB
+store and Feast's Redis store, then:
 
 * **Hot keys.** ``get_online_features`` of 10 distinct drivers x 5 views,
   drivers drawn Zipf-distributed (s = 1.1, the hottest driver a random one),
@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import numpy as np
 from feast import FeatureStore
 
-from benchmarks import cache_dataset, dataset, redis_server
+from benchmarks import dataset, feature_stores, redis_server
 from benchmarks.floor import ENTITY_SK
 from benchmarks.read_bench import check_same_answers, line, log, online_features, settle_heap
 from benchmarks.timing import Summary, time_interleaved
@@ -47,6 +46,9 @@ from tests.dynamodb_limits import item_size
 from tests.servers import start_dynalite
 
 SEED = 20240917
+# 14 features per view, not the other benchmarks' 20: the shape this benchmark has always read, so its
+# figures compare with earlier runs'.
+DATA = dataset.mixed(features_per_view=14)
 ZIPF_S = 1.1
 ENTITIES_PER_REQUEST = 10
 # The DESIGN's example TTL; an LRU of a tenth of the drivers, so the cache
@@ -88,7 +90,7 @@ class ReadMeter:
         self.requests = 0
         self.keys: list[str] = []
         self._lock = threading.Lock()  # listeners run on the client threads
-        dataset.online_store(store).engine(store.config).reads.listeners.append(self)
+        feature_stores.online_store(store).engine(store.config).reads.listeners.append(self)
 
     def __call__(self, operation: str, payload: dict[str, Any]) -> None:
         if operation != "BatchGetItem":
@@ -106,16 +108,16 @@ class ReadMeter:
 
 def item_sizes(endpoint_url: str, keys: Iterable[str]) -> dict[str, int]:
     """The whole stored size of each entity item of ``keys`` that exists (absent keys are left out)."""
-    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=dataset.REGION)
+    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=feature_stores.REGION)
     sizes: dict[str, int] = {}
     pending = [{"pk": {"S": key}, "sk": {"S": ENTITY_SK}} for key in set(keys)]
     try:
         while pending:
             batch, pending = pending[:100], pending[100:]
-            response = client.batch_get_item(RequestItems={dataset.OUR_TABLE: {"Keys": batch}})
-            for item in response["Responses"].get(dataset.OUR_TABLE, []):
+            response = client.batch_get_item(RequestItems={feature_stores.OUR_TABLE: {"Keys": batch}})
+            for item in response["Responses"].get(feature_stores.OUR_TABLE, []):
                 sizes[item["pk"]["S"]] = item_size(item)
-            pending += response.get("UnprocessedKeys", {}).get(dataset.OUR_TABLE, {}).get("Keys", [])
+            pending += response.get("UnprocessedKeys", {}).get(feature_stores.OUR_TABLE, {}).get("Keys", [])
     finally:
         client.close()
     return sizes
@@ -137,13 +139,13 @@ def read_units(keys: Sequence[str], sizes: dict[str, int]) -> float:
 
 def namespace_counters(store: FeatureStore) -> dict[str, dict[str, int]]:
     """The store's per-view cache and Bloom counters."""
-    counters: dict[str, dict[str, int]] = dataset.online_store(store).namespace_counters(store.config)
+    counters: dict[str, dict[str, int]] = feature_stores.online_store(store).namespace_counters(store.config)
     return counters
 
 
 def counter_totals(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, int]:
     """Each counter's increase between two snapshots, summed over the benchmark's views."""
-    views = cache_dataset.view_names()
+    views = DATA.view_names()
     return {
         name: sum(after.get(v, {}).get(name, 0) - before.get(v, {}).get(name, 0) for v in views)
         for name in COUNTER_NAMES
@@ -160,39 +162,13 @@ COST_NOTE = (
 # -- request draws ------------------------------------------------------------------------------------
 
 
-def zipf_requests(ids: Sequence[int], count: int, seed: int) -> list[list[int]]:
-    """``count`` requests of ``ENTITIES_PER_REQUEST`` distinct drivers, Zipf-distributed over ``ids``.
-
-    The driver of rank k (a random permutation, so the hottest ones are not
-    neighbours) is drawn with probability proportional to k^-s; a repeat within
-    a request is drawn again, as a request for 10 different drivers would be.
-    """
-    rng = np.random.default_rng(seed)
-    by_rank = rng.permutation(np.asarray(ids))
-    weights = np.arange(1, len(ids) + 1, dtype=np.float64) ** -ZIPF_S
-    cumulative = np.cumsum(weights)
-    cumulative /= cumulative[-1]
-    requests = []
-    for _ in range(count):
-        chosen: dict[int, None] = {}
-        while len(chosen) < ENTITIES_PER_REQUEST:
-            ranks = np.searchsorted(cumulative, rng.random(ENTITIES_PER_REQUEST), side="right")
-            for rank in ranks[: ENTITIES_PER_REQUEST - len(chosen)]:
-                chosen.setdefault(int(by_rank[min(rank, len(ids) - 1)]))
-        requests.append(list(chosen))
-    return requests
-
-
 def half_absent_requests(ids: Sequence[int], count: int, seed: int) -> list[list[int]]:
     """Requests of 5 written drivers (uniform) and 5 never written, shuffled together."""
     rng = random.Random(seed)
     half = ENTITIES_PER_REQUEST // 2
-    absent_ids = range(
-        cache_dataset.FIRST_ABSENT_ID, cache_dataset.FIRST_ABSENT_ID + cache_dataset.ABSENT_POOL
-    )
     requests = []
     for _ in range(count):
-        request = rng.sample(ids, half) + rng.sample(absent_ids, ENTITIES_PER_REQUEST - half)
+        request = rng.sample(ids, half) + rng.sample(dataset.ABSENT_DRIVER_IDS, ENTITIES_PER_REQUEST - half)
         rng.shuffle(request)
         requests.append(request)
     return requests
@@ -241,7 +217,7 @@ def measure(
     Meters and counters start after the warm-up, so they count the timed
     requests only, and the cache starts them warm, as a server's would be.
     """
-    refs = cache_dataset.feature_refs(cache_dataset.view_names())
+    refs = DATA.feature_refs(DATA.view_names())
     candidates = {name: online_features(store, refs) for name, store in stores.items()}
     time_interleaved(candidates, inputs[: plan.warmup], warmup=plan.warmup)
     for meter in meters.values():
@@ -278,13 +254,13 @@ def hot_keys(
 ) -> None:
     log(
         f"\n== Hot keys (ms): get_online_features of {ENTITIES_PER_REQUEST} drivers x "
-        f"{dataset.N_VIEWS} views, Zipf s={ZIPF_S} over {plan.entities:,} drivers =="
+        f"{DATA.n_views} views, Zipf s={ZIPF_S} over {plan.entities:,} drivers =="
     )
     log(
         f"(cache: ttl_seconds={CACHE_TTL_SECONDS}, max_lru_size={CACHE_MAX_LRU_SIZE:,} per view; "
         f"{plan.warmup} requests of warm-up, then {plan.requests} timed, per store)"
     )
-    check_same_answers(stores, cache_dataset.feature_refs(cache_dataset.view_names()), inputs[0])
+    check_same_answers(stores, DATA.feature_refs(DATA.view_names()), inputs[0])
     measured = measure(stores, meters, stores["ours, cache on"], inputs, plan, endpoint_url)
     log(f"({COST_NOTE}; ours only)")
     ours = measured.summaries["ours, cache on"]
@@ -329,7 +305,7 @@ def absent_keys(
 ) -> None:
     log(
         f"\n== Absent keys (ms): get_online_features of {ENTITIES_PER_REQUEST} drivers x "
-        f"{dataset.N_VIEWS} views, half never written =="
+        f"{DATA.n_views} views, half never written =="
     )
     log(
         f"(Bloom filter per view: expected_keys={len(written_ids):,}, "
@@ -337,7 +313,7 @@ def absent_keys(
     )
     written = set(written_ids)
     present = [driver for driver in inputs[0] if driver in written]
-    check_same_answers(stores, cache_dataset.feature_refs(cache_dataset.view_names()), present)
+    check_same_answers(stores, DATA.feature_refs(DATA.view_names()), present)
     measured = measure(stores, meters, stores["bloom on"], inputs, plan, endpoint_url)
     log(f"({COST_NOTE}, an absent key half a unit)")
     on, off = measured.summaries["bloom on"], measured.summaries["bloom off"]
@@ -379,7 +355,7 @@ def ratio_text(value: float, baseline: float) -> str:
 
 def our_knobs(written: int) -> dict[str, dict[str, Any]]:
     """The online_store knobs of each of our stores, by candidate name."""
-    views = cache_dataset.view_names()
+    views = DATA.view_names()
     cache = [
         {"namespace": view, "ttl_seconds": CACHE_TTL_SECONDS, "max_lru_size": CACHE_MAX_LRU_SIZE}
         for view in views
@@ -395,26 +371,6 @@ def our_knobs(written: int) -> dict[str, dict[str, Any]]:
         "cache": {**common, "cached_namespaces": cache},
         "bloom": {**common, "bloom_filters": bloom},
     }
-
-
-def load(stores: dict[str, FeatureStore], data_dir: Path, ids: list[int]) -> None:
-    """The same rows into every store, through each one's ``online_write_batch``, a view at a time."""
-    first = next(iter(stores.values()))
-    views = [first.get_feature_view(name) for name in cache_dataset.view_names()]
-    spent = dict.fromkeys(stores, 0.0)
-    started = time.monotonic()
-    for view, rows in cache_dataset.view_rows(data_dir, views, ids, SEED):
-        for name, store in stores.items():
-            write_started = time.monotonic()
-            dataset.online_store(store).online_write_batch(
-                store.config, store.get_feature_view(view.name), rows, None
-            )
-            spent[name] += time.monotonic() - write_started
-        log(f"  {view.name}: {len(rows):,} rows into {len(stores)} stores")
-    rates = ", ".join(
-        f"{name} {len(ids) * len(views) / seconds:,.0f} rows/s" for name, seconds in spent.items()
-    )
-    log(f"  loaded in {time.monotonic() - started:.0f} s ({rates})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -435,14 +391,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # As read_bench runs (see its --switch-interval): threads hand reads to each other, for every store alike.
     sys.setswitchinterval(0.001)
     started = time.monotonic()
-    dataset.use_fake_aws_credentials()
+    feature_stores.use_fake_aws_credentials()
     redis_binary = redis_server.binary()
     with contextlib.ExitStack() as cleanup:
         server = start_dynalite()
         cleanup.callback(server.stop)
         url = server.endpoint.url
         tmp_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="feast-cache-bench-")))
-        baselines = {"feast dynamodb": dataset.feast_config(tmp_dir, url)}
+        baselines = {"feast dynamodb": feature_stores.feast_config(tmp_dir / "registry-feast.db", url)}
         if redis_binary is None:
             log(
                 "redis-server not found on PATH: the Redis column is skipped "
@@ -450,32 +406,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             connection = cleanup.enter_context(redis_server.running_redis(redis_binary))
-            baselines["feast redis"] = dataset.repo_config(
+            baselines["feast redis"] = feature_stores.repo_config(
                 tmp_dir / "registry-redis.db", {"type": "redis", "connection_string": connection}
             )
-        population = cache_dataset.driver_ids(plan.entities)
-        hot_inputs = zipf_requests(population, plan.warmup + plan.requests, SEED)
+        population = DATA.driver_ids(plan.entities)
+        hot_inputs = dataset.zipf_draws(
+            population, ENTITIES_PER_REQUEST, plan.warmup + plan.requests, ZIPF_S, SEED
+        )
         # A driver no request asks for changes no measurement, and loading is most of the
         # run (dynalite applies one update at a time): only requested drivers are written.
         written = sorted({driver for request in hot_inputs for driver in request})
         absent_inputs = half_absent_requests(written, plan.warmup + plan.requests, SEED + 1)
         log(
             f"dynalite on {url}; drivers drawn from {plan.entities:,}, of which the "
-            f"{len(written):,} that requests ask for are written; {dataset.N_VIEWS} views x 14 mixed features"
+            f"{len(written):,} that requests ask for are written; "
+            f"{DATA.n_views} views x {len(DATA.features)} mixed features"
         )
         knobs = our_knobs(len(written))
+        data_dir = tmp_dir / "data"
+        data_dir.mkdir()
+        DATA.write_sources(data_dir, written, SEED, dataset.utc_now())
         # The Bloom store loads our table: its filters learn every key as it is written.
-        loading = {"ours": dataset.our_config(tmp_dir, url, **knobs["bloom"]), **baselines}
+        registry = tmp_dir / "registry-ours.db"
+        loading = {"ours": feature_stores.our_config(registry, url, **knobs["bloom"]), **baselines}
         stores: dict[str, FeatureStore] = {}
         for name, config in loading.items():
-            stores[name] = cache_dataset.applied_store(config, tmp_dir)
-            cleanup.callback(dataset.close, stores[name])
+            stores[name] = feature_stores.applied_store(config, [DATA], data_dir)
+            cleanup.callback(feature_stores.close, stores[name])
         log("loading:")
-        load(stores, tmp_dir, written)
+        feature_stores.load(stores, DATA, data_dir, log)
         # More clients of the same registry and table, each with its own engine (its own knobs).
         for name in ("plain", "cache"):
-            stores[name] = FeatureStore(config=dataset.our_config(tmp_dir, url, **knobs[name]))
-            cleanup.callback(dataset.close, stores[name])
+            stores[name] = FeatureStore(config=feature_stores.our_config(registry, url, **knobs[name]))
+            cleanup.callback(feature_stores.close, stores[name])
         meters = {name: ReadMeter(stores[name]) for name in ("ours", "plain", "cache")}
         settle_heap(freeze=True)
         hot = {"ours, cache on": stores["cache"], "ours, cache off": stores["plain"]}

@@ -1,255 +1,288 @@
-"""The benchmark's data sets and the two FeatureStores that serve them.
+"""The benchmarks' data: drivers with views of mixed-type features, and the drivers each request asks for.
 
-Both stores get the same Feast definitions and the same rows, written through
-``FeatureStore.write_to_online_store``, so any difference in read latency comes
-from the online store and not from what it holds.
+Every benchmark draws from here, so they all measure the same kind of data:
+what a real driver-stats repo holds, floats and counts beside labels, an id,
+lists of ints, floats and strings and a map. Lists, maps and strings cost a
+store far more to decode, encode and bill than numbers, so a benchmark of
+numbers alone flatters whichever store decodes numbers fastest (an outside
+run found this store 0.85x of Feast's where numbers said 0.58x).
 
-Two data sets, each 5 views of 20 features on its own drivers:
+What a benchmark varies is an argument, not a copy: views, features per view
+(``mixed``), drivers written and the seed (``DataSet.write_sources``), and the
+drivers of each request (``uniform_draws``, ``zipf_draws``). ``NUMERIC``, the
+read benchmark's original all-number rows, is kept to show the numeric path
+on its own.
 
-* ``mixed`` (the main one): what a real driver-stats repo holds, floats and
-  counts beside labels, an id, lists of ints, floats and strings and a map.
-  Lists, maps and strings cost a store far more to decode than numbers, so a
-  benchmark of numbers alone flatters whichever store decodes numbers fastest
-  (an outside run found this store 0.85x of Feast's where numbers said 0.58x).
-* ``numeric``: 16 floats, 3 ints and one short label per view, the original
-  benchmark's data, kept to show the numeric path on its own.
+The rows exist as parquet files, one per view (what ``materialize`` reads),
+and as the rows ``online_write_batch`` takes, converted from those files by
+Feast's own converter (``feast_rows``), so every store is handed identical
+protos and a benchmark that loads several stores converts once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
+import json
 import random
 import string
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]  # no stubs among the extras
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs among the extras
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-from feast.repo_config import RepoConfig
 from feast.types import Array, FeastType, Float64, Int64, Map, String
+from feast.utils import _convert_arrow_to_proto
 
-PROJECT = "bench"
-REGION = "us-east-1"
-OUR_TABLE = "bench-chalk"
-OUR_TYPE = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
 JOIN_KEY = "driver_id"
+TIMESTAMP_FIELD = "event_timestamp"
+CREATED_FIELD = "created"
 N_VIEWS = 5
+# Event times lie within this window before "now"; materialize asks for a slightly wider one.
+EVENT_SPREAD = timedelta(hours=1)
+# Drivers that are never written: requests for absent keys draw from here. A pool this
+# large keeps repeats rare, so a Bloom filter's false-positive rate is measured over many
+# distinct keys, not the same few again.
+ABSENT_DRIVER_IDS = range(10_000_000, 11_000_000)
 
 TIERS = ("gold", "silver", "bronze", "new")
 CITIES = ("Lisbon", "Porto", "Madrid", "Berlin", "Austin", "Osaka", "Lagos")
 TAGS = ("ev", "hybrid", "xl", "pet-friendly", "wheelchair", "premium", "quiet")
 ID_ALPHABET = string.ascii_lowercase + string.digits
 
-# Forced, not setdefault: with real credentials in the environment a store
-# that dropped its endpoint_url would reach AWS. Same values as tests/conftest.py.
-FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-}
-REAL_AWS_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+# Feast's rows for online_write_batch: entity key, values, event time, created time.
+Row = tuple[EntityKeyProto, dict[str, ValueProto], datetime, "datetime | None"]
 
 
-def use_fake_aws_credentials() -> None:
-    os.environ.update(FAKE_AWS_ENV)
-    for name in REAL_AWS_ENV:
-        os.environ.pop(name, None)
+@dataclass(frozen=True)
+class Feature:
+    """One feature of every view of a data set: its name, its type, and how a value is drawn."""
+
+    name: str
+    dtype: FeastType
+    draw: Callable[[random.Random], Any]
 
 
-# -- the data sets --------------------------------------------------------------------------------
+def _float(rng: random.Random) -> float:
+    return rng.uniform(-1000, 1000)
 
 
-def _numeric_row(rng: random.Random) -> dict[str, Any]:
-    values: dict[str, Any] = {f"f{i}": rng.uniform(-1000, 1000) for i in range(16)}
-    values.update({f"n{i}": rng.randrange(1_000_000) for i in range(3)})
-    values["s0"] = rng.choice(TIERS)
-    return values
+def _count(rng: random.Random) -> int:
+    return rng.randrange(1_000_000)
 
 
-def _mixed_row(rng: random.Random) -> dict[str, Any]:
-    values: dict[str, Any] = {f"f{i}": rng.uniform(-1000, 1000) for i in range(10)}
-    values.update({f"n{i}": rng.randrange(1_000_000) for i in range(3)})
-    values["tier"] = rng.choice(TIERS)
-    values["city"] = rng.choice(CITIES)
-    values["last_trip_id"] = "trip_" + "".join(rng.choices(ID_ALPHABET, k=15))
-    values["trips_by_hour"] = [rng.randrange(12) for _ in range(rng.randint(4, 12))]
-    values["recent_fares"] = [round(rng.uniform(3, 80), 2) for _ in range(rng.randint(3, 8))]
-    values["tags"] = rng.sample(TAGS, rng.randint(1, 4))
-    # Mixed value types on purpose: a map's values are self-describing Values.
-    values["attrs"] = {
-        "score": round(rng.uniform(0, 5), 2),
-        "band": rng.choice("abcde"),
-        "trips_7d": rng.randrange(200),
-    }
-    return values
+def _tier(rng: random.Random) -> str:
+    return rng.choice(TIERS)
+
+
+def _attrs(rng: random.Random) -> str:
+    # Parquet map<> columns reach Feast as (key, value) pairs, which its MAP conversion
+    # rejects; a JSON object per row is what it accepts from files (feature_repo_example
+    # does the same). Mixed value types on purpose: a map's values are self-describing.
+    return json.dumps(
+        {"score": round(rng.uniform(0, 5), 2), "band": rng.choice("abcde"), "trips_7d": rng.randrange(200)}
+    )
+
+
+# Every mixed view has these; floats make up the rest of its features.
+_NOT_FLOATS = (
+    *(Feature(f"n{i}", Int64, _count) for i in range(3)),
+    Feature("tier", String, _tier),
+    Feature("city", String, lambda rng: rng.choice(CITIES)),
+    Feature("last_trip_id", String, lambda rng: "trip_" + "".join(rng.choices(ID_ALPHABET, k=15))),
+    Feature(
+        "trips_by_hour", Array(Int64), lambda rng: [rng.randrange(12) for _ in range(rng.randint(4, 12))]
+    ),
+    Feature(
+        "recent_fares",
+        Array(Float64),
+        lambda rng: [round(rng.uniform(3, 80), 2) for _ in range(rng.randint(3, 8))],
+    ),
+    Feature("tags", Array(String), lambda rng: rng.sample(TAGS, rng.randint(1, 4))),
+    Feature("attrs", Map, _attrs),
+)
 
 
 @dataclass(frozen=True)
 class DataSet:
-    """One data set: its views' schema, how a row is drawn, and whose drivers it is written for.
+    """Views of the same features over a range of drivers; how their rows are drawn.
 
     Each data set has its own view names and its own range of driver ids, so
-    one table can hold both without an item carrying the other set's features.
+    one table can hold several without an item carrying another's features.
     """
 
     name: str
-    summary: str
     view_prefix: str
     first_driver_id: int
-    schema: tuple[tuple[str, FeastType], ...]
-    draw_row: Callable[[random.Random], dict[str, Any]]
+    features: tuple[Feature, ...]
+    n_views: int = N_VIEWS
+
+    @property
+    def summary(self) -> str:
+        """The features of one view by type, e.g. ``10 Float64, 3 Int64, ..., 1 Map``."""
+        counts = Counter(str(feature.dtype) for feature in self.features)
+        return ", ".join(f"{count} {dtype}" for dtype, count in counts.items())
 
     def view_names(self) -> list[str]:
-        return [f"{self.view_prefix}{i}" for i in range(N_VIEWS)]
+        return [f"{self.view_prefix}{i}" for i in range(self.n_views)]
 
     def feature_names(self) -> list[str]:
-        return [name for name, _ in self.schema]
+        return [feature.name for feature in self.features]
 
-    def feature_refs(self, views: list[str]) -> list[str]:
+    def feature_refs(self, views: Sequence[str]) -> list[str]:
         return [f"{view}:{feature}" for view in views for feature in self.feature_names()]
 
     def driver_ids(self, n_entities: int) -> list[int]:
         return list(range(self.first_driver_id, self.first_driver_id + n_entities))
 
-    def views(self, driver: Entity) -> list[FeatureView]:
-        fields = [Field(name=JOIN_KEY, dtype=Int64)] + [Field(name=n, dtype=t) for n, t in self.schema]
+    def views(self, driver: Entity, data_dir: Path) -> list[FeatureView]:
+        """The views, each reading its parquet file in ``data_dir`` (``write_sources``)."""
+        fields = [
+            Field(name=JOIN_KEY, dtype=Int64),
+            *(Field(name=f.name, dtype=f.dtype) for f in self.features),
+        ]
         return [
             FeatureView(
                 name=name,
                 entities=[driver],
                 schema=fields,
-                source=FileSource(path=f"/nonexistent/{name}.parquet", timestamp_field="event_timestamp"),
-                # Far longer than the data's age, so every row reads as live during the run.
+                source=FileSource(
+                    path=str(parquet_path(data_dir, name)),
+                    timestamp_field=TIMESTAMP_FIELD,
+                    created_timestamp_column=CREATED_FIELD,
+                ),
+                # Far longer than the data's age: every row reads as live, nothing is filtered as expired.
                 ttl=timedelta(days=365),
             )
             for name in self.view_names()
         ]
 
-    def frames(self, n_entities: int, seed: int) -> dict[str, pd.DataFrame]:
-        """One DataFrame per view with a row per driver, event time a few minutes ago."""
+    def write_sources(self, data_dir: Path, ids: Sequence[int], seed: int, now: datetime) -> None:
+        """Each view's parquet file: a row per driver of ``ids``, event times in the hour before ``now``.
+
+        One view at a time, so that the rows of one view, not all of them, are in memory at once.
+        """
         rng = random.Random(seed)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        ids = self.driver_ids(n_entities)
-        result = {}
+        spread = int(EVENT_SPREAD.total_seconds())
         for name in self.view_names():
-            rows = [self.draw_row(rng) for _ in ids]
+            events = [now - timedelta(seconds=rng.randrange(spread)) for _ in ids]
             columns: dict[str, Any] = {
-                JOIN_KEY: ids,
-                "event_timestamp": [now - timedelta(minutes=rng.randrange(60)) for _ in ids],
+                JOIN_KEY: list(ids),
+                TIMESTAMP_FIELD: events,
+                CREATED_FIELD: [event + timedelta(seconds=1) for event in events],
             }
-            for feature in self.feature_names():
-                columns[feature] = [row[feature] for row in rows]
-            result[name] = pd.DataFrame(columns)
-        return result
+            rows = [[feature.draw(rng) for feature in self.features] for _ in ids]
+            for index, feature in enumerate(self.features):
+                columns[feature.name] = [row[index] for row in rows]
+            _write_parquet(parquet_path(data_dir, name), pd.DataFrame(columns))
 
 
-MIXED = DataSet(
-    name="mixed",
-    summary="10 floats, 3 ints, 3 strings, a list of ints, of floats and of strings, a map",
-    view_prefix="m",
-    first_driver_id=1_000_000,
-    schema=(
-        *((f"f{i}", Float64) for i in range(10)),
-        *((f"n{i}", Int64) for i in range(3)),
-        ("tier", String),
-        ("city", String),
-        ("last_trip_id", String),
-        ("trips_by_hour", Array(Int64)),
-        ("recent_fares", Array(Float64)),
-        ("tags", Array(String)),
-        ("attrs", Map),
-    ),
-    draw_row=_mixed_row,
-)
+def mixed(features_per_view: int = 20) -> DataSet:
+    """The mixed data set: every type above once or more, and floats up to ``features_per_view``."""
+    floats = features_per_view - len(_NOT_FLOATS)
+    if floats < 1:
+        raise ValueError(f"a mixed view has {len(_NOT_FLOATS) + 1} features or more, not {features_per_view}")
+    return DataSet(
+        name="mixed",
+        view_prefix="m",
+        first_driver_id=1_000_000,
+        features=(*(Feature(f"f{i}", Float64, _float) for i in range(floats)), *_NOT_FLOATS),
+    )
+
+
+MIXED = mixed()
 NUMERIC = DataSet(
     name="numeric",
-    summary="16 floats, 3 ints, 1 string",
     view_prefix="v",
     first_driver_id=3_000_000,
-    schema=(
-        *((f"f{i}", Float64) for i in range(16)),
-        *((f"n{i}", Int64) for i in range(3)),
-        ("s0", String),
+    features=(
+        *(Feature(f"f{i}", Float64, _float) for i in range(16)),
+        *(Feature(f"n{i}", Int64, _count) for i in range(3)),
+        Feature("s0", String, _tier),
     ),
-    draw_row=_numeric_row,
 )
 DATA_SETS = {data.name: data for data in (MIXED, NUMERIC)}
 
 
-def definitions(data_sets: list[DataSet]) -> tuple[Entity, list[FeatureView]]:
+def definitions(data_sets: Sequence[DataSet], data_dir: Path) -> tuple[Entity, list[FeatureView]]:
     """Fresh objects on every call: ``FeatureStore.apply`` mutates what it is given."""
     driver = Entity(name="driver", join_keys=[JOIN_KEY], value_type=ValueType.INT64)
-    return driver, [view for data in data_sets for view in data.views(driver)]
+    return driver, [view for data in data_sets for view in data.views(driver, data_dir)]
 
 
-# -- the stores -----------------------------------------------------------------------------------
+def parquet_path(data_dir: Path, view: str) -> Path:
+    return data_dir / f"{view}.parquet"
 
 
-def our_config(tmp_dir: Path, endpoint_url: str, **knobs: Any) -> RepoConfig:
-    """This store; extra ``knobs`` (e.g. racing) go into the online_store section."""
-    return repo_config(
-        tmp_dir / "registry-ours.db",
-        {
-            "type": OUR_TYPE,
-            "table_name": OUR_TABLE,
-            "endpoint_url": endpoint_url,
-            "create_tables_if_not_exists": True,
-            **knobs,
-        },
-    )
+def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """A materialize source, with its timestamps in UTC microseconds."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for column in (TIMESTAMP_FIELD, CREATED_FIELD):
+        index = table.schema.get_field_index(column)
+        table = table.set_column(index, column, table.column(column).cast(pa.timestamp("us", tz="UTC")))
+    pq.write_table(table, path)
 
 
-def feast_config(tmp_dir: Path, endpoint_url: str) -> RepoConfig:
-    """Feast's built-in store: one table per view, ``<project>.<view>``, created on apply."""
-    return repo_config(
-        tmp_dir / "registry-feast.db",
-        {"type": "dynamodb", "region": REGION, "endpoint_url": endpoint_url},
-    )
+def feast_rows(data_dir: Path, view: FeatureView) -> list[Row]:
+    """The view's rows as ``online_write_batch`` gets them, read back from its parquet file.
+
+    Converted by the same Feast function the local materialization engine
+    calls (``feast.utils._convert_arrow_to_proto``), so the protos, the
+    timestamps and the created column are what ``materialize`` would hand over.
+    """
+    table = pq.read_table(parquet_path(data_dir, view.name))
+    join_keys = {column.name: column.dtype.to_value_type() for column in view.entity_columns}
+    rows: list[Row] = _convert_arrow_to_proto(table, view, join_keys)
+    return rows
 
 
-def repo_config(registry: Path, online_store: dict[str, Any], project: str = PROJECT) -> RepoConfig:
-    # materialization_config left at its default: online_write_batch_size None
-    # hands each view's rows to the online store in one call, as a user gets.
-    return RepoConfig(
-        project=project,
-        provider="local",
-        registry=str(registry),
-        online_store=online_store,
-        entity_key_serialization_version=3,
-    )
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def applied_store(config: RepoConfig, data_sets: list[DataSet]) -> FeatureStore:
-    store = FeatureStore(config=config)
-    driver, views = definitions(data_sets)
-    store.apply([driver, *views])
-    return store
-
-
-def load(store: FeatureStore, data: dict[str, pd.DataFrame], log: Callable[[str], None]) -> None:
-    for name, frame in data.items():
-        store.write_to_online_store(name, frame)
-        log(f"  {name}: {len(frame)} rows")
+def materialize_window(now: datetime) -> tuple[datetime, datetime]:
+    """A window holding every event time of ``write_sources(now=now)``."""
+    return now - EVENT_SPREAD - timedelta(minutes=5), now + timedelta(minutes=1)
 
 
 def entity_key(driver_id: int) -> EntityKeyProto:
     return EntityKeyProto(join_keys=[JOIN_KEY], entity_values=[ValueProto(int64_val=driver_id)])
 
 
-def online_store(store: FeatureStore) -> Any:
-    """The store's OnlineStore object, for calling ``online_read`` directly."""
-    return store._get_provider().online_store
+# -- the drivers of each request ---------------------------------------------------------------------
 
 
-def close(store: FeatureStore) -> None:
-    """Release the online store's clients and pools (Feast's public, async, close)."""
-    asyncio.run(store.close())
+def uniform_draws(population: Sequence[Any], size: int, count: int, seed: int) -> list[list[Any]]:
+    """``count`` random samples of ``size`` distinct elements, the same for every run."""
+    rng = random.Random(seed)
+    return [rng.sample(population, size) for _ in range(count)]
+
+
+def zipf_draws(population: Sequence[int], size: int, count: int, s: float, seed: int) -> list[list[int]]:
+    """``count`` requests of ``size`` distinct drivers, Zipf-distributed over ``population``.
+
+    The driver of rank k (a random permutation, so the hottest ones are not
+    neighbours) is drawn with probability proportional to k^-s; a repeat within
+    a request is drawn again, as a request for ``size`` different drivers would be.
+    """
+    rng = np.random.default_rng(seed)
+    by_rank = rng.permutation(np.asarray(population))
+    weights = np.arange(1, len(population) + 1, dtype=np.float64) ** -s
+    cumulative = np.cumsum(weights)
+    cumulative /= cumulative[-1]
+    requests = []
+    for _ in range(count):
+        chosen: dict[int, None] = {}
+        while len(chosen) < size:
+            ranks = np.searchsorted(cumulative, rng.random(size), side="right")
+            for rank in ranks[: size - len(chosen)]:
+                chosen.setdefault(int(by_rank[min(rank, len(population) - 1)]))
+        requests.append(list(chosen))
+    return requests

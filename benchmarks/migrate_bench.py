@@ -1,8 +1,8 @@
 """``python -m benchmarks.migrate_bench``: ``feast-chalk-dynamo migrate`` on dynalite, with mixed data.
 
-One run starts dynalite on a loopback port, writes the write benchmark's
-mixed data set (``write_dataset``: 5 views of 20 features, floats, ints,
-strings, lists and a map) as parquet, materializes it into Feast's own
+One run starts dynalite on a loopback port, writes the benchmarks' mixed
+data set (``dataset.MIXED``: 5 views of 20 features, floats, ints, strings,
+lists and a map) as parquet, materializes it into Feast's own
 DynamoDB store, switches the repo to this store (``feast apply``) and runs
 the command three times, as an operator would: ``--dry-run``, the migration
 (timed), then ``--verify`` of every entity. It prints rows per second,
@@ -16,7 +16,6 @@ run mean anything, and nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import re
@@ -27,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from benchmarks import dataset, write_dataset
+from benchmarks import dataset, feature_stores
 from benchmarks.read_bench import log
 from feast_chalk_dynamo.items.codec import item_size
 from feast_chalk_dynamo.items.layout import ENTITY_SK, SK
@@ -36,11 +35,12 @@ from feast_chalk_dynamo.planning.item_sizes import STORAGE_OVERHEAD_BYTES
 from tests.servers import start_dynalite
 
 SEED = 20241105
+DATA = dataset.MIXED
 DEFAULT_ENTITIES = 2_000
 
 
 def scan(endpoint_url: str, table: str) -> list[dict[str, Any]]:
-    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=dataset.REGION)
+    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=feature_stores.REGION)
     try:
         return [
             item for page in client.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
@@ -77,20 +77,22 @@ def number(text: str) -> int:
 
 def prepare(tmp: Path, endpoint_url: str, entities: int) -> Path:
     """Feast's store materialized with the data, and a repo switched to this store; the repo's path."""
-    now = write_dataset.utc_now()
+    now = dataset.utc_now()
     data_dir = tmp / "data"
     data_dir.mkdir()
-    write_dataset.write_parquet(data_dir, write_dataset.frames(entities, SEED, now))
+    DATA.write_sources(data_dir, DATA.driver_ids(entities), SEED, now)
     registry = tmp / "registry.db"
     started = time.perf_counter()
-    feast = write_dataset.applied_store(write_dataset.feast_config(registry, endpoint_url), data_dir)
-    feast.materialize(*write_dataset.materialize_window(now))
-    asyncio.run(feast.close())
-    log(f"materialized {entities:,} entities x {write_dataset.N_VIEWS} views into Feast's DynamoDB store "
+    feast = feature_stores.applied_store(
+        feature_stores.feast_config(registry, endpoint_url), [DATA], data_dir
+    )
+    feast.materialize(*dataset.materialize_window(now))
+    feature_stores.close(feast)
+    log(f"materialized {entities:,} entities x {DATA.n_views} views into Feast's DynamoDB store "
         f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
     repo = tmp / "repo"
     repo.mkdir()
-    config = write_dataset.our_config(registry, endpoint_url)
+    config = feature_stores.our_config(registry, endpoint_url)
     yaml = {
         "project": config.project,
         "provider": "local",
@@ -99,19 +101,18 @@ def prepare(tmp: Path, endpoint_url: str, entities: int) -> Path:
         "entity_key_serialization_version": 3,
     }
     (repo / "feature_store.yaml").write_text(json.dumps(yaml))  # JSON is YAML
-    ours = write_dataset.applied_store(write_dataset.our_config(registry, endpoint_url), data_dir)
-    asyncio.run(ours.close())
+    feature_stores.close(feature_stores.applied_store(config, [DATA], data_dir))
     return repo
 
 
 def run(entities: int, segments: int, page_size: int) -> None:
-    dataset.use_fake_aws_credentials()
+    feature_stores.use_fake_aws_credentials()
     server = start_dynalite()
     try:
         url = server.endpoint.url
         with tempfile.TemporaryDirectory(prefix="migrate-bench-") as tmp:
             repo = prepare(Path(tmp), url, entities)
-            feast_tables = [f"{write_dataset.PROJECT}.{view}" for view in write_dataset.view_names()]
+            feast_tables = [f"{feature_stores.PROJECT}.{view}" for view in DATA.view_names()]
             before = storage([item for table in feast_tables for item in scan(url, table)])
 
             dry = command(repo, dry_run=True, segments=segments, page_size=page_size)
@@ -123,22 +124,22 @@ def run(entities: int, segments: int, page_size: int) -> None:
                 r"this run scanned ([\d,]+) rows in ([\d.]+) s of copying \(([\d,]+) rows/s\)", report
             ).groups()
             after = storage(
-                [item for item in scan(url, write_dataset.OUR_TABLE) if item[SK]["S"] == ENTITY_SK]
+                [item for item in scan(url, feature_stores.OUR_TABLE) if item[SK]["S"] == ENTITY_SK]
             )
             checked = command(repo, verify=entities, seed=SEED)
             verified = found(r"(verified .*)", checked)
     finally:
         server.stop()
 
-    log(f"\n== feast-chalk-dynamo migrate on dynalite: {entities:,} entities x {write_dataset.N_VIEWS} views "
-        "of 20 mixed features (floats, ints, strings, lists, a map) ==")  # fmt: skip
+    log(f"\n== feast-chalk-dynamo migrate on dynalite: {entities:,} entities x {DATA.n_views} views "
+        f"of {len(DATA.features)} mixed features ({DATA.summary}) ==")  # fmt: skip
     log(found(r"(total: .*)", report))
     log(f"copying: {number(rows):,} rows in {float(seconds):.1f} s, {number(rate):,} rows/s "
         f"({segments} Scan segments, pages of {page_size}; guarded UpdateItem per row: dynalite has no "
         f"transactions); the whole command {wall:.1f} s, key index included")  # fmt: skip
     for label, (items, size) in (("before, Feast's tables", before), ("after, this store     ", after)):
-        billed = size + items * STORAGE_OVERHEAD_BYTES
-        log(f"storage {label}: {items:>7,} items {size:>12,} bytes  ({billed:,} billed, "
+        billed_bytes = size + items * STORAGE_OVERHEAD_BYTES
+        log(f"storage {label}: {items:>7,} items {size:>12,} bytes  ({billed_bytes:,} billed, "
             f"{STORAGE_OVERHEAD_BYTES} B per item; {size / max(1, items):,.0f} B per item)")  # fmt: skip
     billed = [size + items * STORAGE_OVERHEAD_BYTES for items, size in (before, after)]
     log(f"after / before: items {after[0] / before[0]:.2f}x, bytes {after[1] / before[1]:.2f}x, "

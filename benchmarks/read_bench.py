@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import random
 import sys
 import tempfile
 import time
@@ -28,8 +27,8 @@ from typing import Any
 
 from feast import FeatureStore, FeatureView
 
-from benchmarks import dataset
-from benchmarks.dataset import DataSet
+from benchmarks import dataset, feature_stores
+from benchmarks.dataset import DataSet, uniform_draws
 from benchmarks.floor import RawBatchGet, entity_partition_keys, view_projection
 from benchmarks.timing import Summary, time_interleaved
 from feast_chalk_dynamo.dynamo.caller import percentile
@@ -68,12 +67,6 @@ SHAPES: list[tuple[str, int, int, Callable[[Plan], int]]] = [
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def draws(population: Sequence[Any], size: int, count: int, seed: int) -> list[list[Any]]:
-    """``count`` random samples of ``size`` distinct elements, the same for every run."""
-    rng = random.Random(seed)
-    return [rng.sample(population, size) for _ in range(count)]
 
 
 def online_features(store: FeatureStore, refs: list[str]) -> Callable[[list[int]], Any]:
@@ -138,7 +131,7 @@ def compare_stores(
 ) -> None:
     """Each shape through both stores, and as raw signed BatchGetItem calls of the same attributes."""
     log(title("Read latency (ms): get_online_features, ours vs Feast's DynamoDB store", data))
-    log(f"({data.name}: {dataset.N_VIEWS} views of {data.summary})")
+    log(f"({data.name}: {data.n_views} views of {data.summary})")
     log(groups([("ours", 3), ("feast", 3), ("ours / feast", 3), ("floor", 2)]))
     log(line("shape", ["n", *["p50", "p95", "p99"] * 3, "p50", "ours/fl"]))
     ids = data.driver_ids(plan.entities)
@@ -150,8 +143,8 @@ def compare_stores(
         # The floor reads other entities, drawn alike: it knows partition keys, not driver ids.
         inputs = list(
             zip(
-                draws(ids, n_entities, reps(plan) + plan.warmup, seed),
-                draws(partition_keys, n_entities, reps(plan) + plan.warmup, seed + 1),
+                uniform_draws(ids, n_entities, reps(plan) + plan.warmup, seed),
+                uniform_draws(partition_keys, n_entities, reps(plan) + plan.warmup, seed + 1),
                 strict=True,
             )
         )
@@ -202,28 +195,36 @@ def time_shape(
 def partition_keys_of(endpoint_url: str, data: DataSet) -> list[str]:
     """The partition keys of the data set's entities on our table: the floor reads those."""
     return entity_partition_keys(
-        endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, data.view_names()[0]
+        endpoint_url,
+        feature_stores.REGION,
+        feature_stores.OUR_TABLE,
+        feature_stores.PROJECT,
+        data.view_names()[0],
     )
 
 
 def raw_reader(endpoint_url: str, views: list[str]) -> RawBatchGet:
     """Raw signed BatchGetItem of the attributes a read of ``views`` asks for, on our table."""
-    projection = view_projection(endpoint_url, dataset.REGION, dataset.OUR_TABLE, dataset.PROJECT, views)
-    return RawBatchGet(endpoint_url, dataset.REGION, dataset.OUR_TABLE, projection)
+    projection = view_projection(
+        endpoint_url, feature_stores.REGION, feature_stores.OUR_TABLE, feature_stores.PROJECT, views
+    )
+    return RawBatchGet(endpoint_url, feature_stores.REGION, feature_stores.OUR_TABLE, projection)
 
 
-def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
+def compare_floor(ours: FeatureStore, registry: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
     first_view = data.view_names()[0]
-    log(title("online_read vs raw floor (ms): 100 keys, 1 view of 20 features", data))
+    log(title(f"online_read vs raw floor (ms): 100 keys, 1 view of {len(data.features)} features", data))
     view: FeatureView = ours.get_feature_view(first_view)
     # The same read as one 100-key request, like the floor: separates the store's
     # own overhead from the cost of parallel sub-batches on a one-threaded emulator.
-    single = FeatureStore(config=dataset.our_config(tmp_dir, endpoint_url, getitem_min_batch_concurrency=1))
+    single = FeatureStore(
+        config=feature_stores.our_config(registry, endpoint_url, getitem_min_batch_concurrency=1)
+    )
 
     def online_read(store: FeatureStore) -> Callable[[list[int]], Any]:
         def read(driver_ids: list[int]) -> Any:
             keys = [dataset.entity_key(driver_id) for driver_id in driver_ids]
-            return dataset.online_store(store).online_read(store.config, view, keys, None)
+            return feature_stores.online_store(store).online_read(store.config, view, keys, None)
 
         return read
 
@@ -232,10 +233,10 @@ def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, data: Da
     floor = raw_reader(endpoint_url, [first_view])
     count = plan.reps_large + plan.warmup
     # Different entities for the two, drawn alike: the floor knows partition keys, not driver ids.
-    driver_draws = draws(ids, 100, count, SEED + 1)
-    key_draws = draws(partition_keys, 100, count, SEED + 2)
+    driver_draws = uniform_draws(ids, 100, count, SEED + 1)
+    key_draws = uniform_draws(partition_keys, 100, count, SEED + 2)
     try:
-        returned = len(floor(key_draws[0])["Responses"][dataset.OUR_TABLE])
+        returned = len(floor(key_draws[0])["Responses"][feature_stores.OUR_TABLE])
         if returned != 100:
             raise SystemExit(f"the floor read {returned} of 100 items; the scan found stale keys")
         default, one_request = online_read(ours), online_read(single)
@@ -250,7 +251,7 @@ def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, data: Da
         )
     finally:
         floor.close()
-        dataset.close(single)
+        feature_stores.close(single)
     mine, alone, raw = (Summary.of(samples[name]) for name in ("online_read", "one request", "floor"))
     log(line("", ["n", "p50", "p95", "p99"]))
     log(line("online_read(100)", [mine.n, *percentiles(mine)]))
@@ -260,7 +261,7 @@ def compare_floor(ours: FeatureStore, tmp_dir: Path, endpoint_url: str, data: Da
     log(line("  1 request / floor", ["", *percentiles(alone.ratio(raw))]))
 
 
-def racing(tmp_dir: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
+def racing(registry: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
     """Racing off and on, each behind its own fault proxy so each one's requests are counted alone.
 
     The share of duplicated requests compares the racing store's BatchGetItem
@@ -280,47 +281,49 @@ def racing(tmp_dir: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
     with FaultProxy(endpoint_url) as plain_proxy, FaultProxy(endpoint_url) as racing_proxy:
         proxies = (plain_proxy, racing_proxy)
         # Same registry file as the loaded store, so no apply: these are more clients of it.
-        plain = FeatureStore(config=dataset.our_config(tmp_dir, plain_proxy.url))
+        plain = FeatureStore(config=feature_stores.our_config(registry, plain_proxy.url))
         # The racer's twin, racing off, so the wait is measured as the racer will
         # run: two stores taking turns through two proxies.
-        twin: FeatureStore | None = FeatureStore(config=dataset.our_config(tmp_dir, racing_proxy.url))
+        twin: FeatureStore | None = FeatureStore(config=feature_stores.our_config(registry, racing_proxy.url))
         racer: FeatureStore | None = None
         try:
             assert twin is not None
             pair = {"plain": online_features(plain, refs), "twin": online_features(twin, refs)}
-            undelayed = time_interleaved(pair, draws(ids, 100, count // 2, SEED + 3), plan.warmup)
+            undelayed = time_interleaved(pair, uniform_draws(ids, 100, count // 2, SEED + 3), plan.warmup)
             # The wait as the seed advises: the p95 of the DynamoDB *request*
             # latency the store observes (a read of 100 keys is several
             # requests), here under the fault, as an operator would measure it.
-            stats = [dataset.online_store(store).engine(store.config).reads.stats for store in (plain, twin)]
+            stats = [
+                feature_stores.online_store(store).engine(store.config).reads.stats for store in (plain, twin)
+            ]
             for window in stats:
                 window.latencies_ms.clear()
             _set_delay_fault(proxies)
-            time_interleaved(pair, draws(ids, 100, count // 2, SEED + 5), plan.warmup)
+            time_interleaved(pair, uniform_draws(ids, 100, count // 2, SEED + 5), plan.warmup)
             latencies = chain(*(window.latencies_ms["BatchGetItem"] for window in stats))
             wait_ms = round(percentile(latencies, RACING_WAIT_PERCENTILE) or 10.0, 1)
-            dataset.close(twin)
+            feature_stores.close(twin)
             twin = None
             log(
                 f"racing wait: {wait_ms} ms (p{RACING_WAIT_PERCENTILE} of BatchGetItem request latency "
                 "under the fault, racing off)"
             )
             racer = FeatureStore(
-                config=dataset.our_config(
-                    tmp_dir, racing_proxy.url, enable_request_racing=True, request_racing_wait_time=wait_ms
+                config=feature_stores.our_config(
+                    registry, racing_proxy.url, enable_request_racing=True, request_racing_wait_time=wait_ms
                 )
             )
             _set_delay_fault(proxies)  # counters from zero
             samples = time_interleaved(
                 {"racing off": online_features(plain, refs), "racing on": online_features(racer, refs)},
-                draws(ids, 100, count, SEED + 4),
+                uniform_draws(ids, 100, count, SEED + 4),
                 plan.warmup,
             )
-            races = dataset.online_store(racer).engine(racer.config).reads.stats
+            races = feature_stores.online_store(racer).engine(racer.config).reads.stats
         finally:
             for store in (plain, twin, racer):
                 if store is not None:
-                    dataset.close(store)
+                    feature_stores.close(store)
         asked = plain_proxy.faults.seen["BatchGetItem"]
         sent = racing_proxy.faults.seen["BatchGetItem"]
         delayed = (plain_proxy.faults.injected["delay"], racing_proxy.faults.injected["delay"])
@@ -409,35 +412,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"GIL switch interval: {args.switch_interval} ms (Python's default: 5 ms)")
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
-    dataset.use_fake_aws_credentials()
+    feature_stores.use_fake_aws_credentials()
     server = start_dynalite()
-    stores: list[FeatureStore] = []
+    opened: list[FeatureStore] = []
     try:
         url = server.endpoint.url
         for data in data_sets:
-            log(f"{data.name} data: {plan.entities} entities x {dataset.N_VIEWS} views of {data.summary}")
+            log(f"{data.name} data: {plan.entities} entities x {data.n_views} views of {data.summary}")
         log(f"dynalite on {url}")
         with tempfile.TemporaryDirectory(prefix="feast-bench-") as tmp:
             tmp_dir = Path(tmp)
-            for name, config in (
-                ("ours", dataset.our_config(tmp_dir, url)),
-                ("feast", dataset.feast_config(tmp_dir, url)),
+            data_dir = tmp_dir / "data"
+            data_dir.mkdir()
+            now = dataset.utc_now()
+            for data in data_sets:
+                data.write_sources(data_dir, data.driver_ids(plan.entities), SEED, now)
+            # The floor and racing stores are more clients of our registry, so they need no apply.
+            registry = tmp_dir / "registry-ours.db"
+            for config in (
+                feature_stores.our_config(registry, url),
+                feature_stores.feast_config(tmp_dir / "registry-feast.db", url),
             ):
-                log(f"loading {name}:")
-                load_started = time.monotonic()
-                stores.append(dataset.applied_store(config, data_sets))
-                for data in data_sets:
-                    dataset.load(stores[-1], data.frames(plan.entities, SEED), log)
-                log(f"  loaded in {time.monotonic() - load_started:.1f} s")
-            ours, feast = stores
+                opened.append(feature_stores.applied_store(config, data_sets, data_dir))
+            ours, feast = opened
+            for data in data_sets:
+                log(f"loading the {data.name} data:")
+                feature_stores.load({"ours": ours, "feast": feast}, data, data_dir, log)
             settle_heap(freeze=args.gc_freeze)
             for data in data_sets:
                 compare_stores(ours, feast, url, data, plan)
-                compare_floor(ours, tmp_dir, url, data, plan)
-            racing(tmp_dir, url, data_sets[0], plan)
+                compare_floor(ours, registry, url, data, plan)
+            racing(registry, url, data_sets[0], plan)
     finally:
-        for store in stores:
-            dataset.close(store)
+        for store in opened:
+            feature_stores.close(store)
         server.stop()
     log(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0

@@ -5,7 +5,7 @@
 (this store's table ``bench-chalk`` and Feast's ``bench.<view>`` tables, created on the endpoint
 if missing), the shapes timed, the racing scenario behind a delaying proxy in front of the
 endpoint, the tables printed; only the server differs. The endpoint must accept the test
-credentials the benchmark signs with (``dataset.use_fake_aws_credentials``): dynalite and other
+credentials the benchmark signs with (``feature_stores.use_fake_aws_credentials``): dynalite and other
 local endpoints do, AWS does not. moto's threaded server answers the load's concurrent
 transactions with HTTP 500 (see the README, 'Tests'): the benchmark fails on it.
 """
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     read_bench.log(f"read benchmark against {args.endpoint_url} (read_bench names it dynalite below)")
     server = RunningServer(_Endpoint(args.endpoint_url))
-    read_bench.start_dynalite = lambda: server  # type: ignore[assignment]  # read_bench's one server
+    read_bench.start_dynalite = lambda: server  # type: ignore[assignment,misc]  # read_bench's one server
     return read_bench.main(rest)
 
 

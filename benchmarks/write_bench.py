@@ -34,8 +34,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import dataset, write_dataset
-from benchmarks.write_dataset import Row
+from benchmarks import dataset, feature_stores
+from benchmarks.dataset import Row
+from benchmarks.simulated_dynamodb import SimulatedDynamo
+from benchmarks.write_example import example_write_units
 from benchmarks.write_floor import RawWriteReplay, Recorder
 from benchmarks.write_runs import (
     Candidate,
@@ -54,7 +56,7 @@ from tests.servers import start_dynalite
 
 SEED = 20240602
 SIM_DELAY_MS = 8.0
-SIMULATOR_PATH = Path(__file__).resolve().parent / "simulated_dynamodb.py"
+DATA = dataset.MIXED
 
 # Targets (printed beside the measurements; nothing is asserted).
 TARGET_VS_FLOOR = 0.8  # (a) ours >= 0.8x the raw floor's rows/s
@@ -107,7 +109,7 @@ class Data:
 
     @property
     def window(self) -> tuple[datetime, datetime]:
-        return write_dataset.materialize_window(self.now)
+        return dataset.materialize_window(self.now)
 
 
 def log(message: str) -> None:
@@ -185,7 +187,7 @@ def our_candidates(
     candidates = []
     for index, (label, knobs) in enumerate(MODES):
         registry = data.tmp_dir / f"registry-{part}-ours-{index}.db"
-        config = write_dataset.our_config(registry, endpoint_url, **knobs)
+        config = feature_stores.our_config(registry, endpoint_url, **knobs)
         try:
             config.online_store  # noqa: B018  # Feast validates the online_store section lazily, here
         except Exception as error:
@@ -193,19 +195,19 @@ def our_candidates(
                 f"ours: {label} skipped: this store rejects {sorted(knobs)}: {str(error).splitlines()[0]}"
             )
             continue
-        candidates.append(build(f"ours: {label}", config, data.data_dir, ours=True))
+        candidates.append(build(f"ours: {label}", config, DATA, data.data_dir, ours=True))
         built.append(candidates[-1])
     return candidates
 
 
 def feast_candidate(data: Data, endpoint_url: str, part: str) -> Candidate:
-    config = write_dataset.feast_config(data.tmp_dir / f"registry-{part}-feast.db", endpoint_url)
-    return build(FEAST_LABEL, config, data.data_dir, ours=False)
+    config = feature_stores.feast_config(data.tmp_dir / f"registry-{part}-feast.db", endpoint_url)
+    return build(FEAST_LABEL, config, DATA, data.data_dir, ours=False)
 
 
 def ceiling_candidate(data: Data, part: str) -> Candidate:
-    config = write_dataset.discard_config(data.tmp_dir / f"registry-{part}-discard.db")
-    return build(CEILING_LABEL, config, data.data_dir, ours=False)
+    config = feature_stores.discard_config(data.tmp_dir / f"registry-{part}-discard.db")
+    return build(CEILING_LABEL, config, DATA, data.data_dir, ours=False)
 
 
 # -- turns -----------------------------------------------------------------------------------------
@@ -267,7 +269,7 @@ def part_dynalite(data: Data, plan: Plan, warnings: WarningLog, summary: dict[st
         threads = ours[0].engine().settings.client_threads if ours else 1
         log(f"\n[a] dynalite on {url}; this store's client threads: {threads}")
         warm_up([*ours, feast], data, plan)
-        replay = RawWriteReplay(url, dataset.REGION, threads)
+        replay = RawWriteReplay(url, feature_stores.REGION, threads)
         floors: dict[str, list[Sample]] = {c.label: [] for c in ours}
         outcomes: dict[str, Counter[str]] = {c.label: Counter() for c in ours}
         for candidate in ours:
@@ -392,9 +394,6 @@ def print_e2e(title: str, stores: Sequence[Candidate], feast: Candidate, ceiling
 
 
 def part_simulation(data: Data, plan: Plan, warnings: WarningLog, summary: dict[str, float | None]) -> None:
-    from benchmarks.simulated_dynamodb import SimulatedDynamo
-    from benchmarks.write_example import example_write_units
-
     backend = start_dynalite()
     candidates: list[Candidate] = []
     try:
@@ -578,13 +577,13 @@ def part_client_cost(
 def legend(plan: Plan) -> None:
     log("== Write throughput: this store vs Feast's DynamoDB store ==")
     log(
-        f"data: {plan.entities:,} drivers x {write_dataset.N_VIEWS} views x 20 features per view "
-        "(10 Float64, 3 Int64, 3 String, 2 Array(Float64), 1 Array(String), 1 Map), a row per driver and view"
+        f"data: {plan.entities:,} drivers x {DATA.n_views} views x {len(DATA.features)} features per view "
+        f"({DATA.summary}), a row per driver and view"
     )
     log("(a) dynalite: a local emulator applying writes one at a time; the floor is this store's own")
     log("    requests replayed bare. It measures the clients against dynalite, not DynamoDB.")
     log(f"(b) SIMULATION: data writes answered after {SIM_DELAY_MS:g} ms with unlimited concurrency,")
-    log("    conditions not evaluated, write units counted by DynamoDB's rules (simulated_dynamodb.py).")
+    log("    conditions not evaluated, write units counted by DynamoDB's rules (simulated_dynamodb).")
     log("(c) SIMULATION answering at once: what the client itself spends per row.")
     log(
         f"targets: (a) ours >= {TARGET_VS_FLOOR}x raw floor; (b) transactional bulk >= "
@@ -607,12 +606,12 @@ def print_targets(summary: dict[str, float | None]) -> None:
 
 
 def prepare(tmp_dir: Path, plan: Plan) -> Data:
-    now = write_dataset.utc_now()
+    now = dataset.utc_now()
     data_dir = tmp_dir / "data"
     data_dir.mkdir()
-    write_dataset.write_parquet(data_dir, write_dataset.frames(plan.entities, SEED, now))
-    _, views = write_dataset.definitions(data_dir)
-    return Data(tmp_dir, data_dir, write_dataset.write_rows(data_dir, views), now)
+    DATA.write_sources(data_dir, DATA.driver_ids(plan.entities), SEED, now)
+    _, views = dataset.definitions([DATA], data_dir)
+    return Data(tmp_dir, data_dir, {view.name: dataset.feast_rows(data_dir, view) for view in views}, now)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -632,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.setswitchinterval(args.switch_interval / 1000)
     plan = SMOKE if args.smoke else QUICK if args.quick else FULL
     started = time.monotonic()
-    dataset.use_fake_aws_credentials()
+    feature_stores.use_fake_aws_credentials()
     warnings = WarningLog()
     store_logger = logging.getLogger("feast_chalk_dynamo")
     store_logger.addHandler(warnings)
@@ -644,10 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data = prepare(Path(tmp), plan)
             part_dynalite(data, plan, warnings, summary)
             log(f"\n(a) took {time.monotonic() - started:.0f} s")
-            if SIMULATOR_PATH.exists():
-                part_simulation(data, plan, warnings, summary)
-            else:
-                log(f"\n(b) and (c) skipped: {SIMULATOR_PATH.name} is not there yet")
+            part_simulation(data, plan, warnings, summary)
     finally:
         store_logger.removeHandler(warnings)
     print_targets(summary)

@@ -17,19 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from feast import FeatureStore
 
-from benchmarks import dataset
-from benchmarks.write_dataset import repo_config
+from benchmarks import feature_stores
+from benchmarks.simulated_dynamodb import SimulatedDynamo
 from benchmarks.write_runs import count_rows
 from feature_repo_example import data_gen
 from feature_repo_example.config import PROJECT
 from feature_repo_example.features import build_objects
-
-if TYPE_CHECKING:  # imported by the caller only once the simulator is there
-    from benchmarks.simulated_dynamodb import SimulatedDynamo
 
 EXAMPLE_TABLE = "bench-write-example"
 
@@ -53,7 +50,7 @@ def online_stores(endpoint_url: str, modes: Sequence[tuple[str, dict[str, Any]]]
         (
             f"ours: {label}",
             {
-                "type": dataset.OUR_TYPE,
+                "type": feature_stores.OUR_TYPE,
                 "table_name": EXAMPLE_TABLE,
                 "endpoint_url": endpoint_url,
                 "create_tables_if_not_exists": True,
@@ -62,7 +59,10 @@ def online_stores(endpoint_url: str, modes: Sequence[tuple[str, dict[str, Any]]]
         )
         for label, knobs in modes
     ]
-    feast = ("feast: dynamodb", {"type": "dynamodb", "region": dataset.REGION, "endpoint_url": endpoint_url})
+    feast = (
+        "feast: dynamodb",
+        {"type": "dynamodb", "region": feature_stores.REGION, "endpoint_url": endpoint_url},
+    )
     return [*ours, feast]
 
 
@@ -76,18 +76,18 @@ def example_write_units(
         objects = build_objects(data_dir)  # fresh objects: apply mutates them
         start = source.now - max(view.ttl for view in objects.feature_views() if view.ttl)
         store = FeatureStore(
-            config=repo_config(tmp_dir / f"registry-example-{index}.db", online_store, PROJECT)
+            config=feature_stores.repo_config(tmp_dir / f"registry-example-{index}.db", online_store, PROJECT)
         )
         try:
             store.apply(objects.all())
             rows = count_rows(store)
             sim.reset()  # from an empty table: the sizes of earlier candidates' items forgotten
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                store.materialize(start, source.now)
+                store.materialize(start, source.now, objects.materialized())
             stats = sim.stats()
             results.append(ExampleWrite(label, rows[0], stats.write_units, Counter(stats.requests)))
         except Exception as error:  # reported in the table
             results.append(ExampleWrite(label, 0, 0, Counter(), f"{type(error).__name__}: {error}"[:200]))
         finally:
-            dataset.close(store)
+            feature_stores.close(store)
     return results

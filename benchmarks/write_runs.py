@@ -28,8 +28,8 @@ from typing import Any
 from feast import FeatureStore, FeatureView
 from feast.repo_config import RepoConfig
 
-from benchmarks import dataset
-from benchmarks.write_dataset import Row, applied_store
+from benchmarks import feature_stores
+from benchmarks.dataset import DataSet, Row
 from benchmarks.write_floor import Recorder
 
 
@@ -91,7 +91,7 @@ class Candidate:
         return self.store.config
 
     def online(self) -> Any:
-        return dataset.online_store(self.store)
+        return feature_stores.online_store(self.store)
 
     def engine(self) -> Any:
         """This store's engine for the candidate's configuration (ours only)."""
@@ -115,9 +115,9 @@ class Candidate:
         self.failure = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
 
 
-def build(label: str, config: RepoConfig, data_dir: Path, ours: bool) -> Candidate:
+def build(label: str, config: RepoConfig, data: DataSet, data_dir: Path, ours: bool) -> Candidate:
     """Applied to its own registry, so it has its tables and names before any timed turn."""
-    return Candidate(label, applied_store(config, data_dir), ours)
+    return Candidate(label, feature_stores.applied_store(config, [data], data_dir), ours)
 
 
 def timed(action: Callable[[], Any], rows: int) -> Sample:
@@ -179,7 +179,7 @@ def write_turn(
 
 def count_rows(store: FeatureStore) -> list[int]:
     """Count the rows Feast hands the online store (a wrapper on this instance's method)."""
-    online = dataset.online_store(store)
+    online = feature_stores.online_store(store)
     counter = [0]
     original = online.online_write_batch
 
@@ -234,4 +234,4 @@ def interleave(groups: Sequence[Sequence[Any]], turn: int) -> list[Any]:
 
 def close_all(candidates: Sequence[Candidate]) -> None:
     for candidate in candidates:
-        dataset.close(candidate.store)
+        feature_stores.close(candidate.store)

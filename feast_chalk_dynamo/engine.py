@@ -132,7 +132,10 @@ class Engine:
         self.layouts = LockedLRU(4096)
         self.reader = Reader(self.reads, settings, self.serde_pool, self.loop, local=self.local)
         self.writer = Writer(self.writes, settings, self.serde_pool)
-        self.aggregates = AggregateWriter(self.writes, settings, MetricLabels(table, names[0]))
+        self.aggregates = AggregateWriter(
+            self.writes, settings, MetricLabels(table, names[0]),
+            fetch=lambda keys: self.reader.fetch_items(keys, consistent=True),
+        )  # fmt: skip
         # The time windows end at and events are late by (epoch s); a test sets a fake one.
         self.now: Callable[[], float] = time.time
         self.expiry = ExpiryFollower(self.admin, self.client, table)

@@ -8,6 +8,7 @@ that does not load, another online store) must be said the same way by each.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from feast import FeatureStore
 from feast.repo_config import RepoConfig, load_repo_config
@@ -50,6 +51,19 @@ def load_store(repo: Path, not_ours: str = USING_IT) -> tuple[FeatureStore, Chal
     except Exception as error:
         raise RepoError(f"could not load the Feast repo {repo}: {one_line(error)}") from error
     return store, _settings(repo, store.config, not_ours)
+
+
+def with_online_store(config: RepoConfig, online_store: Any) -> RepoConfig:
+    """``config`` with another ``online_store`` section, the registry and the rest shared."""
+    copied = config.model_copy(update={"online_config": online_store})
+    copied._online_store = online_store  # RepoConfig caches the built section; the copy shares the cache
+    return copied
+
+
+def guarded_writes(settings: ChalkDynamoOnlineStoreConfig) -> ChalkDynamoOnlineStoreConfig:
+    """The settings with every write guarded, bulk ones too: for a command that writes rows which may be
+    older than what a live writer put there meanwhile (a row never replaces a newer one)."""
+    return settings.model_copy(update={"only_write_newer_values": True, "check_ts_for_bulk_writes": True})
 
 
 def _checked_yaml(repo: Path) -> Path:

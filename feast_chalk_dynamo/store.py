@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -23,7 +23,11 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import windowed
+from feast_chalk_dynamo.aggregates.pages import PageLayout, pages_prefix
+from feast_chalk_dynamo.aggregates.partials import Parts
 from feast_chalk_dynamo.aggregates.spec import is_windowed
+from feast_chalk_dynamo.aggregates.whole import WholeBuckets
+from feast_chalk_dynamo.aggregates.writer import Event
 from feast_chalk_dynamo.dynamo import metrics
 from feast_chalk_dynamo.engine import ENGINES, Engine
 from feast_chalk_dynamo.items.codec import value_field_for
@@ -52,6 +56,9 @@ from feast_chalk_dynamo.settings import DynamoSettings, refuse_unset_variables
 from feast_chalk_dynamo.writes import EntityRow, WriteLayout
 
 AnyView = FeatureView | OnDemandFeatureView
+# Entities a backfill writes at a time (their bucket pages, then their items): bounds the requests
+# one call has in hand, not the events folded.
+SET_ENTITIES = 1_000
 
 
 class ChalkDynamoOnlineStoreConfig(DynamoSettings):
@@ -453,22 +460,78 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
     ) -> Coroutine[Any, Any, None]:
         """A windowed view's push: its events into their buckets, then each entity's newest event time
         onto its item (so a reader sees the entity present only once its buckets hold the events)."""
-        project_id = self._project_id(engine, config.project, allocate=True)
-        pages = windowed.page_layout(engine, config.project, layout.view, view)
-        assert project_id is not None and pages is not None  # _write_layout registered the view
-        keys = [encode_entity_key(project_id, key) for key, *_ in data]
-        events = windowed.events(pages.spec, keys, data)
+        pages = self._page_layout(engine, config, view, layout)
+        events = self._events(engine, config, pages, data)
 
         async def written() -> None:
             now = int(engine.now() * 1_000_000)
             await engine.aggregates.add(pages, events, now)
             oldest = (pages.spec.bucket_of(now) - pages.spec.longest_buckets + 1) * pages.spec.hop_ms * 1000
-            rows = windowed.newest_rows(keys, data, oldest)
-            await self._written_through(engine, layout, rows, None)  # drops the cached pages too
+            rows = windowed.newest_rows({}, [event.key for event in events], data, oldest)
+            await self._written_through(engine, layout, list(rows.values()), None)  # drops cached pages too
             if progress:
                 progress(len(data))
 
         return written()
+
+    def _page_layout(
+        self, engine: Engine, config: RepoConfig, view: FeatureView, layout: WriteLayout
+    ) -> PageLayout:
+        pages = windowed.page_layout(engine, config.project, layout.view, view)
+        assert pages is not None  # _write_layout registered the view
+        return pages
+
+    def _events(self, engine: Engine, config: RepoConfig, pages: PageLayout, data: WriteData) -> list[Event]:
+        """Feast's rows of a windowed view as events of its entities' partition keys."""
+        project_id = self._project_id(engine, config.project, allocate=True)
+        assert project_id is not None
+        keys = [encode_entity_key(project_id, key) for key, *_ in data]
+        return windowed.events(pages.spec, keys, data)
+
+    def set_buckets(
+        self, config: RepoConfig, view: FeatureView, chunks: Iterable[WriteData], buckets: range
+    ) -> WholeBuckets:
+        """A backfill of a windowed view: the buckets ``buckets`` set from every event they hold.
+
+        ``chunks``: Feast's rows (as a push hands them over) holding every
+        event of those buckets, folded alike. Each bucket with an event is set
+        whole, replacing what it held, not added to; one without is left as
+        it is. Then each entity's newest event goes onto its item (its time and
+        raw columns), as a push's does (guarded as ``config``'s writes are). Written a slice of
+        entities at a time, each slice's buckets before its items.
+        """
+        engine = self._ready_engine(config)
+        layout = self._write_layout(engine, config, view)
+        pages = self._page_layout(engine, config, view, layout)
+        whole = WholeBuckets(pages.spec, buckets)
+        spec = pages.spec
+        newest: dict[str, EntityRow] = {}  # each entity's newest event: its row, as a push writes it
+        for data in chunks:
+            events = self._events(engine, config, pages, data)
+            whole.add(events)
+            since, until = (bucket * spec.hop_ms * 1000 for bucket in (buckets.start, buckets.stop))
+            windowed.newest_rows(newest, [event.key for event in events], data, since, until)
+        keys = sorted(whole.newest)
+        by_key: dict[str, dict[tuple[str, int], Parts]] = {}
+        for (key, bucket), parts in whole.parts.items():
+            by_key.setdefault(key, {})[(key, bucket)] = parts
+        for start in range(0, len(keys), SET_ENTITIES):
+            chunk = keys[start : start + SET_ENTITIES]
+            rows = [newest[key] for key in chunk]
+            entity_buckets = {found: parts for key in chunk for found, parts in by_key[key].items()}
+            engine.run(self._set_then_observed(engine, layout, pages, entity_buckets, rows))
+        return whole
+
+    async def _set_then_observed(
+        self,
+        engine: Engine,
+        layout: WriteLayout,
+        pages: PageLayout,
+        buckets: dict[tuple[str, int], Parts],
+        rows: list[EntityRow],
+    ) -> None:
+        await engine.aggregates.set(pages, buckets)
+        await self._written_through(engine, layout, rows, None)  # drops the cached pages too
 
     def write_layout(self, config: RepoConfig, view: FeatureView) -> WriteLayout:
         """The layout ``online_write_batch`` writes ``view`` with: its namespace registered, its ids
@@ -649,8 +712,9 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         if removed is None:
             engine.names.retire_view(project, view)  # names left by an interrupted removal
             return
-        feature_items = engine.names.items_with_prefix(view_features_prefix(project, view)).values()
-        feature_ids = [short for item in feature_items for short in attribute_ids(item)]
+        features = engine.names.items_with_prefix(view_features_prefix(project, view))
+        feature_items_names = list(features)
+        feature_ids = [short for item in features.values() for short in attribute_ids(item)]
         # Only views keyed like the removed one can share its items.
         siblings = [
             ts_attr(info.id)
@@ -663,6 +727,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             [values_attr(removed.id), *feature_ids],
             siblings,
         )
+        if any(name.endswith("/" + windowed.PART_DTYPE) for name in feature_items_names):
+            engine.admin.delete_sorted_under(project_prefix(project_id), pages_prefix(removed.id))
         engine.admin.delete_partition(bloom_pk(removed.id))
         engine.names.retire_view(project, view)
 

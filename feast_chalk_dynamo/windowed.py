@@ -73,16 +73,24 @@ def registered_features(view: Any) -> list[tuple[str, str]]:
     return features + [(part.name, PART_DTYPE) for part in spec_of(view).parts]
 
 
-def newest_rows(keys: Sequence[str], data: Sequence[Any], oldest_micros: int) -> list[EntityRow]:
-    """Each entity's newest event from ``oldest_micros`` on as its entity row: its time, the view's
-    observed-at time; its values, the raw columns'. Of events equally new, the later one in the
-    push, as a later push would have it."""
-    newest: dict[str, tuple[int, dict[str, ValueProto]]] = {}
+def newest_rows(
+    found: dict[str, EntityRow],
+    keys: Sequence[str],
+    data: Sequence[Any],
+    since: int,
+    until: int | None = None,
+) -> dict[str, EntityRow]:
+    """Each entity's newest event of ``data`` in [``since``, ``until``) (µs) as its entity row, into
+    ``found`` (the newest of earlier chunks): its time, the view's observed-at time; its values, the raw
+    columns'. Of events equally new, the later one, as a later push would have it."""
     for key, (_, values, event_ts, _) in zip(keys, data, strict=True):
         micros = datetime_to_micros(event_ts)
-        if micros >= oldest_micros and micros >= newest.get(key, (-1, {}))[0]:
-            newest[key] = (micros, values)
-    return [EntityRow(key, values, micros_to_datetime(micros)) for key, (micros, values) in newest.items()]
+        if micros < since or (until is not None and micros >= until):
+            continue
+        held = found.get(key)
+        if held is None or micros >= datetime_to_micros(held.event_ts):
+            found[key] = EntityRow(key, values, micros_to_datetime(micros))
+    return found
 
 
 def page_layout(engine: Engine, project: str, namespace: str, view: Any) -> PageLayout | None:
@@ -160,7 +168,8 @@ class WindowedRead:
             values = outputs(self.layout, self.fields, self.wanted, pages, key, now_micros)
             if proto:
                 features: dict[str, ValueProto] = {}
-                for name, output, field, value in zip(self.names, self.wanted, self.fields, values, strict=True):
+                slots = zip(self.names, self.wanted, self.fields, values, strict=True)
+                for name, output, field, value in slots:
                     if output is not None:
                         features[name] = ValueProto(**({field: value} if value is not None else {}))
                     elif name in row:

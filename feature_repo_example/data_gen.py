@@ -4,6 +4,10 @@ Values come from a seeded generator so runs are comparable, but event times are
 offsets from a caller-supplied ``now``: Feast only serves rows whose event time
 is within the view's ttl, so fixed dates would silently age out of the demo.
 
+The transactions behind the windowed view are raw events (an amount, a rider)
+spread over the last week, most recent for busy drivers, with a few older
+than the view's longest window: a push counts those as late and drops them.
+
 Run as ``python -m feature_repo_example.data_gen [DATA_DIR]`` to (re)write the
 files the Feast CLI definitions point at.
 """
@@ -27,6 +31,8 @@ from feature_repo_example.features import (
     PROFILE_FILE,
     STATS_FILE,
     TIMESTAMP_FIELD,
+    TRANSACTIONS_FILE,
+    WEEK,
 )
 
 DEFAULT_SEED = 20240611
@@ -50,6 +56,19 @@ STATS_SCHEMA = pa.schema(
         pa.field("avg_daily_trips", pa.int64()),
     ]
 )
+
+TRANSACTIONS_SCHEMA = pa.schema(
+    [
+        pa.field(JOIN_KEY, pa.int64(), nullable=False),
+        pa.field(TIMESTAMP_FIELD, pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("amount", pa.float64()),  # null: a fare not settled yet, which no aggregate counts
+        pa.field("rider_id", pa.string(), nullable=False),
+    ]
+)
+RIDERS = 2_000
+# Drivers whose index falls in these classes: quiet this week but for days ago (nothing in the last
+# day: their 1-hour and 1-day windows are empty), or seen only before the week (every event late).
+QUIET_DRIVER, GONE_DRIVER = 4, 9
 
 PROFILE_SCHEMA = pa.schema(
     [
@@ -90,6 +109,11 @@ class SourceData:
     def profile_path(self) -> Path:
         """Parquet file backing ``driver_profile``."""
         return self.data_dir / PROFILE_FILE
+
+    @property
+    def transactions_path(self) -> Path:
+        """Parquet file of raw transactions: the batch source of ``driver_transactions``' push source."""
+        return self.data_dir / TRANSACTIONS_FILE
 
 
 def _whole_seconds(ts: datetime) -> datetime:
@@ -165,6 +189,52 @@ def _profile_rows(rng: np.random.Generator, driver_ids: list[int], now: datetime
     return rows
 
 
+def _transaction_rows(
+    rng: np.random.Generator, driver_ids: list[int], now: datetime
+) -> list[dict[str, object]]:
+    """Each driver's trips of the last week, busier lately; a few regular riders among many others.
+
+    Times are drawn as ages (seconds before ``now``): most spread over the
+    week, a share in the last day and the last hour, so every window has
+    something to add up. The list is in no particular order, as pushes are.
+    """
+    week_s = WEEK.total_seconds()
+    rows: list[dict[str, object]] = []
+    for index, driver_id in enumerate(driver_ids):
+        regulars = [f"rider-{r:05d}" for r in rng.integers(0, RIDERS, size=4)]
+        trips = int(rng.integers(15, 60))
+        if index % 10 == GONE_DRIVER:
+            ages = rng.uniform(week_s + 7_200, week_s + 3 * 86_400, size=3)
+        elif index % 10 == QUIET_DRIVER:
+            ages = rng.uniform(86_400 + 600, week_s - 7_200, size=trips)
+        else:
+            ages = np.concatenate(
+                [
+                    rng.uniform(0, 3_600, size=trips // 6),  # the last hour
+                    rng.uniform(3_600, 86_400, size=trips // 3),  # the rest of the day
+                    rng.uniform(86_400, week_s - 7_200, size=trips - trips // 6 - trips // 3),
+                    rng.uniform(week_s + 7_200, week_s + 86_400, size=int(rng.integers(0, 2))),  # late
+                ]
+            )
+        for age in ages:
+            rider = (
+                str(rng.choice(regulars))
+                if rng.uniform() < 0.3
+                else f"rider-{int(rng.integers(0, RIDERS)):05d}"
+            )
+            amount = None if rng.uniform() < 0.02 else round(float(rng.lognormal(np.log(18), 0.5)), 2)
+            rows.append(
+                {
+                    JOIN_KEY: driver_id,
+                    TIMESTAMP_FIELD: _whole_seconds(now - timedelta(seconds=float(age))),
+                    "amount": amount,
+                    "rider_id": rider,
+                }
+            )
+    order = rng.permutation(len(rows))
+    return [rows[i] for i in order]
+
+
 def generate(
     data_dir: Path | str = DEFAULT_DATA_DIR,
     *,
@@ -172,7 +242,7 @@ def generate(
     n_drivers: int = 50,
     seed: int = DEFAULT_SEED,
 ) -> SourceData:
-    """Write both parquet sources into ``data_dir``; all event times precede ``now``.
+    """Write the parquet sources into ``data_dir``; all event times precede ``now``.
 
     The same ``seed`` always yields the same values; only the timestamps move
     with ``now``.
@@ -186,9 +256,11 @@ def generate(
     driver_ids = list(range(FIRST_DRIVER_ID, FIRST_DRIVER_ID + n_drivers))
     stats = pa.Table.from_pylist(_stats_rows(rng, driver_ids, now), STATS_SCHEMA)
     profile = pa.Table.from_pylist(_profile_rows(rng, driver_ids, now), PROFILE_SCHEMA)
+    transactions = pa.Table.from_pylist(_transaction_rows(rng, driver_ids, now), TRANSACTIONS_SCHEMA)
     source = SourceData(data_dir=data_dir, now=now, driver_ids=tuple(driver_ids))
     pq.write_table(stats, source.stats_path)
     pq.write_table(profile, source.profile_path)
+    pq.write_table(transactions, source.transactions_path)
     return source
 
 
@@ -196,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point: write the data files and say where they went."""
     args = sys.argv[1:] if argv is None else argv
     source = generate(Path(args[0]) if args else DEFAULT_DATA_DIR)
-    print(f"wrote {source.stats_path} and {source.profile_path} (now={source.now})")
+    written = (source.stats_path, source.profile_path, source.transactions_path)
+    print(f"wrote {', '.join(map(str, written))} (now={source.now})")
     return 0
 
 

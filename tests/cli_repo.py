@@ -98,7 +98,7 @@ def example_repo(path: Path, endpoint_url: str) -> ExampleRepo:
     store = repo.store()
     store.apply(repo.objects.all())
     longest_ttl = max(view.ttl for view in repo.objects.feature_views() if view.ttl)
-    store.materialize(source.now - longest_ttl, source.now)
+    store.materialize(source.now - longest_ttl, source.now, repo.objects.materialized())
     return repo
 
 

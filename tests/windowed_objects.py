@@ -69,6 +69,16 @@ def output_dtype(aggregation: Aggregation) -> PrimitiveFeastType:
     return Int64 if integral_column and aggregation.function in ("sum", "min", "max") else Float64
 
 
+def distinct_counts(columns: int) -> tuple[list[Aggregation], dict[str, PrimitiveFeastType]]:
+    """A distinct count over each of ``columns`` string columns, and the schema's fields for them: every
+    bucket holds a sketch per column (about 360 make one bucket past DynamoDB's 400 KB)."""
+    aggregations = [
+        Aggregation(column=f"c{i}", function="count_distinct", time_window=HOUR) for i in range(columns)
+    ]
+    fields: dict[str, PrimitiveFeastType] = {f"c{i}": String for i in range(columns)}
+    return aggregations, fields | {output_name(a): Int64 for a in aggregations}
+
+
 def windowed_view(
     name: str,
     entities: Sequence[Entity],

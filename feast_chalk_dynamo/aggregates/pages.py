@@ -18,10 +18,11 @@ import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from feast_chalk_dynamo.aggregates.partials import Parts, sketch_bytes, sketch_from
-from feast_chalk_dynamo.aggregates.spec import ADDITIVE, Part, WindowedView
+from feast_chalk_dynamo.aggregates.spec import ADDITIVE, Output, Part, WindowedView
 from feast_chalk_dynamo.dynamo.expressions import placeholder_suffix
 from feast_chalk_dynamo.dynamo.tables import PK, SK
 from feast_chalk_dynamo.items.layout import EXPIRY_ATTR
@@ -43,7 +44,7 @@ class PageLayout:
     part_ids: Mapping[Part, str]
 
     def sort_key(self, page: int) -> str:
-        return f"{self.namespace_id}@{self.spec.geometry}:{page}"
+        return f"{pages_prefix(self.namespace_id)}{self.spec.geometry}:{page}"
 
     def key(self, partition_key: str, page: int) -> Item:
         return {PK: {"S": partition_key}, SK: {"S": self.sort_key(page)}}
@@ -58,6 +59,22 @@ class PageLayout:
         longest_ms = spec.longest_buckets * spec.hop_ms
         return math.ceil((last_bucket_end_ms + longest_ms) / 1000) + EXPIRY_SLACK_SECONDS
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each part id's position among the view's parts (how a read files a page's attributes)."""
+        return {part_id: index for index, part_id in enumerate(self.part_ids.values())}
+
+    def output_parts(self, output: Output) -> tuple[tuple[Part, int], ...]:
+        """Each part an output is merged from, with its position (see ``positions``)."""
+        return self._output_parts[output]
+
+    @cached_property
+    def _output_parts(self) -> dict[Output, tuple[tuple[Part, int], ...]]:
+        return {
+            output: tuple((part, self.positions[self.part_ids[part]]) for part in output.parts)
+            for output in self.spec.outputs
+        }
+
     def decode(self, item: Item, page: int) -> dict[int, Parts]:
         """The page's buckets (bucket index -> its parts)."""
         first = page * self.spec.page_buckets
@@ -70,6 +87,11 @@ class PageLayout:
                 continue  # the key, the version, the expiry, or a part the view no longer has
             buckets.setdefault(first + int(slot), {})[part] = decode_part(part, stored)
         return buckets
+
+
+def pages_prefix(namespace_id: str) -> str:
+    """What the sort key of every page of a namespace starts with, whatever its geometry."""
+    return f"{namespace_id}@"
 
 
 def encode_part(part: Part, value: Any) -> Item:
@@ -110,13 +132,16 @@ def update_request(
     sets: Mapping[str, Item],
     expiry: int,
     version: int | None,
+    bump: bool = False,
 ) -> dict[str, Any]:
     """One UpdateItem of a page: ``ADD`` the additive parts, ``SET`` the merged others and the expiry.
 
     ``version``: the page's ``_n`` the merged values were computed from; the
     update then holds on condition that it is still that (absent for 0), and
-    counts one more. None for an update of additive parts alone, which holds
-    whatever else wrote meanwhile.
+    counts one more. None for an update that holds whatever else wrote
+    meanwhile: of additive parts alone, or, with ``bump``, one that replaces
+    parts and counts one more, so that writers merging from the values it
+    replaced lose their race and read the page again.
     """
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -128,10 +153,11 @@ def update_request(
         add_clauses.append(f"{name} {placeholder}")
     request: dict[str, Any] = {"TableName": table, "Key": key}
     condition = None
-    if version is not None:
+    if version is not None or bump:
         name, _ = _placeholders(names, values, VERSION_ATTR, None)
         add_clauses.append(f"{name} :_one")
         values[":_one"] = {"N": "1"}
+    if version is not None:
         if version:
             values[":_version"] = {"N": str(version)}
             condition = f"{name} = :_version"

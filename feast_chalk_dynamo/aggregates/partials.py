@@ -103,19 +103,26 @@ def merge(into: Parts, other: Parts) -> None:
 
 def finish(output: Output, window: Parts) -> Any:
     """The output's value from the merged parts of its window (None: null)."""
-    column, function = output.column, output.function
-    n: Any = window.get(Part(column, "n"))
-    s: Any = window.get(Part(column, "s"))
+    column = output.column
+    return finish_kinds(
+        output.function, {part.kind: value for part, value in window.items() if part.column == column}
+    )
+
+
+def finish_kinds(function: str, kinds: Mapping[str, Any]) -> Any:
+    """``function``'s value from its column's merged parts by kind (``n``, ``s``, ...); None: null."""
+    n: Any = kinds.get("n")
+    s: Any = kinds.get("s")
     if function == "sum":
         return s if s is not None else 0
     if function == "count":
         return n or 0
     if function == "min":
-        return window.get(Part(column, "lo"))
+        return kinds.get("lo")
     if function == "max":
-        return window.get(Part(column, "hi"))
+        return kinds.get("hi")
     if function == "count_distinct":
-        sketch = window.get(Part(column, "d"))
+        sketch = kinds.get("d")
         return round(sketch.get_estimate()) if sketch is not None else 0
     if not n:
         return None
@@ -123,6 +130,6 @@ def finish(output: Output, window: Parts) -> Any:
         return s / n
     if n < 2:
         return None
-    q: Any = window.get(Part(column, "q"))
+    q: Any = kinds.get("q")
     variance = max((q - s * s / n) / (n - 1), 0.0)
     return math.sqrt(variance) if function == "std" else variance

@@ -17,7 +17,8 @@ Buckets live on **pages**: items of their own under the entity's partition,
 a few BatchGetItem keys per entity, not one per bucket, while an event's
 update is charged on a page of ``K`` buckets, not on every bucket of the
 longest window. ``K`` is chosen so the longest window spans about
-``PAGES_PER_WINDOW`` pages.
+``PAGES_PER_WINDOW`` pages, unless a page could then grow past
+``MAX_PAGE_BYTES``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from feast_chalk_dynamo.items.layout import MAX_ITEM_BYTES
 DEFAULT_HOP = timedelta(minutes=5)
 # The longest window is read from about this many pages per entity.
 PAGES_PER_WINDOW = 8
+# ... unless that makes a page larger than this at its fullest (every bucket with every part at its
+# largest): an update is charged on the whole page, and a page must stay far within 400 KB.
+MAX_PAGE_BYTES = 64 * 1024
 
 # Each function by its names (Feast accepts these spellings), to what it is computed from.
 CANONICAL = {
@@ -156,7 +160,12 @@ def windowed_view(view: Any, sketch_max_bytes: int) -> WindowedView:
     for aggregation in view.aggregations:
         outputs.append(_output(name, aggregation, hop, hop_ms, fields))
     longest = max(output.window_buckets for output in outputs)
-    page_buckets = max(1, math.ceil(longest / PAGES_PER_WINDOW))
+    bucket_bytes = (
+        max_page_bytes(WindowedView(name, hop_ms, tuple(outputs), 1), sketch_max_bytes)
+        - KEY_AND_VERSION_BYTES
+    )
+    by_bytes = (MAX_PAGE_BYTES - KEY_AND_VERSION_BYTES) // bucket_bytes
+    page_buckets = max(1, min(math.ceil(longest / PAGES_PER_WINDOW), by_bytes))
     spec = WindowedView(name, hop_ms, tuple(outputs), page_buckets)
     largest = max_page_bytes(spec, sketch_max_bytes)
     if largest > MAX_ITEM_BYTES:

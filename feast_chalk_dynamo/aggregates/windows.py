@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from feast_chalk_dynamo.aggregates.pages import Item, PageLayout
-from feast_chalk_dynamo.aggregates.partials import Parts, finish, merge
+from feast_chalk_dynamo.aggregates.pages import Item, PageLayout, decode_part
+from feast_chalk_dynamo.aggregates.partials import finish_kinds, union
 from feast_chalk_dynamo.aggregates.spec import Output
 
 # How an output's value is typed for its declared Value field.
@@ -29,24 +29,55 @@ def outputs(
     key: str,
     now_micros: int,
 ) -> list[Any]:
-    """The wanted outputs (None for a feature that is no output) of one entity, typed by ``fields``."""
+    """The wanted outputs (None for a feature that is no output) of one entity, typed by ``fields``.
+
+    The read path's hot loop: each page attribute is looked at once (by its
+    part's position), and a value is decoded only when a window needs it.
+    """
     spec = layout.spec
     newest = spec.bucket_of(now_micros)
-    buckets: dict[int, Parts] = {}
+    positions = layout.positions
+    columns: list[dict[int, Item]] = [{} for _ in positions]
     for page in spec.pages_for(newest, spec.longest_buckets):
         item = pages.get((key, page))
-        if item is not None:
-            buckets.update(layout.decode(item, page))
+        if item is None:
+            continue
+        first_of_page = page * spec.page_buckets
+        for name, stored in item.items():
+            part_id, dot, slot = name.rpartition(".")
+            position = positions.get(part_id) if dot else None
+            if position is not None:
+                columns[position][first_of_page + int(slot)] = stored
+    decoded: dict[int, list[tuple[int, Any]]] = {}  # position -> (bucket, value), decoded once
+    combined: dict[tuple[int, int], Any] = {}  # (position, first bucket) -> the window's value
     values: list[Any] = []
     for output, field in zip(outputs_wanted, fields, strict=True):
         if output is None:
             values.append(None)
             continue
-        window: Parts = {}
         first = newest - output.window_buckets + 1
-        for bucket, parts in buckets.items():
-            if first <= bucket <= newest:
-                merge(window, {part: value for part, value in parts.items() if part.column == output.column})
-        value = finish(output, window)
+        kinds: dict[str, Any] = {}
+        for part, position in layout.output_parts(output):
+            if (position, first) not in combined:
+                found = decoded.get(position)
+                if found is None:
+                    found = decoded[position] = [
+                        (bucket, decode_part(part, stored)) for bucket, stored in columns[position].items()
+                    ]
+                in_window = [value for bucket, value in found if first <= bucket <= newest]
+                combined[(position, first)] = _combined(part.kind, in_window) if in_window else None
+            if (value := combined[(position, first)]) is not None:
+                kinds[part.kind] = value
+        value = finish_kinds(output.function, kinds)
         values.append(None if value is None else _TYPED.get(field, float)(value))
     return values
+
+
+def _combined(kind: str, values: list[Any]) -> Any:
+    if kind == "lo":
+        return min(values)
+    if kind == "hi":
+        return max(values)
+    if kind == "d":
+        return union(values)
+    return sum(values)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import sys
 
+from feast_chalk_dynamo.backfill import BackfillError
 from feast_chalk_dynamo.cli import (
     inspect_entity,
     plan_capacity,
+    run_backfill,
     run_bench,
     run_migrate,
     show_config,
@@ -24,7 +26,7 @@ from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors
 from feast_chalk_dynamo.migrate import MigrationError
 from feast_chalk_dynamo.repos import RepoError
 
-COMMANDS = (show_config, plan_capacity, write_terraform, inspect_entity, run_bench, run_migrate)
+COMMANDS = (show_config, plan_capacity, write_terraform, inspect_entity, run_bench, run_migrate, run_backfill)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             code: int = args.run(args)
         # The store's own failures to reach DynamoDB (a dead endpoint_url, migrate's --from-endpoint-url).
-        except (CliError, MigrationError, RepoError, ConnectionFailed, ServerErrors) as error:
+        except (CliError, MigrationError, BackfillError, RepoError, ConnectionFailed, ServerErrors) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     return code

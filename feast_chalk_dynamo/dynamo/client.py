@@ -236,7 +236,12 @@ class RawHttpTransport:
             raise ValueError("no AWS credentials found for DynamoDB (environment, profile or instance role)")
         self._credentials = credentials
         self._region = settings.region
-        self.endpoint = settings.endpoint_url or f"https://dynamodb.{settings.region}.amazonaws.com"
+        # Where boto3 would send it: the settings' endpoint, else the one AWS's configuration names
+        # (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, a profile's endpoint_url), else the region's
+        # public endpoint, so that reads and writes never go to two different places.
+        self.endpoint = settings.endpoint_url or str(
+            session.client("dynamodb", region_name=settings.region).meta.endpoint_url
+        )
         timeout = _timeout_seconds(settings)
         self._pool = urllib3.connection_from_url(
             self.endpoint,

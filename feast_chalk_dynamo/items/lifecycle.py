@@ -12,8 +12,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from feast_chalk_dynamo.dynamo.client import RetryPolicy
 from feast_chalk_dynamo.dynamo.expressions import fits, placeholder_suffix, update_fits
-from feast_chalk_dynamo.dynamo.tables import PK, SK, Table
+from feast_chalk_dynamo.dynamo.tables import PK, SK, Table, delete_keys
 from feast_chalk_dynamo.errors import TableNotFound
 from feast_chalk_dynamo.items.layout import EXPIRY_ATTR, META_PK, TS_PREFIX
 
@@ -71,6 +72,14 @@ class TableAdmin(Table):
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def delete_sorted_under(self, prefix: str, sort_key_prefix: str) -> int:
+        """Delete every item of a project (``prefix``) whose sort key starts with ``sort_key_prefix``
+        (a windowed view's bucket pages); returns how many."""
+        found = self.scan({"#sk": SK}, "begins_with(#sk, :sk)", prefix, {":sk": {"S": sort_key_prefix}})
+        keys = [{PK: item[PK], SK: item[SK]} for item in found]
+        delete_keys(self._client, self._table, keys, RetryPolicy.from_settings(self._settings))
+        return len(keys)
 
     def drop_if_ours_and_empty(self) -> bool:
         """Delete the table only if this store created it and no data of anyone is left in it."""

@@ -20,6 +20,7 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.helpers import compute_versioned_name
 from feast.repo_config import RepoConfig
 
+from feast_chalk_dynamo.aggregates.spec import is_windowed
 from feast_chalk_dynamo.dynamo.client import RetryPolicy, make_client
 from feast_chalk_dynamo.dynamo.regions import FailoverClient
 from feast_chalk_dynamo.migrate.errors import MigrationError
@@ -27,10 +28,14 @@ from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
 from feast_chalk_dynamo.migrate.keys import join_keys
 from feast_chalk_dynamo.migrate.state import DESTINATION_EPOCH
 from feast_chalk_dynamo.migrate.versions import Reader, version_label, versions_of
-from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, load_store
+from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, guarded_writes, load_store, with_online_store
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 
 SWITCH_HINT = "see the README, 'Switching from Feast's DynamoDB store'"
+WINDOWED_NOTE = (
+    "a windowed view; Feast's DynamoDB store keeps no aggregates of it (a push kept its last raw row), so "
+    "migrate copies nothing: `feast-chalk-dynamo backfill` fills its buckets from its batch source"
+)
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,6 @@ class Plan:
         asyncio.run(self.store.close())
 
 
-def with_online_store(config: RepoConfig, online_store: Any) -> RepoConfig:
-    """``config`` with another ``online_store`` section, the registry and the rest shared."""
-    copied = config.model_copy(update={"online_config": online_store})
-    copied._online_store = online_store  # RepoConfig caches the built section; the copy shares the cache
-    return copied
-
-
 def load_plan(
     repo: Path,
     views: list[str] | None,
@@ -127,7 +125,7 @@ def load_plan(
     prefix = f"{store.project}." if table_prefix is None else table_prefix
     region = source_region or settings.region
     endpoint = source_endpoint_url if source_endpoint_url is not None else settings.endpoint_url
-    guarded = settings.model_copy(update={"only_write_newer_values": True, "check_ts_for_bulk_writes": True})
+    guarded = guarded_writes(settings)
     source_settings = guarded.model_copy(
         update={
             "region": region,
@@ -181,7 +179,10 @@ def _views(store: FeatureStore, names: list[str] | None) -> tuple[list[FeatureVi
     project = store.project
     registry = store.registry
     candidates = [*registry.list_feature_views(project), *registry.list_stream_feature_views(project)]
-    online = [v for v in candidates if v.online and getattr(v, "enabled", True)]
+    served = [v for v in candidates if v.online and getattr(v, "enabled", True)]
+    # Feast's stores keep no aggregates of a windowed view, only the last raw row a push wrote.
+    windowed = [view.name for view in served if is_windowed(view)]
+    online = [view for view in served if not is_windowed(view)]
     skipped = [
         f"{view.name}: an on-demand view; migrate does not copy on-demand views"
         for view in registry.list_on_demand_feature_views(project)
@@ -189,8 +190,12 @@ def _views(store: FeatureStore, names: list[str] | None) -> tuple[list[FeatureVi
     ]
     if names is None:
         chosen = online
+        skipped += [f"{name}: {WINDOWED_NOTE}" for name in windowed]
     else:
         by_name = {view.name: view for view in online}
+        named_windowed = [name for name in names if name in windowed]
+        if named_windowed:
+            raise MigrationError(f"--views names {named_windowed}: {WINDOWED_NOTE}")
         unknown = [name for name in names if name not in by_name]
         if unknown:
             raise MigrationError(

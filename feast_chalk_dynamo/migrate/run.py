@@ -31,10 +31,11 @@ def migrate(options: Options, out: TextIO) -> int:
         options.source_endpoint_url, options.segments,
     )  # fmt: skip
     try:
-        for note in plan.skipped:
-            print(f"skipped {note}", file=out)
         _check_entity_files(plan, entity_files)
         session = (DryRun if options.dry_run else Copy)(plan, options, entity_files, out)
+        # After the repo and entity files are checked: a wrong setup is its error alone.
+        for note in plan.skipped:
+            print(f"skipped {note}", file=out)
         return session.run()
     finally:
         plan.close()

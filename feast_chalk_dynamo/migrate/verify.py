@@ -40,9 +40,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from feast_chalk_dynamo.items.codec import value_field_for
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key, entity_row
-from feast_chalk_dynamo.migrate.repo import SourceTable, with_online_store
+from feast_chalk_dynamo.migrate.repo import SourceTable
 from feast_chalk_dynamo.migrate.retype import NotConvertible, conform
 from feast_chalk_dynamo.migrate.scan import sample_entity_ids
+from feast_chalk_dynamo.repos import with_online_store
 
 # Entities per get_online_features call.
 CHUNK = 100

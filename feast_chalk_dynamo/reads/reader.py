@@ -149,11 +149,15 @@ class Reader:
             for index, request in enumerate(requests)
         ]
 
-    async def fetch_items(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+    async def fetch_items(
+        self, keys: Sequence[tuple[str, str]], consistent: bool | None = None
+    ) -> list[Item]:
         """Whole items by (partition key, sort key), in parallel sub-batches, never dropping a key.
 
         For items other than entity items (a windowed view's bucket pages):
         no projection, no local answers; answers in no particular order.
+        ``consistent``: strongly consistent reads (a writer merging into what
+        it reads); else as ``consistent_reads`` says.
         """
         found: list[Item] = []
 
@@ -165,7 +169,7 @@ class Reader:
         sizes = sub_batch_sizes(
             len(request_keys), settings.getitem_min_batch_size, settings.batch_concurrency
         )
-        template = {"ConsistentRead": settings.consistent_reads}
+        template = {"ConsistentRead": settings.consistent_reads if consistent is None else consistent}
         await self._fetch_all([(batch, template) for batch in split(request_keys, sizes)], keep, False)
         return found
 

@@ -31,12 +31,13 @@ from botocore.exceptions import ClientError
 from feast_chalk_dynamo.dynamo.caller import Caller
 from feast_chalk_dynamo.dynamo.client import ConflictBackoff
 from feast_chalk_dynamo.dynamo.metrics import WRITES, MetricLabels, ViewCounters
+from feast_chalk_dynamo.dynamo.transactions import cancellation
 from feast_chalk_dynamo.errors import ItemTooLarge, TransactionConflicts, WriteIncomplete
 from feast_chalk_dynamo.items.codec import item_size
 from feast_chalk_dynamo.items.layout import ENTITY_SK, MAX_ITEM_BYTES, PK, SK, TS_PREFIX, describe_entity
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.writes.rows import EntityRow, RowEncoder, RowUpdate, WriteLayout, newest_per_key
-from feast_chalk_dynamo.writes.transactions import cancellation, transaction_chunks, transaction_request
+from feast_chalk_dynamo.writes.transactions import transaction_chunks, transaction_request
 
 log = logging.getLogger(__name__)
 

@@ -128,8 +128,8 @@ def test_plugin_serves_what_sqlite_serves(
     reference = sqlite_store(tmp_path / "sqlite")
     reference.apply(build_objects(source.data_dir).all())
     start, end = window(source, objects)
-    plugin_store.materialize(start, end)
-    reference.materialize(start, end)
+    plugin_store.materialize(start, end, objects.materialized())
+    reference.materialize(start, end, objects.materialized())
 
     got = read_all(plugin_store, objects, entity_ids)
     want = read_all(reference, objects, entity_ids)
@@ -171,11 +171,11 @@ def test_older_materialization_does_not_overwrite_newer_values(
             for o, n in zip(older.event_ts[view.name][:-1], newer.event_ts[view.name][:-1], strict=True)
         ), view.name
 
-    plugin_store.materialize(start, end)
+    plugin_store.materialize(start, end, objects.materialized())
     first = read_all(plugin_store, objects, entity_ids)
     assert_matches_source(first, objects, entity_ids, start, end, label="after newer")
 
-    plugin_store.materialize(start, older_end)
+    plugin_store.materialize(start, older_end, objects.materialized())
     second = read_all(plugin_store, objects, entity_ids)
     assert_matches_source(second, objects, entity_ids, start, end, label="after older")
     assert second == first
@@ -194,7 +194,7 @@ def test_materialize_of_older_data_into_empty_store_is_served(
     """The newer-wins rule must not swallow old rows when nothing newer exists."""
     start = window(source, objects)[0]
     older_end = source.now - data_gen.OLD_NEW_SPLIT
-    plugin_store.materialize(start, older_end)
+    plugin_store.materialize(start, older_end, objects.materialized())
     got = read_all(plugin_store, objects, entity_ids)
     assert_matches_source(got, objects, entity_ids, start, older_end, label="older only")
 
@@ -203,7 +203,11 @@ def test_source_data_is_deterministic_and_in_the_past(tmp_path: Path, source: da
     """The contract the other tests lean on: same seed and now give the same
     files, and no row is at or after now (so [start, now) holds them all)."""
     again = data_gen.generate(tmp_path, now=source.now)
-    for mine, theirs in ((source.stats_path, again.stats_path), (source.profile_path, again.profile_path)):
+    for mine, theirs in (
+        (source.stats_path, again.stats_path),
+        (source.profile_path, again.profile_path),
+        (source.transactions_path, again.transactions_path),
+    ):
         table = pq.read_table(mine)
         assert table.equals(pq.read_table(theirs))
         assert max(table.column("event_timestamp").to_pylist()) < source.now
@@ -231,10 +235,10 @@ def test_a_materialize_that_fails_part_way_names_what_is_missing_and_a_rerun_fin
         start, end = window(source, objects)
         proxy.faults.update(operations=frozenset({"UpdateItem"}), throttle_share=0.5, seed=2)
         with pytest.raises(WriteIncomplete) as caught:
-            store.materialize(start, end)
+            store.materialize(start, end, objects.materialized())
         error = caught.value
         assert error.written > 0 and error.unwritten and str(len(error.unwritten)) in str(error)
 
         proxy.faults.reset()
-        store.materialize(start, end)  # the same command again
+        store.materialize(start, end, objects.materialized())  # the same command again
         assert_matches_source(read_all(store, objects, entity_ids), objects, entity_ids, start, end, "rerun")

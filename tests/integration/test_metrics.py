@@ -98,7 +98,7 @@ def test_feast_serve_metrics_serves_its_workers_requests_throttles_retries_and_c
         repo = example(tmp_path / "repo", proxy.url, table_name)
         store = repo.store()
         store.apply(objects.all())
-        store.materialize(*window(source, objects))
+        store.materialize(*window(source, objects), objects.materialized())
         try:
             port, metrics_port = serve_with_metrics(repo, tmp_path, processes)
             proxy.faults.reset()

@@ -108,7 +108,7 @@ def make_repo(tmp_path: Path, endpoint: Endpoint, source: data_gen.SourceData) -
     feast_yaml.write_text(json.dumps(feast_config))  # JSON is YAML
     feast = repo.feast()
     feast.apply(repo.objects.all())
-    feast.materialize(*window(repo))
+    feast.materialize(*window(repo), repo.objects.materialized())
     repo.ours().apply(build_objects(source.data_dir).all())
     return repo
 
@@ -225,6 +225,7 @@ def test_every_value_and_event_time_served_after_migrating_is_feast_s(
     )
 
     assert code == 0, output
+    assert "skipped driver_transactions: a windowed view; Feast's DynamoDB store keeps no" in output
     assert totals(output) == (ROWS, ROWS, 0, 0, 0, 0)
     assert re.search(
         r"verified 20 entities \(driver_id\), 200 feature values \(\d+ present in Feast's store\): "
@@ -645,6 +646,8 @@ def test_clear_errors_for_a_wrong_setup(
         in error("--from-table-prefix", "elsewhere.")
     )
     assert "--views names ['nope']" in error("--views", f"{STATS},nope")
+    windowed = repo.objects.driver_transactions.name
+    assert f"--views names ['{windowed}']: a windowed view; " in error("--views", windowed)
     assert "--segments takes 1 to 1000" in error("--segments", "0")
     assert "--entities file(s) not found" in error("--entities", str(tmp_path / "missing.csv"))
     (tmp_path / "wrong.csv").write_text("user_id\n1\n")

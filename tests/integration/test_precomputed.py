@@ -79,7 +79,8 @@ def served(
         store = repo.store()
         store.apply([*objects.all(), twin])
         start, end = window(source, objects)
-        store.materialize(start, end)  # Feast's precompute step runs here, and writes nothing for this store
+        # Feast's precompute step runs here, and writes nothing for this store.
+        store.materialize(start, end, objects.materialized())
         # A driver twice and one never written: rows must map back to the request's order.
         ids = [*source.driver_ids, MISSING_DRIVER, source.driver_ids[0]]
         yield Served(repo, store, proxy, ids, start, end)

@@ -23,7 +23,8 @@ from botocore.config import Config
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.simulated_dynamodb import SimStats, SimulatedDynamo, _value_size
+from benchmarks.simulated_dynamodb import SimStats, SimulatedDynamo
+from benchmarks.simulated_dynamodb.sizes import value_size
 from tests.dynamodb_limits import attribute_size, item_size
 from tests.servers import Endpoint, create_pk_sk_table
 
@@ -347,4 +348,4 @@ _VALUES = st.recursive(
 
 @given(_VALUES)
 def test_value_sizes_agree_with_the_limits_module(value: dict[str, Any]) -> None:
-    assert _value_size(value) == attribute_size(value)
+    assert value_size(value) == attribute_size(value)

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 import pandas as pd
 import pytest
 import yaml
@@ -49,6 +50,7 @@ from tests.windowed_objects import (
     HOP,
     HOUR,
     TX_AGGREGATIONS,
+    distinct_counts,
     output_name,
     push_frame,
     tx_view,
@@ -345,6 +347,20 @@ def test_a_page_filled_in_one_push_and_a_hundred_entities_read_stay_within_dynam
     assert_as_pandas(read(store, NOW, drivers), drivers, NOW, page + others)
 
 
+def test_removing_a_windowed_view_deletes_its_pages(store: FeatureStore, moto_endpoint: Endpoint) -> None:
+    push(store, [{"driver_id": d, "amount": 1.0, "rider": "a", "ts": NOW} for d in (1, 2, 3)])
+    config = store.config.online_store
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint.url, region_name="us-east-1")
+
+    def items() -> list[dict[str, Any]]:
+        pages = client.get_paginator("scan").paginate(TableName=config.table_name)
+        return [item for page in pages for item in page["Items"] if not item["pk"]["S"].startswith("~")]
+
+    assert sum("@" in item["sk"]["S"] for item in items()) == 3  # a page each
+    store.apply([], objects_to_delete=[store.get_stream_feature_view("tx")], partial=False)
+    assert items() == []  # pages, and the entity items left with no view
+
+
 def aggregate_metric(store: FeatureStore, name: str) -> float:
     labels = {"table": store.config.online_store.table_name, "region": "us-east-1", "view": "tx"}
     return REGISTRY.get_sample_value(f"{PREFIX}aggregate_{name}_total", labels) or 0.0
@@ -359,15 +375,13 @@ def test_the_update_cache_saves_the_read_of_a_hot_page_and_counts_it(
     metrics_before = {
         name: aggregate_metric(store, name) for name in ("update_cache_hits", "update_cache_misses")
     }
-    reads = proxy.faults.seen["GetItem"]
+    reads = proxy.faults.seen["BatchGetItem"]
     push(store, [{"driver_id": 1, "amount": 1.0, "rider": "a", "ts": NOW}])
-    assert (counts.cache_misses, counts.cache_hits, proxy.faults.seen["GetItem"] - reads) == (1, 0, 1)
+    assert (counts.cache_misses, counts.cache_hits, proxy.faults.seen["BatchGetItem"] - reads) == (1, 0, 1)
     for number, rider in enumerate(["b", "c"]):
-        push(
-            store,
-            [{"driver_id": 1, "amount": -1.0 - number, "rider": rider, "ts": NOW - timedelta(seconds=1)}],
-        )
-    assert (counts.cache_misses, counts.cache_hits, proxy.faults.seen["GetItem"] - reads) == (1, 2, 1)
+        event = {"driver_id": 1, "amount": -1.0 - number, "rider": rider, "ts": NOW - timedelta(seconds=1)}
+        push(store, [event])
+    assert (counts.cache_misses, counts.cache_hits, proxy.faults.seen["BatchGetItem"] - reads) == (1, 2, 1)
     assert aggregate_metric(store, "update_cache_misses") - metrics_before["update_cache_misses"] == 1
     assert aggregate_metric(store, "update_cache_hits") - metrics_before["update_cache_hits"] == 2
     answer = read(store, NOW, [1])[0]
@@ -383,12 +397,12 @@ def test_a_small_update_cache_reads_the_page_each_time(
     feast = windowed_store(tmp_path, proxy.url, table_name, aggregate_update_cache_size=size)
     try:
         counts = engine(feast).aggregates.counts
-        reads = proxy.faults.seen["GetItem"]
+        reads = proxy.faults.seen["BatchGetItem"]
         events = [{"driver_id": 1 + number % 2, "amount": float(number), "rider": f"r{number}", "ts": NOW}
                   for number in range(4)]  # fmt: skip
         for event in events:
             push(feast, [event])
-        assert proxy.faults.seen["GetItem"] - reads == 4
+        assert proxy.faults.seen["BatchGetItem"] - reads == 4
         assert counts.cache_hits == 0
         assert counts.cache_evictions == (3 if size else 0)
         assert_as_pandas(read(feast, NOW), DRIVERS, NOW, events)
@@ -405,7 +419,7 @@ def test_late_events_are_counted_and_dropped(store: FeatureStore) -> None:
 
 
 TIP_FIELDS = {"amount": Float64, "sum_tip_3600s": Float64}  # no tip: the column is not in the schema
-WEEK_OF_MINUTES = timedelta(minutes=1)  # a week's page: 1,260 buckets of a sketch each, past 400 KB
+TOO_WIDE, TOO_WIDE_FIELDS = distinct_counts(360)  # a bucket of 360 sketches: past 400 KB on its own
 
 
 @pytest.mark.parametrize(
@@ -417,18 +431,18 @@ WEEK_OF_MINUTES = timedelta(minutes=1)  # a week's page: 1,260 buckets of a sket
          "is not one this store computes"),
         (Aggregation(column="tip", function="sum", time_window=HOUR), HOP, TIP_FIELDS,
          "add Field(name='tip'"),
-        (Aggregation(column="rider", function="count_distinct", time_window=timedelta(days=7)),
-         WEEK_OF_MINUTES, None, "past DynamoDB's 409,600-byte item limit"),
+        (TOO_WIDE, HOP, TOO_WIDE_FIELDS, "past DynamoDB's 409,600-byte item limit"),
     ],
     ids=["window", "function", "column", "item-limit"],
 )  # fmt: skip
 def test_feast_apply_refuses_a_view_it_cannot_keep_and_changes_nothing(
-    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, aggregation: Aggregation, hop: timedelta,
-    fields: dict[str, Any] | None, says: str,
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, aggregation: Aggregation | list[Aggregation],
+    hop: timedelta, fields: dict[str, Any] | None, says: str,
 ) -> None:  # fmt: skip
     """The error names the view and the fix; the registry does not get the view."""
     config = repo_config(tmp_path, moto_endpoint.url, table_name)
-    view = windowed_view("bad", [DRIVER], [aggregation], write_source(tmp_path / "bad.parquet"), hop, fields)
+    aggregations = aggregation if isinstance(aggregation, list) else [aggregation]
+    view = windowed_view("bad", [DRIVER], aggregations, write_source(tmp_path / "bad.parquet"), hop, fields)
     feast = FeatureStore(config=config)
     try:
         with pytest.raises(InvalidWindowedView, match=f"^view 'bad': .*{re.escape(says)}"):

@@ -20,11 +20,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feast_chalk_dynamo.aggregates.partials import SKETCH_MAX_BYTES
-from feast_chalk_dynamo.aggregates.spec import DEFAULT_HOP, PAGES_PER_WINDOW, max_page_bytes
+from feast_chalk_dynamo.aggregates.spec import DEFAULT_HOP, MAX_PAGE_BYTES, PAGES_PER_WINDOW, max_page_bytes
 from feast_chalk_dynamo.errors import InvalidWindowedView
 from feast_chalk_dynamo.items.layout import MAX_ITEM_BYTES
 from feast_chalk_dynamo.windowed import spec_of
-from tests.windowed_objects import DRIVER, HOUR, SALES_AGGREGATIONS, windowed_view
+from tests.windowed_objects import DRIVER, HOUR, SALES_AGGREGATIONS, distinct_counts, windowed_view
 
 DAY, WEEK = timedelta(days=1), timedelta(days=7)
 
@@ -80,11 +80,20 @@ def test_an_output_declared_as_a_string_is_refused() -> None:
     assert "Int64 or Float64" in message
 
 
-def test_pages_past_dynamodbs_item_limit_are_refused() -> None:
-    """A week of 1-minute buckets: 1,260 buckets a page, each with a sketch of up to ~1 KB."""
-    aggregation = Aggregation(column="rider", function="count_distinct", time_window=WEEK)
-    message = refusal([aggregation], hop=timedelta(minutes=1))
-    assert "409,600-byte item limit" in message and "wider tiling_hop_size" in message
+def test_a_view_whose_bucket_could_pass_dynamodbs_item_limit_is_refused() -> None:
+    """360 distinct counts: a page of one bucket may hold 360 sketches of 1,128 B, past 400 KB."""
+    aggregations, fields = distinct_counts(360)
+    message = refusal(aggregations, fields=fields)
+    assert "409,600-byte item limit" in message and "fewer aggregations" in message
+
+
+def test_a_long_window_of_narrow_buckets_gets_smaller_pages_not_a_refusal() -> None:
+    """A week of 1-minute buckets with a distinct count: an eighth of the window a page would be 1,260
+    sketches (1.4 MB); pages of fewer buckets stay within 64 KB at their fullest."""
+    spec = spec_of(view([Aggregation(column="rider", function="count_distinct", time_window=WEEK)],
+                        hop=timedelta(minutes=1)))  # fmt: skip
+    assert max_page_bytes(spec, SKETCH_MAX_BYTES) <= MAX_PAGE_BYTES < MAX_ITEM_BYTES
+    assert spec.page_buckets < math.ceil(7 * 24 * 60 / PAGES_PER_WINDOW)
 
 
 def test_the_issues_view_fits_a_page_within_the_item_limit() -> None:

@@ -1,4 +1,4 @@
-"""Entity items sized from feature types (``planning.estimates``) and from stored items (``planning.samples``).
+"""Entity items sized from feature types (``planning.estimates``) and stored items (``planning.samples``).
 
 Sizes by DynamoDB's rules, worked by hand: an attribute is its name's UTF-8
 bytes plus its value's; S its UTF-8 bytes; N 1 byte plus 1 per pair of

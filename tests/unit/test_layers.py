@@ -27,12 +27,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("local",),
     ("reads", "writes", "aggregates"),
     ("face", "planning"),
-    ("migrate",),
+    ("migrate", "backfill"),
     ("cli",),
 ]
 LEVEL = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 # Only these know Feast's registry and repo config (DESIGN.md): the rest is handed views and settings.
-KNOWS_THE_REGISTRY = frozenset({"face", "migrate", "cli"})
+KNOWS_THE_REGISTRY = frozenset({"face", "migrate", "backfill", "cli"})
 REGISTRY_MODULES = ("feast.feature_store", "feast.infra.registry")
 REGISTRY_NAMES = frozenset({"FeatureStore", "RepoConfig"})
 

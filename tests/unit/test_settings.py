@@ -230,3 +230,26 @@ def test_an_empty_endpoint_is_aws_s_for_the_region(blank: str, monkeypatch: pyte
 def test_an_empty_region_is_refused() -> None:
     with pytest.raises(ValidationError, match="region"):
         ChalkDynamoOnlineStoreConfig(region="")
+
+
+def test_both_transports_send_where_aws_configuration_says_without_an_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """boto3 follows AWS_ENDPOINT_URL_DYNAMODB; the fast path built the region's public URL instead,
+    so a deployment using it read from one endpoint and wrote to another."""
+    from feast_chalk_dynamo.dynamo.client import RawHttpTransport, make_client
+    from feast_chalk_dynamo.settings import DynamoSettings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+    settings = DynamoSettings(region="eu-west-1")
+    transport = RawHttpTransport(settings)
+    try:
+        assert transport.endpoint == make_client(settings).meta.endpoint_url == "http://127.0.0.1:9"
+    finally:
+        transport.close()
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+    transport = RawHttpTransport(settings)
+    try:
+        assert transport.endpoint == "https://dynamodb.eu-west-1.amazonaws.com"
+    finally:
+        transport.close()

@@ -8,14 +8,9 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from feast_chalk_dynamo.dynamo.transactions import MAX_TRANSACT_ITEMS, MAX_TRANSACTION_ROW_BYTES, cancellation
 from feast_chalk_dynamo.writes.rows import RowUpdate
-from feast_chalk_dynamo.writes.transactions import (
-    MAX_TRANSACT_ITEMS,
-    MAX_TRANSACTION_ROW_BYTES,
-    cancellation,
-    transaction_chunks,
-    transaction_request,
-)
+from feast_chalk_dynamo.writes.transactions import transaction_chunks, transaction_request
 
 
 def update(i: int, size: int = 100) -> RowUpdate:
