@@ -264,14 +264,8 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             return None
         every_feature = [f.name for f in view.features]
         features = requested if requested is not None else every_feature
-        if is_windowed(view):  # outputs are merged from pages: none is on the entity item
-            by_name = {field.name: field for field in view.features}
-            slots = tuple(
-                FeatureSlot(f, None, value_field_for(by_name[f].dtype.to_value_type())) for f in features
-            )
-        else:
-            slots = self._slots(engine, project, namespace, view, features, allocate=False)
-        if engine.local.caches(namespace) and not is_windowed(view):  # serves any later request
+        slots = self._slots(engine, project, namespace, view, features, allocate=False)
+        if engine.local.caches(namespace):  # a cached row must serve any later request of the view
             every_slot = (
                 slots
                 if features is every_feature
@@ -468,11 +462,15 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             now = int(engine.now() * 1_000_000)
             await engine.aggregates.add(pages, events, now)
             oldest = (pages.spec.bucket_of(now) - pages.spec.longest_buckets + 1) * pages.spec.hop_ms * 1000
-            newest: dict[str, int] = {}
-            for event in events:
-                if event.micros >= oldest and event.micros > newest.get(event.key, -1):
-                    newest[event.key] = event.micros
-            rows = [EntityRow(key, {}, micros_to_datetime(micros)) for key, micros in newest.items()]
+            newest: dict[str, int] = {}  # each entity's newest event that is not late: its position
+            for position, event in enumerate(events):
+                current = newest.get(event.key)
+                if event.micros >= oldest and (current is None or event.micros > events[current].micros):
+                    newest[event.key] = position
+            rows = [
+                EntityRow(key, data[position][1], micros_to_datetime(events[position].micros))
+                for key, position in newest.items()
+            ]
             await self._written_through(engine, layout, rows, None)  # drops the cached pages too
             if progress:
                 progress(len(data))
@@ -502,22 +500,29 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         event of those buckets, folded alike. Each bucket with an event is set
         whole, replacing what it held, not added to; one without is left as
         it is. Then each entity's newest event time goes onto its item, as a
-        push's does (guarded as ``config``'s writes are). Written a slice of
+        push's does, with its raw columns (guarded as ``config``'s writes are). Written a slice of
         entities at a time, each slice's buckets before its items.
         """
         engine = self._ready_engine(config)
         layout = self._write_layout(engine, config, view)
         pages = self._page_layout(engine, config, view, layout)
         whole = WholeBuckets(pages.spec, buckets)
+        newest_values: dict[str, dict[str, ValueProto]] = {}  # the raw columns of each newest event
         for data in chunks:
-            whole.add(self._events(engine, config, pages, data))
+            events = self._events(engine, config, pages, data)
+            whole.add(events)
+            for event, (_, values, *_) in zip(events, data, strict=True):
+                if whole.newest.get(event.key) == event.micros:
+                    newest_values[event.key] = values
         keys = sorted(whole.newest)
         by_key: dict[str, dict[tuple[str, int], Parts]] = {}
         for (key, bucket), parts in whole.parts.items():
             by_key.setdefault(key, {})[(key, bucket)] = parts
         for start in range(0, len(keys), SET_ENTITIES):
             chunk = keys[start : start + SET_ENTITIES]
-            rows = [EntityRow(key, {}, micros_to_datetime(whole.newest[key])) for key in chunk]
+            rows = [
+                EntityRow(key, newest_values[key], micros_to_datetime(whole.newest[key])) for key in chunk
+            ]
             entity_buckets = {found: parts for key in chunk for found, parts in by_key[key].items()}
             engine.run(self._set_then_observed(engine, layout, pages, entity_buckets, rows))
         return whole
@@ -606,11 +611,16 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             self._register_view(engine, config, view)
             engine.names.bump_generation()
             live = engine.names.live_namespaces(project)
-        # A windowed view's entity item holds only its observed-at time: its data is on its pages.
-        stored = [] if is_windowed(view) else [f.name for f in view.features]
-        slots = self._slots(engine, project, namespace, view, stored, allocate=True)
+        # A windowed view's entity item holds its newest pushed row of raw columns: outputs are on pages.
+        windowed_view = is_windowed(view)
+        fields = windowed.raw_columns(view) if windowed_view else view.features
+        slots = self._slots(engine, project, namespace, view, [f.name for f in fields], allocate=True)
         namespace_id = live[namespace].id
         written = [slot.attr for slot in slots if slot.attr]
+        clear = engine.names.ids_to_clear(project, namespace, written)
+        if windowed_view:  # the parts' ids are on pages, never on the entity item
+            parts = windowed.page_layout(engine, project, namespace, view)
+            clear = [attr for attr in clear if parts is None or attr not in parts.positions]
         layout = WriteLayout(
             view=namespace,
             ts_attr=ts_attr(namespace_id),
@@ -618,7 +628,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             features={slot.name: slot for slot in slots},
             item_ttl_seconds=self._item_ttl(engine, live, view),
             view_names={ts_attr(info.id): name for name, info in live.items()},
-            clear_attrs=() if not stored else tuple(engine.names.ids_to_clear(project, namespace, written)),
+            clear_attrs=tuple(clear),
         )
         engine.layouts.put(memo_key, (generation, layout))
         return layout
@@ -660,7 +670,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         0's other features, which ``view@v0`` still reads.
         """
         if is_windowed(view):
-            features = windowed.registered_parts(view)
+            features = windowed.registered_names(view)
         else:
             features = [(field.name, dtype_name(field)) for field in view.features]
         engine.names.register_view(

@@ -27,9 +27,10 @@ from feast_chalk_dynamo.dynamo.tables import PK, SK
 from feast_chalk_dynamo.engine import Engine
 from feast_chalk_dynamo.errors import InvalidWindowedView
 from feast_chalk_dynamo.items.codec import value_field_for
-from feast_chalk_dynamo.items.names import feature_name, namespace_name
+from feast_chalk_dynamo.items.names import dtype_name, feature_name, namespace_name
 from feast_chalk_dynamo.items.slots import datetime_to_micros
 from feast_chalk_dynamo.local.cache import NamespaceCache
+from feast_chalk_dynamo.reads.decoders import Lacking
 from feast_chalk_dynamo.reads.reader import ViewRead
 
 # The dtype the name mapping files a bucket part under: parts are no Feast features.
@@ -50,9 +51,23 @@ def spec_of(view: Any) -> WindowedView:
     return spec
 
 
-def registered_parts(view: Any) -> list[tuple[str, str]]:
-    """What the name mapping keeps for a windowed view: its bucket parts, not its features."""
-    return [(part.name, PART_DTYPE) for part in spec_of(view).parts]
+def registered_names(view: Any) -> list[tuple[str, str]]:
+    """What the name mapping keeps for a windowed view: its raw columns (whose newest pushed row the
+    entity item holds, as Feast's stores keep a view's row) and its bucket parts; no output."""
+    spec = spec_of(view)
+    raw = [(field.name, dtype_name(field)) for field in raw_columns(view, spec)]
+    return [*raw, *((part.name, PART_DTYPE) for part in spec.parts)]
+
+
+def raw_columns(view: Any, spec: WindowedView | None = None) -> list[Any]:
+    """The view's schema fields that are neither an output nor a join key: read as the newest pushed row.
+
+    (Feast 0.67 lists a stream feature view's join keys among its features once
+    the view has been through its registry, though not before.)
+    """
+    skipped = {output.name for output in (spec or spec_of(view)).outputs}
+    skipped.update(column.name for column in view.entity_columns)
+    return [field for field in view.features if field.name not in skipped]
 
 
 def page_layout(engine: Engine, project: str, namespace: str, view: Any) -> PageLayout | None:
@@ -120,21 +135,30 @@ class WindowedRead:
         now_micros: int,
         proto: bool,
     ) -> list[Any]:
-        """Each entity's row: absent as the entity item said, else its outputs for now."""
+        """Each entity's row: absent as the entity item said, else its outputs for now with the raw
+        columns as read (one the row lacks stays not found)."""
         merged: list[Any] = []
         for key, (stamp, row) in zip(keys, found, strict=True):
             if row is None:
                 merged.append((stamp, row))
                 continue
             values = outputs(self.layout, self.fields, self.wanted, pages, key, now_micros)
-            if proto:
-                merged.append((stamp, {
-                    name: ValueProto(**({field: value} if value is not None else {}))
-                    for name, field, value in zip(self.names, self.fields, values, strict=True)
-                }))  # fmt: skip
-            else:
-                merged.append((stamp, values))
+            merged.append((stamp, self._with_outputs(row, values, proto)))
         return merged
+
+    def _with_outputs(self, row: Any, values: list[Any], proto: bool) -> Any:
+        wanted = self.wanted
+        if proto:
+            row = dict(row)
+            for name, field, output, value in zip(self.names, self.fields, wanted, values, strict=True):
+                if output is not None:
+                    row[name] = ValueProto(**({field: value} if value is not None else {}))
+            return row
+        combined = [
+            raw if output is None else value for output, value, raw in zip(wanted, values, row, strict=True)
+        ]
+        missing = [slot for slot in row.missing if wanted[slot] is None] if type(row) is Lacking else []
+        return Lacking.of(combined, missing) if missing else combined
 
 
 def page_index(sort_key: str) -> int:

@@ -17,6 +17,7 @@ from feast.stream_feature_view import StreamFeatureView
 from feast.types import Float64, Int64, String
 
 from tests.feast_objects import repo_config
+from tests.integration.test_store import key
 from tests.servers import Endpoint
 
 HOP = timedelta(minutes=10)
@@ -96,3 +97,27 @@ def test_removing_a_windowed_view_deletes_its_pages(store: FeatureStore, moto_en
     assert sum("@" in item["sk"]["S"] for item in items()) == 3  # a page each
     store.apply([], objects_to_delete=[store.get_stream_feature_view("tx")], partial=False)
     assert items() == []  # pages, and the entity items left with no view
+
+
+def test_raw_columns_read_as_the_newest_pushed_row(store: FeatureStore) -> None:
+    """As Feast's stores answer a view's own columns: the row of the newest event, whatever the windows."""
+    now = datetime.now(timezone.utc)
+    push(store, [
+        {"driver_id": 1, "amount": 10.0, "rider": "newest", "ts": now - timedelta(minutes=1)},
+        {"driver_id": 1, "amount": 20.0, "rider": "older", "ts": now - timedelta(minutes=30)},
+    ])  # fmt: skip
+    push(store, [{"driver_id": 1, "amount": 5.0, "rider": "late-but-older", "ts": now - timedelta(hours=2)}])
+    answer = store.get_online_features(["tx:amount", "tx:rider", "tx:sum_amount_3600s"], [{"driver_id": 1}])
+    assert answer.to_dict() == {
+        "driver_id": [1],
+        "amount": [10.0],
+        "rider": ["newest"],
+        "sum_amount_3600s": [30.0],
+    }
+    online = store._get_provider().online_store  # type: ignore[attr-defined]
+    view = store.get_stream_feature_view("tx")
+    [(ts, values)] = online.online_read(
+        store.config, view, [key(1)], ["amount", "rider", "count_amount_3600s"]
+    )
+    read = (values["amount"].double_val, values["rider"].string_val, values["count_amount_3600s"].int64_val)
+    assert read == (10.0, "newest", 2)
