@@ -46,7 +46,7 @@ from feast_chalk_dynamo.items.names import (
     versioned_view_name,
     view_features_prefix,
 )
-from feast_chalk_dynamo.items.slots import FeatureSlot
+from feast_chalk_dynamo.items.slots import FeatureSlot, micros_to_datetime
 from feast_chalk_dynamo.local.bloom_table import bloom_pk
 from feast_chalk_dynamo.precomputed import OrdinaryReadOfPrecomputedServices
 from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRow, ValueRows
@@ -196,18 +196,14 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         view: AnyView,
         features: Sequence[str],
         allocate: bool,
-        only: Sequence[str] | None = None,
     ) -> tuple[FeatureSlot, ...]:
-        """Each feature's slot; ``only``: the features the entity item may hold (the others get no id)."""
         by_name = {field.name: field for field in view.features}
         names = [feature_name(project, namespace, f, dtype_name(by_name[f])) for f in features]
         if allocate:
             allocated = engine.names.allocate_many(names)  # known names first: not in the order asked
             attrs: list[str | None] = [allocated[name] for name in names]
         else:
-            lookup = engine.names.lookup
-            held = set(features if only is None else only)
-            attrs = [lookup(n) if f in held else None for f, n in zip(features, names, strict=True)]
+            attrs = [engine.names.lookup(name) for name in names]
         return tuple(
             FeatureSlot(feature, attr, value_field_for(by_name[feature].dtype.to_value_type()))
             for feature, attr in zip(features, attrs, strict=True)
@@ -266,14 +262,13 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         namespace_id = engine.names.lookup(namespace_name(project, namespace))
         if project_id is None or namespace_id is None:
             return None
-        # What the entity item holds: a windowed view's raw columns (its outputs are merged from pages).
-        every_feature = windowed.raw_columns(view) if is_windowed(view) else [f.name for f in view.features]
-        features = requested if requested is not None else [f.name for f in view.features]
-        slots = self._slots(engine, project, namespace, view, features, allocate=False, only=every_feature)
-        if engine.local.caches(namespace):  # serves any later request
+        every_feature = [f.name for f in view.features]
+        features = requested if requested is not None else every_feature
+        slots = self._slots(engine, project, namespace, view, features, allocate=False)
+        if engine.local.caches(namespace):  # a cached row must serve any later request of the view
             every_slot = (
                 slots
-                if features == every_feature
+                if features is every_feature
                 else self._slots(engine, project, namespace, view, every_feature, allocate=False)
             )
             all_feature_attrs = tuple(slot.attr for slot in every_slot if slot.attr)
@@ -467,8 +462,16 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             now = int(engine.now() * 1_000_000)
             await engine.aggregates.add(pages, events, now)
             oldest = (pages.spec.bucket_of(now) - pages.spec.longest_buckets + 1) * pages.spec.hop_ms * 1000
-            rows = windowed.newest_rows({}, [event.key for event in events], data, oldest)
-            await self._written_through(engine, layout, list(rows.values()), None)  # drops cached pages too
+            newest: dict[str, int] = {}  # each entity's newest event that is not late: its position
+            for position, event in enumerate(events):
+                current = newest.get(event.key)
+                if event.micros >= oldest and (current is None or event.micros > events[current].micros):
+                    newest[event.key] = position
+            rows = [
+                EntityRow(key, data[position][1], micros_to_datetime(events[position].micros))
+                for key, position in newest.items()
+            ]
+            await self._written_through(engine, layout, rows, None)  # drops the cached pages too
             if progress:
                 progress(len(data))
 
@@ -496,28 +499,30 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         ``chunks``: Feast's rows (as a push hands them over) holding every
         event of those buckets, folded alike. Each bucket with an event is set
         whole, replacing what it held, not added to; one without is left as
-        it is. Then each entity's newest event goes onto its item (its time and
-        raw columns), as a push's does (guarded as ``config``'s writes are). Written a slice of
+        it is. Then each entity's newest event time goes onto its item, as a
+        push's does, with its raw columns (guarded as ``config``'s writes are). Written a slice of
         entities at a time, each slice's buckets before its items.
         """
         engine = self._ready_engine(config)
         layout = self._write_layout(engine, config, view)
         pages = self._page_layout(engine, config, view, layout)
         whole = WholeBuckets(pages.spec, buckets)
-        spec = pages.spec
-        newest: dict[str, EntityRow] = {}  # each entity's newest event: its row, as a push writes it
+        newest_values: dict[str, dict[str, ValueProto]] = {}  # the raw columns of each newest event
         for data in chunks:
             events = self._events(engine, config, pages, data)
             whole.add(events)
-            since, until = (bucket * spec.hop_ms * 1000 for bucket in (buckets.start, buckets.stop))
-            windowed.newest_rows(newest, [event.key for event in events], data, since, until)
+            for event, (_, values, *_) in zip(events, data, strict=True):
+                if whole.newest.get(event.key) == event.micros:
+                    newest_values[event.key] = values
         keys = sorted(whole.newest)
         by_key: dict[str, dict[tuple[str, int], Parts]] = {}
         for (key, bucket), parts in whole.parts.items():
             by_key.setdefault(key, {})[(key, bucket)] = parts
         for start in range(0, len(keys), SET_ENTITIES):
             chunk = keys[start : start + SET_ENTITIES]
-            rows = [newest[key] for key in chunk]
+            rows = [
+                EntityRow(key, newest_values[key], micros_to_datetime(whole.newest[key])) for key in chunk
+            ]
             entity_buckets = {found: parts for key in chunk for found, parts in by_key[key].items()}
             engine.run(self._set_then_observed(engine, layout, pages, entity_buckets, rows))
         return whole
@@ -606,15 +611,16 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             self._register_view(engine, config, view)
             engine.names.bump_generation()
             live = engine.names.live_namespaces(project)
-        # A windowed view's entity item holds its raw columns: its outputs' data is on its pages.
+        # A windowed view's entity item holds its newest pushed row of raw columns: outputs are on pages.
         windowed_view = is_windowed(view)
-        stored = windowed.raw_columns(view) if windowed_view else [f.name for f in view.features]
-        slots = self._slots(engine, project, namespace, view, stored, allocate=True)
+        fields = windowed.raw_columns(view) if windowed_view else view.features
+        slots = self._slots(engine, project, namespace, view, [f.name for f in fields], allocate=True)
         namespace_id = live[namespace].id
-        kept = [slot.attr for slot in slots if slot.attr]
-        if windowed_view:  # the parts' ids are on its pages, never on the entity item: none to clear
-            pages = windowed.page_layout(engine, project, namespace, view)
-            kept += list(pages.part_ids.values()) if pages is not None else []
+        written = [slot.attr for slot in slots if slot.attr]
+        clear = engine.names.ids_to_clear(project, namespace, written)
+        if windowed_view:  # the parts' ids are on pages, never on the entity item
+            parts = windowed.page_layout(engine, project, namespace, view)
+            clear = [attr for attr in clear if parts is None or attr not in parts.positions]
         layout = WriteLayout(
             view=namespace,
             ts_attr=ts_attr(namespace_id),
@@ -622,7 +628,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
             features={slot.name: slot for slot in slots},
             item_ttl_seconds=self._item_ttl(engine, live, view),
             view_names={ts_attr(info.id): name for name, info in live.items()},
-            clear_attrs=() if not stored else tuple(engine.names.ids_to_clear(project, namespace, kept)),
+            clear_attrs=tuple(clear),
         )
         engine.layouts.put(memo_key, (generation, layout))
         return layout
@@ -664,7 +670,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         0's other features, which ``view@v0`` still reads.
         """
         if is_windowed(view):
-            features = windowed.registered_features(view)
+            features = windowed.registered_names(view)
         else:
             features = [(field.name, dtype_name(field)) for field in view.features]
         engine.names.register_view(

@@ -3,13 +3,11 @@
 Feast hands such a view's pushes to ``online_write_batch`` as raw events
 (its output columns null) and asks ``get_online_features`` for its output
 features; no Feast engine computes them. Here a push folds its events into
-the view's buckets (``aggregates.writer``) and writes each entity's newest
-event as its row on the entity item: the view's observed-at time and its
-raw columns (as Feast's stores answer a pushed view's columns: the newest
-row pushed). A read fetches the entity items (status, event time, raw
-columns; caches and Bloom filters apply) and the bucket pages of the longest
-window together, and merges each output for the time of the read
-(``aggregates.windows``).
+the view's buckets (``aggregates.writer``) and sets the view's observed-at
+time on the entity item, the newest event's; a read fetches the entity
+items (status, event time; caches and Bloom filters apply) and the bucket
+pages of the longest window together, and merges each output for the time
+of the read (``aggregates.windows``).
 """
 
 from __future__ import annotations
@@ -30,11 +28,10 @@ from feast_chalk_dynamo.engine import Engine
 from feast_chalk_dynamo.errors import InvalidWindowedView
 from feast_chalk_dynamo.items.codec import value_field_for
 from feast_chalk_dynamo.items.names import dtype_name, feature_name, namespace_name
-from feast_chalk_dynamo.items.slots import datetime_to_micros, micros_to_datetime
+from feast_chalk_dynamo.items.slots import datetime_to_micros
 from feast_chalk_dynamo.local.cache import NamespaceCache
 from feast_chalk_dynamo.reads.decoders import Lacking
 from feast_chalk_dynamo.reads.reader import ViewRead
-from feast_chalk_dynamo.writes import EntityRow
 
 # The dtype the name mapping files a bucket part under: parts are no Feast features.
 PART_DTYPE = "PART"
@@ -54,43 +51,23 @@ def spec_of(view: Any) -> WindowedView:
     return spec
 
 
-def raw_columns(view: Any) -> list[str]:
-    """The view's features that are no output (the raw columns): the entity item holds their newest row.
+def registered_names(view: Any) -> list[tuple[str, str]]:
+    """What the name mapping keeps for a windowed view: its raw columns (whose newest pushed row the
+    entity item holds, as Feast's stores keep a view's row) and its bucket parts; no output."""
+    spec = spec_of(view)
+    raw = [(field.name, dtype_name(field)) for field in raw_columns(view, spec)]
+    return [*raw, *((part.name, PART_DTYPE) for part in spec.parts)]
 
-    Not its join keys: the view Feast hands a push (read back from the
-    registry) lists them among its features, the one it applies does not.
+
+def raw_columns(view: Any, spec: WindowedView | None = None) -> list[Any]:
+    """The view's schema fields that are neither an output nor a join key: read as the newest pushed row.
+
+    (Feast 0.67 lists a stream feature view's join keys among its features once
+    the view has been through its registry, though not before.)
     """
-    outputs = {output.name for output in spec_of(view).outputs}
-    outputs |= {column.name for column in view.entity_columns}
-    return [field.name for field in view.features if field.name not in outputs]
-
-
-def registered_features(view: Any) -> list[tuple[str, str]]:
-    """What the name mapping keeps for a windowed view: its raw columns and its bucket parts (its outputs
-    are on no item)."""
-    raw = set(raw_columns(view))
-    features = [(field.name, dtype_name(field)) for field in view.features if field.name in raw]
-    return features + [(part.name, PART_DTYPE) for part in spec_of(view).parts]
-
-
-def newest_rows(
-    found: dict[str, EntityRow],
-    keys: Sequence[str],
-    data: Sequence[Any],
-    since: int,
-    until: int | None = None,
-) -> dict[str, EntityRow]:
-    """Each entity's newest event of ``data`` in [``since``, ``until``) (µs) as its entity row, into
-    ``found`` (the newest of earlier chunks): its time, the view's observed-at time; its values, the raw
-    columns'. Of events equally new, the later one, as a later push would have it."""
-    for key, (_, values, event_ts, _) in zip(keys, data, strict=True):
-        micros = datetime_to_micros(event_ts)
-        if micros < since or (until is not None and micros >= until):
-            continue
-        held = found.get(key)
-        if held is None or micros >= datetime_to_micros(held.event_ts):
-            found[key] = EntityRow(key, values, micros_to_datetime(micros))
-    return found
+    skipped = {output.name for output in (spec or spec_of(view)).outputs}
+    skipped.update(column.name for column in view.entity_columns)
+    return [field for field in view.features if field.name not in skipped]
 
 
 def page_layout(engine: Engine, project: str, namespace: str, view: Any) -> PageLayout | None:
@@ -158,32 +135,30 @@ class WindowedRead:
         now_micros: int,
         proto: bool,
     ) -> list[Any]:
-        """Each entity's row: absent as the entity item said, else its outputs for now and its raw
-        columns as the entity item has them (one it lacks stays lacking: NOT_FOUND)."""
+        """Each entity's row: absent as the entity item said, else its outputs for now with the raw
+        columns as read (one the row lacks stays not found)."""
         merged: list[Any] = []
         for key, (stamp, row) in zip(keys, found, strict=True):
             if row is None:
                 merged.append((stamp, row))
                 continue
             values = outputs(self.layout, self.fields, self.wanted, pages, key, now_micros)
-            if proto:
-                features: dict[str, ValueProto] = {}
-                slots = zip(self.names, self.wanted, self.fields, values, strict=True)
-                for name, output, field, value in slots:
-                    if output is not None:
-                        features[name] = ValueProto(**({field: value} if value is not None else {}))
-                    elif name in row:
-                        features[name] = row[name]
-                merged.append((stamp, features))
-                continue
-            for slot, output in enumerate(self.wanted):
-                if output is None:
-                    values[slot] = row[slot]
-            # The outputs have no attribute on the item, so the row always lacks them: only a raw
-            # column the item lacks is lacking.
-            lacking = [slot for slot in getattr(row, "missing", ()) if self.wanted[slot] is None]
-            merged.append((stamp, Lacking.of(values, lacking) if lacking else values))
+            merged.append((stamp, self._with_outputs(row, values, proto)))
         return merged
+
+    def _with_outputs(self, row: Any, values: list[Any], proto: bool) -> Any:
+        wanted = self.wanted
+        if proto:
+            row = dict(row)
+            for name, field, output, value in zip(self.names, self.fields, wanted, values, strict=True):
+                if output is not None:
+                    row[name] = ValueProto(**({field: value} if value is not None else {}))
+            return row
+        combined = [
+            raw if output is None else value for output, value, raw in zip(wanted, values, row, strict=True)
+        ]
+        missing = [slot for slot in row.missing if wanted[slot] is None] if type(row) is Lacking else []
+        return Lacking.of(combined, missing) if missing else combined
 
 
 def page_index(sort_key: str) -> int:
