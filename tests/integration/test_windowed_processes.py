@@ -139,7 +139,7 @@ def streams(draw: st.DrawFn) -> tuple[int, list[dict[str, Any]], list[tuple[int,
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 @given(stream=streams())
 def test_two_processes_pushing_at_once_read_as_pandas(
