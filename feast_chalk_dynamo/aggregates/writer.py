@@ -109,10 +109,10 @@ class UpdateCache:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, str], view: str) -> PageState | None:
-        if self._pages is None:
-            return None
-        with self._lock:
-            found = self._pages.get(key)
+        found = None
+        if self._pages is not None:  # off (size 0): every lookup is a miss
+            with self._lock:
+                found = self._pages.get(key)
         self._counts.add(view, **({"cache_hits": 1} if found is not None else {"cache_misses": 1}))
         return found
 
