@@ -44,7 +44,8 @@ writes answered here, with ``update_expressions`` and ``sizes``; no HTTP), ``pro
 subprocess and the benchmark's handle on it).
 """
 
+from benchmarks.simulated_dynamodb.latency import DEFAULT_READ_LATENCY
 from benchmarks.simulated_dynamodb.process import SimStats, SimulatedDynamo
 from benchmarks.simulated_dynamodb.server import DEFAULT_DELAY_MS
 
-__all__ = ["DEFAULT_DELAY_MS", "SimStats", "SimulatedDynamo"]
+__all__ = ["DEFAULT_DELAY_MS", "DEFAULT_READ_LATENCY", "SimStats", "SimulatedDynamo"]
