@@ -4,11 +4,13 @@ A spec is ``fixed:MS`` or ``lognormal:p50=MS,p99=MS``. The default stands for Dy
 in the same region. AWS publishes no percentiles of its own: it says that GetItem and PutItem
 average single-digit milliseconds (re:Post, "How can I troubleshoot high latency on an Amazon
 DynamoDB table?", https://repost.aws/knowledge-center/dynamodb-high-latency; the AWS Database Blog,
-"Understanding Amazon DynamoDB latency") and that the high percentiles see occasional spikes
-(Developer Guide, "Troubleshooting latency issues in Amazon DynamoDB"). A p50 of 4 ms fits the
-first; a p99 of 15 ms, some 4x the median, is this project's assumption for the second (issue 20),
-not a measured figure. A lognormal is the usual shape of a service's latency: bounded below, a
-long right tail.
+"Understanding Amazon DynamoDB latency",
+https://aws.amazon.com/blogs/database/understanding-amazon-dynamodb-latency/) and that the high
+percentiles see occasional spikes (Developer Guide, "Troubleshooting latency issues in Amazon
+DynamoDB", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TroubleshootingLatency.html).
+A p50 of 4 ms fits the first; a p99 of 15 ms, some 4x the median, is this project's assumption
+for the second (issue 20), not a measured figure. A lognormal is the usual shape of a service's
+latency: bounded below, a long right tail.
 """
 
 from __future__ import annotations
