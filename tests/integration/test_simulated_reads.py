@@ -24,8 +24,10 @@ import orjson
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from feast.infra.online_stores.dynamodb import DynamoDBOnlineStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from feast.repo_config import RepoConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -357,6 +359,43 @@ def test_unprocessed_keys_are_read_again_by_the_store_and_every_row_comes_back(
     assert stats.unprocessed_keys == 20 + 10 + 5  # half of 40, then of the 20 left, then of 10
     assert stats.requests["BatchGetItem"] == 4
     assert "BatchGetItem" not in stats.forwarded
+
+
+def test_feasts_store_reads_unprocessed_keys_as_missing_rows(
+    sim: SimulatedDynamo, dynamodb_endpoint: Endpoint, table_name: str, tmp_path: Path
+) -> None:
+    """What the test above guards against, shown on Feast's DynamoDB store (0.67): it never reads
+    ``UnprocessedKeys`` again, so a throttled part of a BatchGetItem comes back as rows not found."""
+    view = driver_view("stats")
+    project = "p" + table_name.replace("-", "_")  # Feast's tables are <project>.<view>: one of its own
+
+    def config(url: str) -> RepoConfig:
+        return RepoConfig(
+            project=project,
+            provider="local",
+            registry=str(tmp_path / "registry.db"),
+            online_store={"type": "dynamodb", "region": REGION, "endpoint_url": url},
+            entity_key_serialization_version=3,
+        )
+
+    writer, reader = DynamoDBOnlineStore(), DynamoDBOnlineStore()  # each keeps its first client
+    keys = [
+        EntityKeyProto(join_keys=["driver_id"], entity_values=[ValueProto(int64_val=i)]) for i in range(40)
+    ]
+    writer.update(config(dynamodb_endpoint.url), [], [view], [], [DRIVER], partial=False)
+    writer.online_write_batch(
+        config(dynamodb_endpoint.url),
+        view,
+        [(key, {"f0": ValueProto(double_val=1.0)}, NOW, None) for key in keys],
+        None,
+    )
+    sim.snapshot([f"{project}.{view.name}"])
+    sim.leave_unprocessed(1)
+
+    answer = reader.online_read(config(sim.url), view, keys)
+
+    assert sum(values is None for _, values in answer) == 20
+    assert sim.stats().unprocessed_keys == 20
 
 
 def test_reads_wait_out_their_latency_all_at_once(sim: SimulatedDynamo, table: str) -> None:
