@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +41,7 @@ class SimStats:
     the reads answered, by DynamoDB's rules. ``unprocessed_keys``: keys those left unprocessed
     (``leave_unprocessed``). ``snapshot_items``: items now copied by ``snapshot`` (not reset).
     ``most_waiting``: the most answers that waited for their delay or latency at once.
+    ``cpu_seconds``: the simulator process's CPU (every thread of it): what it cost to serve.
     """
 
     requests: dict[str, int]
@@ -53,6 +54,7 @@ class SimStats:
     unprocessed_keys: int = 0
     snapshot_items: int = 0
     most_waiting: int = 0
+    cpu_seconds: float = field(default=0.0, compare=False)  # a measurement: never the same twice
 
 
 _running: set[SimulatedDynamo] = set()
@@ -187,6 +189,7 @@ class SimulatedDynamo:
             unprocessed_keys=document["unprocessed_keys"],
             snapshot_items=document["snapshot_items"],
             most_waiting=document["most_waiting"],
+            cpu_seconds=document["cpu_seconds"],
         )
 
     def reset(self) -> None:

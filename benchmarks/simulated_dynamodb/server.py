@@ -22,6 +22,7 @@ import os
 import random
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -100,6 +101,7 @@ class Simulator:
         self._forwarded: Counter[str] = Counter()
         self._waiting = 0
         self._most_waiting = 0
+        self._cpu_start = time.process_time()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -317,6 +319,7 @@ class Simulator:
                 **self._model.counters(),
                 **self._reads.counters(),
                 "most_waiting": self._most_waiting,
+                "cpu_seconds": time.process_time() - self._cpu_start,
                 "delay_ms": self.delay * 1000,
                 "read_latency": self.read_latency.spec,
             }
