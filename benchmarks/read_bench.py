@@ -58,7 +58,7 @@ class Plan:
     """How much to do, per data set: a full run of both took about five minutes before the simulated part.
 
     The simulated part reads every shape again: --quick took 137 s in all (61 s with --data mixed)
-    on the shared 2-core box, the simulated part some 30 s of it.
+    on the shared 2-core box.
     """
 
     entities: int
