@@ -72,7 +72,14 @@ class Backend:
         raise AssertionError("unreachable")
 
     def signed_call(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """One request of the simulator's own (a snapshot's scan), signed as a client signs it.
+        """One request of the simulator's own (a snapshot's scan); ``BackendError`` unless answered 200."""
+        status, answer = self.signed(operation, payload)
+        if status != 200:
+            raise BackendError(f"{operation} answered {status}: {answer!r:.300}")
+        return answer
+
+    def signed(self, operation: str, payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A DynamoDB request signed as a client signs it: the status and the JSON body answered.
 
         With the credentials botocore finds in this process's environment (the benchmark's and the
         tests' dummy ones): the emulators behind the simulator check a signature's form, not its key.
@@ -90,10 +97,15 @@ class Backend:
         )
         SigV4Auth(credentials, "dynamodb", region).add_auth(request)
         status, _, answer = self.call("POST", "/", list(request.headers.items()), body)
-        if status != 200:
-            raise BackendError(f"{operation} answered {status}: {answer[:300]!r}")
         document: dict[str, Any] = orjson.loads(answer)
-        return document
+        return status, document
+
+    def close(self) -> None:
+        """Close the calling thread's connection (each thread has its own), if it has one."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
 
 
 # Not passed on to the backend: per-connection, or set again by Backend.call.

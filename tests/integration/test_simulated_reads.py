@@ -9,21 +9,16 @@ compared as JSON, so nothing a client library would smooth over hides a differen
 from __future__ import annotations
 
 import base64
-import http.client
 import itertools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
-import botocore.session
 import orjson
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from feast.infra.online_stores.dynamodb import DynamoDBOnlineStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -32,12 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.simulated_dynamodb import SimulatedDynamo
+from benchmarks.simulated_dynamodb.backend import Backend
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from tests.feast_objects import DRIVER, driver_view, repo_config
 from tests.servers import Endpoint, create_pk_sk_table
 
 REGION = "us-east-1"
-TARGET = "DynamoDB_20120810."
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
@@ -92,23 +87,11 @@ def _client(url: str) -> Any:
 
 def call(url: str, operation: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """One signed request, sent and parsed raw: (status, the JSON body)."""
-    credentials = botocore.session.get_session().get_credentials()
-    body = orjson.dumps(payload)
-    request = AWSRequest(
-        method="POST",
-        url=url + "/",
-        data=body,
-        headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": TARGET + operation},
-    )
-    SigV4Auth(credentials, "dynamodb", REGION).add_auth(request)
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    backend = Backend(url)
     try:
-        connection.request("POST", "/", body, dict(request.headers.items()))
-        response = connection.getresponse()
-        return response.status, orjson.loads(response.read())
+        return backend.signed(operation, payload)
     finally:
-        connection.close()
+        backend.close()
 
 
 def _key(pk: str) -> dict[str, Any]:
