@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from benchmarks.simulated_dynamodb import server
 from benchmarks.simulated_dynamodb.errors import Rejected
 from benchmarks.simulated_dynamodb.latency import DEFAULT_READ_LATENCY, Latency
 from benchmarks.simulated_dynamodb.reads import ReadModel, TableCopy
@@ -224,3 +225,11 @@ def test_fixed_latency_and_bad_specs() -> None:
     ):
         with pytest.raises(ValueError, match="is not 'fixed:MS' or 'lognormal:p50=MS,p99=MS'"):
             Latency.parse(spec)
+
+
+def test_a_bad_read_latency_on_the_command_line_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        server.main(["--backend", "http://127.0.0.1:9", "--read-latency", "normal:4"])
+
+    assert caught.value.code == 2
+    assert "latency 'normal:4' is not 'fixed:MS' or 'lognormal:p50=MS,p99=MS'" in capsys.readouterr().err
