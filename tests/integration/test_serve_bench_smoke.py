@@ -18,7 +18,7 @@ from benchmarks import redis_server, serve_bench
 from tests.integration.test_bench_smoke import run_bench
 
 MARKER = "SERVE_BENCH_SMOKE_RUN"
-TABLES = tuple(f"== Serving, dynalite: feast serve, {label}, " for _, label in serve_bench.WORKERS)
+TABLES = tuple(f"== Serving, dynalite: feast serve, {label}, " for _, label in serve_bench.QUICK.workers)
 ALWAYS = (serve_bench.CEILING, serve_bench.OURS_OFF, serve_bench.OURS_ON, serve_bench.FEAST_DYNAMO)
 
 
@@ -46,6 +46,6 @@ def test_quick_serve_bench_prints_every_candidate_and_stops_every_process() -> N
     rows = [line.split() for line in stdout.splitlines()]
     for name in names:
         printed = [row for row in rows if row[: len(name.split())] == name.split()]
-        assert len(printed) == len(serve_bench.WORKERS), f"{name}: {printed}"
+        assert len(printed) == len(serve_bench.QUICK.workers), f"{name}: {printed}"
         assert all(row[-1] == "0" for row in printed), f"{name} had failed requests: {printed}"
     assert processes_with(marker.encode()) == [], "the bench left processes running"
