@@ -41,12 +41,23 @@ demo: venv
 # Read latency and client CPU vs Feast's DynamoDB store on a local dynalite, then on the
 # SIMULATED DynamoDB (benchmarks/simulated_dynamodb/) in front of it; prints ratios, asserts nothing.
 # Then the namespace cache and Bloom filter beside Feast's Redis and DynamoDB stores
-# (cache_bench), then write throughput (bench-write), in one recipe so reads run first.
+# (cache_bench), then write throughput (bench-write), then CPU per request of a real
+# feast serve (bench-serve), in one recipe so reads run first.
 .PHONY: bench
 bench: venv node_modules redis-server
 	$(VENV_PY) -m benchmarks.read_bench
 	$(VENV_PY) -m benchmarks.cache_bench
 	$(VENV_PY) -m benchmarks.write_bench $(BENCH_WRITE_ARGS)
+	$(VENV_PY) -m benchmarks.serve_bench $(BENCH_SERVE_ARGS)
+
+# CPU seconds per 1,000 requests of a real feast serve (1 worker, then Feast's auto count),
+# each store as a share of a ceiling store that costs nothing; prints targets, asserts nothing.
+# About 8 minutes. BENCH_SERVE_ARGS: --quick (a smoke run), --endpoint simulated (both
+# DynamoDB stores behind benchmarks/simulated_dynamodb), --profile --py-spy PATH (what is left).
+BENCH_SERVE_ARGS ?=
+.PHONY: bench-serve
+bench-serve: venv node_modules redis-server
+	$(VENV_PY) -m benchmarks.serve_bench $(BENCH_SERVE_ARGS)
 
 # Feast's Redis store is the cache benchmark's baseline (its smoke test runs in `make test`):
 # Debian's redis-server, installed if missing. Where apt-get cannot (not root, not Debian)

@@ -405,9 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(`make bench` installs it: apt-get install redis-server)"
             )
         else:
-            connection = cleanup.enter_context(redis_server.running_redis(redis_binary))
+            redis = cleanup.enter_context(redis_server.running_redis(redis_binary))
             baselines["feast redis"] = feature_stores.repo_config(
-                tmp_dir / "registry-redis.db", {"type": "redis", "connection_string": connection}
+                tmp_dir / "registry-redis.db", {"type": "redis", "connection_string": redis.connection_string}
             )
         population = DATA.driver_ids(plan.entities)
         hot_inputs = dataset.zipf_draws(

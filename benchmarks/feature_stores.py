@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
@@ -80,6 +81,20 @@ def repo_config(registry: Path, online_store: dict[str, Any], project: str = PRO
         online_store=online_store,
         entity_key_serialization_version=3,
     )
+
+
+def write_repo(repo_dir: Path, config: RepoConfig) -> Path:
+    """A repo directory whose ``feature_store.yaml`` is ``config``, for the ``feast`` CLI (``serve``)."""
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    document = {
+        "project": config.project,
+        "provider": config.provider,
+        "registry": config.registry_config,
+        "online_store": config.online_config,
+        "entity_key_serialization_version": config.entity_key_serialization_version,
+    }
+    (repo_dir / "feature_store.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return repo_dir
 
 
 # -- stores ---------------------------------------------------------------------------------------

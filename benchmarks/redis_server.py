@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import redis
 
@@ -25,9 +26,15 @@ def binary() -> str | None:
     return shutil.which("redis-server")
 
 
+@dataclass(frozen=True)
+class RunningRedis:
+    connection_string: str  # Feast's redis online_store ``connection_string``
+    pid: int  # whose CPU a benchmark may read
+
+
 @contextlib.contextmanager
-def running_redis(executable: str) -> Iterator[str]:
-    """A fresh redis-server for the ``with`` block; yields Feast's ``connection_string``."""
+def running_redis(executable: str) -> Iterator[RunningRedis]:
+    """A fresh redis-server for the ``with`` block."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as work_dir:
         argv = [
@@ -43,7 +50,7 @@ def running_redis(executable: str) -> Iterator[str]:
         server = _spawn(Endpoint("redis", f"redis://{HOST}:{port}", False, False), argv)
         try:
             _wait_until_ready(server, port)
-            yield f"{HOST}:{port}"
+            yield RunningRedis(f"{HOST}:{port}", server.pid)
         finally:
             server.stop()
 

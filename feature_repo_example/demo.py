@@ -217,16 +217,21 @@ def run_feast(args: Sequence[str], env: dict[str, str]) -> None:
 
 
 def start_feast_serve(
-    repo: Path, log_path: Path, env: dict[str, str], processes: list[ManagedProcess]
+    repo: Path,
+    log_path: Path,
+    env: dict[str, str],
+    processes: list[ManagedProcess],
+    serve_options: Sequence[str] = (),
 ) -> tuple[ManagedProcess, int]:
     """``feast serve`` of ``repo`` (its yaml's variables in ``env``) on a free loopback port, once it answers.
 
     It joins ``processes`` before the wait, so the caller stops it even if it never answers.
+    ``serve_options`` are more of ``feast serve``'s options (``--workers``, ...).
     """
     port = free_port()
     log(f"starting feast serve on {HOST}:{port}")
     argv = [str(BIN_DIR / "feast"), "-c", str(repo)]
-    argv += ["serve", "-h", HOST, "-p", str(port), "--no-access-log"]
+    argv += ["serve", "-h", HOST, "-p", str(port), "--no-access-log", *serve_options]
     serve = ManagedProcess("feast serve", argv, log_path, env)
     processes.append(serve)
     wait_for_http(f"http://{HOST}:{port}/health", serve)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 
 import pytest
 
@@ -62,7 +63,7 @@ WRITE_EXPECTED = (
 )
 
 
-def run_bench(module: str, plan: str, expected: tuple[str, ...]) -> str:
+def run_bench(module: str, plan: str, expected: tuple[str, ...], env: Mapping[str, str] | None = None) -> str:
     """The benchmark's output, once it has exited cleanly and printed every expected section."""
     if not DYNALITE_BIN.exists():
         pytest.skip(f"dynalite is not installed ({DYNALITE_BIN} missing): run `make test`, which installs it")
@@ -73,6 +74,7 @@ def run_bench(module: str, plan: str, expected: tuple[str, ...]) -> str:
         text=True,
         timeout=TIMEOUT_SECONDS,
         check=False,
+        env=None if env is None else dict(env),
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"exit code {result.returncode}; output ends:\n{output[-4000:]}"
