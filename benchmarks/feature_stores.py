@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,12 @@ PROJECT = "bench"
 REGION = "us-east-1"
 OUR_TABLE = "bench-chalk"
 OUR_TYPE = "feast_chalk_dynamo.ChalkDynamoOnlineStore"
+
+
+def table_names(views: Iterable[str]) -> list[str]:
+    """The tables both stores read for ``views``: ours (one for every view), Feast's (one per view)."""
+    return [OUR_TABLE, *(f"{PROJECT}.{view}" for view in views)]
+
 
 # Forced, not setdefault: with real credentials in the environment a store
 # that dropped its endpoint_url would reach AWS. Same values as tests/conftest.py.

@@ -427,10 +427,7 @@ def simulated(
     answers are checked against this store's on dynalite (``reference``).
     """
     ours_registry, feast_registry = registries
-    tables = [
-        feature_stores.OUR_TABLE,
-        *(f"{feature_stores.PROJECT}.{view}" for data in data_sets for view in data.view_names()),
-    ]
+    tables = feature_stores.table_names(view for data in data_sets for view in data.view_names())
     with SimulatedDynamo(backend_url, read_latency=read_latency) as simulator:
         started = time.monotonic()
         copied = simulator.snapshot(tables)

@@ -94,10 +94,10 @@ QUICK_WORKERS = (WORKERS[0], ("2", "2 workers (--quick)"))
 # server's cost, not the store's), and no recycling of a worker every 1,000 requests (a new
 # worker reloads the registry and starts with an empty cache: steady state is measured).
 SERVE_OPTIONS = ("--max-requests", "0")
-# Where both DynamoDB stores read. dynalite until the simulator answers reads (issue 20, point 1);
-# then "simulated", which already works: it forwards reads to dynalite until it answers them.
+# Where both DynamoDB stores read: the simulated DynamoDB (dynalite's items, DynamoDB's
+# latency, answered concurrently) by default; dynalite serves one request at a time.
 ENDPOINTS = ("dynalite", "simulated")
-DEFAULT_ENDPOINT = "dynalite"
+DEFAULT_ENDPOINT = "simulated"
 SETTLE_SECONDS = 60.0  # a server still busy this long after it answers is measured anyway, and said so
 SETTLED_CORE_SHARE = 0.05
 
@@ -469,11 +469,9 @@ def prepare(cleanup: contextlib.ExitStack, plan: Plan, endpoint: str) -> Setup:
     if endpoint == "simulated":
         sim = cleanup.enter_context(SimulatedDynamo(backend.endpoint.url))
         assert sim.pid is not None  # started by enter_context
-        # The switch, once the simulator answers reads (branch issue20-sim): here, the stores being
-        # loaded, copy their tables so that it answers their reads itself, after DynamoDB's latency:
-        #   sim.snapshot([OUR_TABLE, *(f"{PROJECT}.{view}" for view in DATA.view_names())])
-        # (both of feature_stores),
-        # and make "simulated" the DEFAULT_ENDPOINT. Until then it forwards every read to dynalite.
+        # The stores are loaded: copy their tables, so that the simulator answers their reads
+        # itself, after DynamoDB's latency (it refuses writes to them from now on).
+        sim.snapshot(feature_stores.table_names(DATA.view_names()))
         url, watched["simulator"] = sim.url, sim.pid
         cleanup.callback(log_simulator, sim)  # before it stops: the ExitStack unwinds in reverse
         log(f"DynamoDB endpoint: SIMULATED, benchmarks.simulated_dynamodb on {sim.url}, backend dynalite")
