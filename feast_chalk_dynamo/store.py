@@ -53,7 +53,7 @@ from feast_chalk_dynamo.reads.decoders import ProtoRows, ValueRow, ValueRows
 from feast_chalk_dynamo.reads.reader import RowsFactory, ViewLayout, ViewRead
 from feast_chalk_dynamo.reads.response import populate
 from feast_chalk_dynamo.settings import DynamoSettings, refuse_unset_variables
-from feast_chalk_dynamo.writes import EntityRow, WriteLayout
+from feast_chalk_dynamo.writes import EntityRow, WriteLayout, WriteStats
 
 AnyView = FeatureView | OnDemandFeatureView
 # Entities a backfill writes at a time (their bucket pages, then their items): bounds the requests
@@ -436,7 +436,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         table: FeatureView,
         data: WriteData,
         progress: Callable[[int], Any] | None,
-    ) -> tuple[Engine, Coroutine[Any, Any, None]]:
+    ) -> tuple[Engine, Coroutine[Any, Any, WriteStats | None]]:
         """The engine and the coroutine writing ``data``; layouts are resolved in the caller's thread."""
         engine = self._ready_engine(config)
         layout = self._write_layout(engine, config, table)
@@ -546,11 +546,11 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
 
     def write_with_layout(
         self, config: RepoConfig, layout: WriteLayout, data: WriteData, progress: Callable[[int], Any] | None
-    ) -> None:
+    ) -> WriteStats:
         """``online_write_batch`` with a layout made of ``write_layout``'s: each row's values are keyed
-        as ``layout.features`` is."""
+        as ``layout.features`` is. What this call wrote and skipped (calls may run at once)."""
         engine = self._ready_engine(config)
-        engine.run(self._rows_written(engine, config, layout, data, progress))
+        return engine.run(self._rows_written(engine, config, layout, data, progress))
 
     def _rows_written(
         self,
@@ -559,7 +559,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         layout: WriteLayout,
         data: WriteData,
         progress: Callable[[int], Any] | None,
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Coroutine[Any, Any, WriteStats]:
         project_id = self._project_id(engine, config.project, allocate=True)
         assert project_id is not None
         rows = [
@@ -574,7 +574,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         layout: WriteLayout,
         rows: list[EntityRow],
         progress: Callable[[int], Any] | None,
-    ) -> None:
+    ) -> WriteStats:
         """Write, with this process's cache and Bloom filter kept in step.
 
         The Bloom filter learns the keys before any lands (a reader may see a
@@ -588,7 +588,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
                 engine.pool, engine.local.before_write, layout.view, layout.ts_attr, keys
             )
         try:
-            await engine.writer.write(layout, rows, progress)
+            return await engine.writer.write(layout, rows, progress)
         finally:
             engine.local.written(layout.view, keys)
 

@@ -1080,6 +1080,25 @@ def _fast_string_list(value: ValueProto) -> AttributeValue:
     return encode_value(value, "string_list_val")
 
 
+def _fast_map(value: ValueProto) -> AttributeValue:
+    # The map codec's own steps, with its commonest entries (strings, integers) built inline and
+    # ASCII keys, which are always valid names, not encoded to be measured.
+    if value.WhichOneof("val") != "map_val":
+        return encode_value(value, "map_val")
+    entries: dict[str, AttributeValue] = {}
+    for key, item in value.map_val.val.items():
+        if not (key.isascii() and 0 < len(key) < 65536):
+            return _encode_map(value.map_val)
+        field = item.WhichOneof("val")
+        if field == "string_val":
+            entries[key] = {"S": item.string_val}
+        elif field == "int64_val":
+            entries[key] = {"N": str(item.int64_val)}
+        else:
+            entries[key] = _encode_generic(item)
+    return {"M": entries}
+
+
 _FAST_ENCODERS: dict[str, Callable[[ValueProto], AttributeValue]] = {
     "double_val": _fast_double,
     "int64_val": _fast_integer("int64_val"),
@@ -1090,6 +1109,7 @@ _FAST_ENCODERS: dict[str, Callable[[ValueProto], AttributeValue]] = {
     "int64_list_val": _fast_integer_list("int64_list_val"),
     "int32_list_val": _fast_integer_list("int32_list_val"),
     "string_list_val": _fast_string_list,
+    "map_val": _fast_map,
 }
 
 

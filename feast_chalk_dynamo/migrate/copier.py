@@ -1,12 +1,15 @@
 """Copying one of Feast's tables into this store: Scan pages in, guarded bulk writes out.
 
-Segments are scanned in parallel, but one page is written at a time: the
-write of a page is itself parallel (``num_client_threads`` requests in
-flight), and the engine's write counters then change for that page alone,
-which is how its stale rows are told from its written ones. A page is
-recorded in the state file only once all its rows landed; a page whose write
-failed is counted as not written and stops its segment where it stands, so a
-rerun retries it. Each row is written for every definition that reads the
+Segments are scanned in parallel, and pages are written at once: each
+segment writes a page while it scans and types the next (``PAGES_IN_FLIGHT``),
+and the segments' writes run side by side. Each write counts what it did
+itself (``WriteStats``), so concurrent pages never share a count. A segment
+records its pages in the state file in scan order, each only once all its
+rows landed: a page finished early waits for those before it. A page whose
+write failed is counted as not written and stops its segment where it
+stands: neither it nor any later page of the segment is recorded (those
+already being written finish, and are counted as this run's), so a rerun
+retries them. Each row is written for every definition that reads the
 table, its values typed as each declares them (``typed_rows``); a value that
 cannot be is counted with its entity, and its row and page are written and
 recorded all the same.
@@ -23,7 +26,9 @@ stopped its segment for good.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,10 @@ from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, WriteData
 Progress = Callable[[int], Any]
 # What the store raises for a row it can never write, whatever is retried.
 UNSTORABLE = (EntityKeyTooLarge, UnsupportedEntityType, ItemTooLarge, CodecError)
+# Pages of one segment being written at once. Every write keeps num_client_threads requests in
+# flight from the engine's one client pool, so a third page would only queue there; two let a
+# segment scan, type and encode its next page while the last requests of the one before are out.
+PAGES_IN_FLIGHT = 2
 
 
 @dataclass
@@ -52,7 +61,7 @@ class TableRun:
     """This run's part in one table's copy, beyond what the state file records."""
 
     scanned: int = 0
-    # Pages whose write failed: their rows are reported, not recorded as done.
+    # Pages whose write failed, and those after them in their segment: reported, not recorded as done.
     unrecorded: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
     unresolved_examples: list[str] = field(default_factory=list)
@@ -65,6 +74,17 @@ class _Outcome:
     not_written: int
     error: str | None  # the first failure a rerun may get past (throttling, a dropped connection)
     unstorable: list[str] = field(default_factory=list)  # per row the store can never write: entity, why
+
+
+@dataclass(frozen=True)
+class _PageWrite:
+    """A page scanned and typed, its rows being written."""
+
+    page: Page
+    counts: Counts  # read and unresolved: what the write did is added once it is done
+    unresolved: list[str]
+    not_copied: NotCopied
+    outcome: Future[_Outcome | None]  # None: no row to write
 
 
 class Copier:
@@ -85,9 +105,6 @@ class Copier:
         self._state_path = state_path
         self._page_size = page_size
         self._stop = stop
-        self._stats = online_store.engine(config).writer.stats
-        # One page written, counted and recorded at a time (see the module's docstring).
-        self._lock = threading.Lock()
 
     def copy(self, source: SourceTable, index: KeyIndex, progress: Progress) -> TableRun:
         """Copy what the state says is left of the source's table; rows it cannot write are reported,
@@ -101,31 +118,72 @@ class Copier:
         except Exception as error:  # the table does not answer: nothing of it is copied or recorded
             run.errors.append(f"{type(error).__name__}: {error}")
             return run
+        lock = threading.Lock()  # the run, the state and its file, as pages of any segment end
+        bar_lock = threading.Lock()
+        in_flight: dict[int, deque[_PageWrite]] = {segment: deque() for segment in starts}
+        stopped: set[int] = set()  # segments a failed page stopped: no later page of theirs is recorded
 
-        def handle(segment: int, page: Page) -> bool:
-            with self._lock:
-                run.scanned += len(page.items)
-                counts, unresolved, not_copied, outcome = self._copy_page(typer, page, index, progress)
-                if outcome is not None and outcome.error is not None:
+        def counted(rows: int) -> None:
+            with bar_lock:
+                progress(rows)
+
+        def record(segment: int, write: _PageWrite) -> bool:
+            """Record the segment's oldest page once written; False if it failed (or one before it did)."""
+            outcome = write.outcome.result()
+            counts = write.counts
+            if outcome is not None:
+                counts.add(
+                    Counts(
+                        written=outcome.written, stale=outcome.stale, not_written=outcome.not_written,
+                        unstorable=len(outcome.unstorable),
+                    )
+                )  # fmt: skip
+            error = None if outcome is None else outcome.error
+            with lock:
+                run.scanned += len(write.page.items)
+                if error is not None or segment in stopped:
+                    stopped.add(segment)
                     run.unrecorded.add(counts)
-                    run.errors.append(f"segment {segment}: {outcome.error}")
-                    run.unresolved_examples.extend(unresolved)
+                    if error is not None:
+                        run.errors.append(f"segment {segment}: {error}")
+                    run.unresolved_examples.extend(write.unresolved)
                     return False
                 unstorable = [] if outcome is None else outcome.unstorable
-                table_state.commit(segment, page.next_key, counts, unresolved, not_copied, unstorable)
+                table_state.commit(
+                    segment, write.page.next_key, counts, write.unresolved, write.not_copied, unstorable
+                )
                 state_file.save(self._state_path, self._state)
                 return True
 
-        errors = scan_segments(
-            self._client, source.table, self._state.total_segments, starts, self._page_size, handle,
-            self._stop,
-        )  # fmt: skip
+        with ThreadPoolExecutor(
+            max(1, len(starts)) * PAGES_IN_FLIGHT, thread_name_prefix="migrate-write"
+        ) as writers:
+
+            def handle(segment: int, page: Page) -> bool:
+                pending = in_flight[segment]
+                pending.append(self._start(writers, typer, page, index, counted))
+                while pending and (len(pending) >= PAGES_IN_FLIGHT or pending[0].outcome.done()):
+                    if not record(segment, pending.popleft()):
+                        return False
+                return True
+
+            def finish(segment: int) -> None:
+                """The pages still being written, recorded in order as they end (or only counted)."""
+                pending = in_flight[segment]
+                while pending:
+                    record(segment, pending.popleft())
+
+            errors = scan_segments(
+                self._client, source.table, self._state.total_segments, starts, self._page_size, handle,
+                self._stop, finish,
+            )  # fmt: skip
         run.errors.extend(f"segment {i}: {type(e).__name__}: {e}" for i, e in sorted(errors.items()))
         return run
 
-    def _copy_page(
-        self, typer: RowTyper, page: Page, index: KeyIndex, progress: Progress
-    ) -> tuple[Counts, list[str], NotCopied, _Outcome | None]:
+    def _start(
+        self, writers: ThreadPoolExecutor, typer: RowTyper, page: Page, index: KeyIndex, progress: Progress
+    ) -> _PageWrite:
+        """Resolve and type a page's rows here, and start writing them on ``writers``."""
         rows: WriteData = []
         unresolved: list[str] = []
         not_copied = NotCopied()
@@ -140,25 +198,26 @@ class Copier:
                 not_copied.add(refusal.features, f"{describe_key(key)}: {refusal.reason}")
             rows.append((key, values, row.event_ts, None))
         progress(len(unresolved))
-        outcome = self._write(typer, rows, progress) if rows else None
+        outcome: Future[_Outcome | None] = (
+            writers.submit(self._write_safely, typer, rows, progress) if rows else _done(None)
+        )
         counts = Counts(read=len(page.items), unresolved=len(unresolved))
-        if outcome is not None:
-            counts.add(
-                Counts(
-                    written=outcome.written, stale=outcome.stale, not_written=outcome.not_written,
-                    unstorable=len(outcome.unstorable),
-                )
-            )  # fmt: skip
-        return counts, unresolved, not_copied, outcome
+        return _PageWrite(page, counts, unresolved, not_copied, outcome)
+
+    def _write_safely(self, typer: RowTyper, rows: WriteData, progress: Progress) -> _Outcome:
+        """``_write``, with anything it raises kept as the page's failure: no row of it is recorded."""
+        try:
+            return self._write(typer, rows, progress)
+        except Exception as error:
+            return _Outcome(0, 0, len(rows), f"{type(error).__name__}: {error}")
 
     def _write(self, typer: RowTyper, rows: WriteData, progress: Progress) -> _Outcome:
         """Write through the store's guarded bulk path; what landed, what was stale, what did not land.
 
         A write stopped by a row the store can never write is done again a row at a time.
         """
-        written, stale = self._stats.written, self._stats.stale_skipped
         try:
-            self._store.write_with_layout(self._config, typer.layout, rows, progress)
+            stats = self._store.write_with_layout(self._config, typer.layout, rows, progress)
         except Exception as error:
             cause = error.cause if isinstance(error, WriteIncomplete) else error
             if len(rows) > 1 and isinstance(cause, UNSTORABLE):
@@ -172,7 +231,7 @@ class Copier:
                 return _Outcome(0, 0, 0, None, [f"{describe_key(rows[0][0])}: {error}"])
             # Any other failure: no row of the call was written (writer.py).
             return _Outcome(0, 0, len(rows), f"{type(error).__name__}: {error}")
-        return _Outcome(self._stats.written - written, self._stats.stale_skipped - stale, 0, None)
+        return _Outcome(stats.written, stats.stale_skipped, 0, None)
 
     def _row_by_row(self, typer: RowTyper, rows: WriteData) -> _Outcome:
         """Each row written alone (rows the first write landed land again: same row, same time)."""
@@ -185,3 +244,9 @@ class Copier:
             error=errors[0] if errors else None,
             unstorable=[example for outcome in outcomes for example in outcome.unstorable],
         )
+
+
+def _done(outcome: _Outcome | None) -> Future[_Outcome | None]:
+    future: Future[_Outcome | None] = Future()
+    future.set_result(outcome)
+    return future

@@ -2,7 +2,8 @@
 
 A page carries the key the next one starts from, so the caller can record
 where a segment stands once the page is handled. Segments run on their own
-threads; the caller's ``handle`` decides whether the segment goes on.
+threads; the caller's ``handle`` decides whether the segment goes on, and
+its ``finish`` ends what it still holds of a segment (pages it is writing).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def pages(
 
 # Called per page with the segment number; False stops that segment.
 PageHandler = Callable[[int, Page], bool]
+# Called with the segment number once its scan has ended: finished, stopped or failed.
+SegmentEnd = Callable[[int], None]
 
 
 def scan_segments(
@@ -58,11 +61,12 @@ def scan_segments(
     limit: int | None,
     handle: PageHandler,
     stop: threading.Event,
+    finish: SegmentEnd | None = None,
 ) -> dict[int, BaseException]:
     """Scan the segments in ``starts`` (number -> start key) in parallel; the errors that stopped any.
 
     ``stop`` is looked at before each page is fetched, so setting it (on
-    Ctrl-C) lets every segment finish the page in hand and no more.
+    Ctrl-C) lets every segment finish the pages in hand and no more.
     """
     errors: dict[int, BaseException] = {}
 
@@ -73,6 +77,9 @@ def scan_segments(
                     return
         except Exception as error:
             errors[segment] = error
+        finally:
+            if finish is not None:
+                finish(segment)
 
     if not starts:
         return errors

@@ -111,18 +111,18 @@ class RowEncoder:
         micros = datetime_to_micros(row.event_ts)
         stamp = {"N": str(micros)}
         features: dict[str, Any] = {}
-        encoders = self._features
-        for name, value in row.values.items():
-            spec = encoders.get(name)
-            if spec is not None:  # else not a feature of this view's schema
-                features[spec[0]] = spec[1](value)  # a null too: NULL, so it reads as written
-        # A feature the row lacks goes, as the map form drops it: a read answers
-        # NOT_FOUND, never an older value under this row's time.
-        lacking = (
-            [attr for name, (attr, _) in encoders.items() if name not in row.values]
-            if len(features) < len(encoders)
-            else []
-        )
+        lacking: list[str] = []
+        values = row.values
+        # The view's features in the layout's order, whatever the row's (a value of none of them is
+        # not written): the rows of a batch then share one shape.
+        for name, (attr, encode) in self._features.items():
+            value = values.get(name)
+            if value is None:
+                # A feature the row lacks goes, as the map form drops it: a read answers
+                # NOT_FOUND, never an older value under this row's time.
+                lacking.append(attr)
+            else:
+                features[attr] = encode(value)  # a null too: NULL, so it reads as written
         expiry: dict[str, Any] = {}
         if layout.item_ttl_seconds is not None:
             seconds = math.ceil(max(self._now, micros / 1e6) + layout.item_ttl_seconds)

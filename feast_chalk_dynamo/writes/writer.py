@@ -50,8 +50,14 @@ ENCODE_SLICE = 100
 
 @dataclass
 class WriteStats:
-    """What writes did, for tests and migrate; each increment also goes, by view, to the
-    Prometheus counters of the same names (``metrics.WRITES``) when ``exported``."""
+    """What writes did: one call's (``Writer.write`` returns it), or every call's since the engine
+    started (``Writer.stats``: the books the Prometheus counters of the same names, ``metrics.WRITES``,
+    take each increment of, by view, when ``exported``).
+
+    A caller wanting what its own call did reads the call's, never a
+    difference of the engine's: calls running at once (migrate's pages) add
+    to those together.
+    """
 
     written: int = 0
     stale_skipped: int = 0
@@ -82,26 +88,29 @@ class _ConflictsPersisted(Exception):
 
 
 class _Run:
-    """One write call's accounting: what landed, what did not, and the first failure."""
+    """One write call's accounting: what landed (``stats``), what did not, and the first failure."""
 
     def __init__(
-        self, view: str, rows: int, stats: WriteStats, progress: Callable[[int], Any] | None
+        self, view: str, rows: int, totals: WriteStats, progress: Callable[[int], Any] | None
     ) -> None:
         self.view = view
         self.rows = rows
-        self.written = 0
-        self.stale = 0
+        self.stats = WriteStats()
         self.unwritten: list[str] = []
         self.error: BaseException | None = None
-        self._stats = stats
+        self._totals = totals
         self._progress = progress
 
     def landed(self, written: int = 0, stale: int = 0) -> None:
-        self.written += written
-        self.stale += stale
-        self._stats.add(self.view, written=written, stale_skipped=stale)
+        self.stats.add(self.view, written=written, stale_skipped=stale)
+        self._totals.add(self.view, written=written, stale_skipped=stale)
         if self._progress:
             self._progress(written + stale)
+
+    def conflicted(self) -> None:
+        """A transaction is retried after conflicting with another writer."""
+        self.stats.add(self.view, conflict_retries=1)
+        self._totals.add(self.view, conflict_retries=1)
 
     def failed(self, keys: Iterable[str], error: BaseException | None = None) -> None:
         """The rows of ``keys`` were not written; ``error`` (the first kept) is why, None if never sent."""
@@ -113,11 +122,12 @@ class _Run:
         error = self.error
         if error is None:
             return
+        written, stale = self.stats.written, self.stats.stale_skipped
         shown = [describe_entity(key) for key in self.unwritten[:SHOWN_KEYS]]
-        details = (self.view, self.rows, self.written, self.stale, self.unwritten, shown)
+        details = (self.view, self.rows, written, stale, self.unwritten, shown)
         if isinstance(error, _ConflictsPersisted):
             raise TransactionConflicts(*details, error) from error
-        if self.written + self.stale == 0:
+        if written + stale == 0:
             # Nothing landed: the failure is the whole story, and its type (a
             # missing table, a full item) is what the caller acts on. So any
             # error but WriteIncomplete means no row of the call was written.
@@ -151,8 +161,9 @@ class Writer:
         layout: WriteLayout,
         rows: Sequence[EntityRow],
         progress: Callable[[int], Any] | None = None,
-    ) -> None:
-        """Write rows, reporting progress as each lands; raise if any did not.
+    ) -> WriteStats:
+        """Write rows, reporting progress as each lands; what this call did, or raise if a row did not
+        land.
 
         Rows are encoded on the serde pool; for transactions a slice at a time
         while earlier slices are in flight, so encoding overlaps the network.
@@ -181,6 +192,7 @@ class Writer:
         send = self._transact if transactional else self._update
         await asyncio.gather(producer, *(self._work(layout, units, send, run) for _ in range(workers)))
         run.raise_if_failed()
+        return run.stats
 
     async def _encoded(self, encode: RowEncoder, rows: Sequence[EntityRow], run: _Run) -> list[RowUpdate]:
         try:
@@ -319,7 +331,7 @@ class Writer:
                 f"conflicted with other writers {self._conflicts.max_retries + 1} times "
                 f"(transaction_write_conflict_max_retries={self._conflicts.max_retries}): {error}"
             ) from error
-        self.stats.add(run.view, conflict_retries=1)
+        run.conflicted()
         await self._caller.sleep(delay)
 
     async def _too_large(self, layout: WriteLayout, key: str, reason: str) -> ItemTooLarge:

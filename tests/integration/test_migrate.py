@@ -327,6 +327,44 @@ def test_a_state_file_of_a_dropped_and_re_created_destination_is_refused(
     assert_same_as_feast_and_source(repo)
 
 
+@pytest.mark.parametrize("segments", [1, 3])
+def test_pages_are_written_at_once_and_each_counted_once(
+    repo: Repo,
+    moto_endpoint: Endpoint,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    segments: int,
+) -> None:
+    """Pages of one segment, and of several, are written at once: each page here is one transaction,
+    and the proxy in front of this store's table sees several in flight (it saw one: a page was written
+    at a time). Each is counted by what its own write did: a stale row once, as stale."""
+    monkeypatch.setenv("DYNAMODB_BULK_WRITE_MIN_ROWS", "1")  # a page, however small, is one transaction
+    driver = repo.drivers()[7]
+    newer = repo.source.now + timedelta(minutes=5)
+    row = {JOIN_KEY: [driver], "event_timestamp": [newer], "created": [newer]}
+    row.update({"conv_rate": [0.25], "acc_rate": [0.5], "avg_daily_trips": [4242]})
+    repo.ours().write_to_online_store(STATS, pd.DataFrame(row))
+    with FaultProxy(moto_endpoint.url) as slow:
+        slow.faults.update(operations=frozenset({"TransactWriteItems", "UpdateItem"}), delay=fixed(0.05))
+        repo.endpoint_url = slow.url  # this store's table; Feast's are read from moto directly
+        code, output = migrate(
+            repo, capsys, "--from-endpoint-url", moto_endpoint.url, "--page-size", "5",
+            "--segments", str(segments),
+        )  # fmt: skip
+        in_flight = slow.faults.max_in_flight
+    repo.endpoint_url = moto_endpoint.url
+
+    assert code == 0, output
+    assert in_flight >= 2
+    assert totals(output) == (ROWS, ROWS - 1, 1, 0, 0, 0)
+    recorded = json.loads(repo.state.read_text())
+    assert all(s["done"] for t in recorded["tables"].values() for s in t["segments"])
+    counts = [t["counts"] for t in recorded["tables"].values()]
+    assert [sum(c[name] for c in counts) for name in ("read", "written", "stale")] == [ROWS, ROWS - 1, 1]
+    assert served(repo.ours(), repo, [driver]).values["avg_daily_trips"] == [4242]
+    assert_same_as_feast_and_source(repo, [d for d in repo.drivers() if d != driver])
+
+
 def test_a_migration_killed_half_way_resumes_and_scans_only_what_was_left(
     repo: Repo, moto_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -394,12 +432,15 @@ def test_rows_a_failed_write_left_are_counted_and_not_recorded_as_done(
     assert read == written + stale + not_written
     assert "rows were not written: run the same command again to retry them" in output
     recorded = json.loads(repo.state.read_text())
-    assert sum(t["counts"]["read"] for t in recorded["tables"].values()) < ROWS
+    recorded_rows = sum(t["counts"]["read"] for t in recorded["tables"].values())
+    assert recorded_rows < ROWS
     assert not all(s["done"] for t in recorded["tables"].values() for s in t["segments"])
 
     repo.endpoint_url = moto_endpoint.url
     code, output = migrate(repo, capsys, "--page-size", "10", "--segments", "1")
     assert code == 0, output
+    # Only pages in order up to the first failed one were recorded: the rerun scans all the rest.
+    assert scanned(output) == ROWS - recorded_rows
     assert totals(output)[0] == ROWS and totals(output)[3] == 0
     assert_same_as_feast_and_source(repo)
 

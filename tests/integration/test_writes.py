@@ -8,7 +8,9 @@ the server saw and what it holds afterwards, never how long it took.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,57 @@ def test_stale_rows_drop_out_of_a_transaction_counted_not_raised(
     expected = {i: (100.0 + i if i < 5 else float(i)) for i in range(30)}
     assert values(store, config, view, range(30)) == expected
     store.close_engines()
+
+
+@pytest.mark.parametrize("mode", ["transactional", "per-row guarded"])
+def test_calls_at_once_each_return_what_they_wrote_and_skipped(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, mode: str
+) -> None:
+    """``migrate`` writes several pages at once and counts each by what its own call returns. It used
+    to read the difference of the engine's counters around a call, which calls at once add to together."""
+    stale = [0, 3, 7, 12]  # per call: rows older than the stored one
+    rows = 20  # per call, each its own keys
+    with FaultProxy(moto_endpoint.url) as proxy:
+        store, config, view = setup(tmp_path, proxy.url, table_name, **MODES[mode])
+        newer = [row(c * rows + i, 100.0, NOW) for c, n in enumerate(stale) for i in range(n)]
+        store.online_write_batch(config, view, newer, None)
+        layout = store.write_layout(config, view)
+        totals = store.engine(config).writer.stats
+        before = (totals.written, totals.stale_skipped)
+        running = [0]  # calls under way
+        overlapping: list[int] = []  # calls under way at each write attempt
+        lock = threading.Lock()
+        store.engine(config).writes.listeners.append(lambda *_: overlapping.append(running[0]))
+        start = threading.Barrier(len(stale))
+        proxy.faults.update(operations=WRITES, delay=fixed(0.05))
+
+        def call(c: int) -> tuple[int, int]:
+            data = [row(c * rows + i, float(i), NOW - timedelta(hours=1)) for i in range(rows)]
+            start.wait()
+            with lock:
+                running[0] += 1
+            try:
+                stats = store.write_with_layout(config, layout, data, None)
+            finally:
+                with lock:
+                    running[0] -= 1
+            return stats.written, stats.stale_skipped
+
+        with ThreadPoolExecutor(len(stale)) as pool:
+            results = list(pool.map(call, range(len(stale))))
+
+        assert max(overlapping) > 1  # the calls ran at once
+        assert results == [(rows - n, n) for n in stale]
+        # The engine's books (and the metrics) still take every row once.
+        assert (totals.written - before[0], totals.stale_skipped - before[1]) == (
+            len(stale) * rows - sum(stale),
+            sum(stale),
+        )
+        expected = {
+            c * rows + i: 100.0 if i < n else float(i) for c, n in enumerate(stale) for i in range(rows)
+        }
+        assert values(store, config, view, range(len(stale) * rows)) == expected
+        store.close_engines()
 
 
 def test_an_unguarded_bulk_write_is_parallel_update_items_without_condition(
