@@ -265,22 +265,21 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         every_feature = [f.name for f in view.features]
         features = requested if requested is not None else every_feature
         slots = self._slots(engine, project, namespace, view, features, allocate=False)
+        every_registered = None
         if engine.local.caches(namespace):  # a cached row must serve any later request of the view
             every_slot = (
                 slots
                 if features is every_feature
                 else self._slots(engine, project, namespace, view, every_feature, allocate=False)
             )
-            all_feature_attrs = tuple(slot.attr for slot in every_slot if slot.attr)
-        else:
-            all_feature_attrs = ()
+            every_registered = tuple(slot for slot in every_slot if slot.attr)
         layout = ViewLayout(
             ts_attr=ts_attr(namespace_id),
             values_attr=values_attr(namespace_id),
             ttl_seconds=_ttl_seconds(view) if engine.settings.chalk_style_expiry else 0,
             features=slots,
             view=namespace,
-            all_feature_attrs=all_feature_attrs,
+            every_feature=every_registered,
         )
         return project_id, layout
 
