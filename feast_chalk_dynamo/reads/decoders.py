@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from feast_chalk_dynamo.items.codec import NULL, PLAIN_PAYLOADS, UNUSUAL, decoder_for
@@ -58,6 +59,41 @@ class Lacking(list[Any]):
         # list's own (C) initialiser: half the cost of one written in Python, once per such row.
         row = cls(values)
         row.missing = missing
+        return row
+
+
+class Whole(list[Any]):
+    """A cached view's decoded row that lacks nothing: what its namespace cache keeps.
+
+    ``entries`` is set by the first response it fills (``reads.response``):
+    each value (of ``fields``) as serialized in a feature vector, so that
+    later responses append a column of them as one chunk, converting nothing.
+    """
+
+    __slots__ = ("entries", "fields")
+    entries: tuple[bytes, ...] | None
+    fields: tuple[str, ...]  # each value's Value field
+
+    @classmethod
+    def of(cls, values: list[Any], fields: tuple[str, ...]) -> Whole:
+        row = cls(values)
+        row.entries = None
+        row.fields = fields
+        return row
+
+
+class Cut(list[Any]):
+    """A ``Whole`` row's values cut to a request (another order, a subset): the row and how."""
+
+    __slots__ = ("pick", "whole")
+    whole: Whole
+    pick: Callable[[Sequence[Any]], tuple[Any, ...]]  # the request's values (or entries) of the whole's
+
+    @classmethod
+    def of(cls, whole: Whole, pick: Callable[[Sequence[Any]], tuple[Any, ...]]) -> Cut:
+        row = cls(pick(whole))
+        row.whole = whole
+        row.pick = pick
         return row
 
 
@@ -146,8 +182,11 @@ def row_projection(
         return None
     picked = [p if p is not None else len(every_feature) for p in positions]  # that index: a None
     unregistered = [slot for slot, p in enumerate(positions) if p is None]
+    pick = _picker(picked)
 
     def project(values: list[Any]) -> list[Any]:
+        if type(values) is Whole and not unregistered:
+            return Cut.of(values, pick)
         padded = [*values, None]
         row = [padded[p] for p in picked]
         if type(values) is not Lacking and not unregistered:
@@ -157,6 +196,14 @@ def row_projection(
         return Lacking.of(row, missing) if missing else row
 
     return project
+
+
+def _picker(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The items at ``positions``, as a tuple, in one C call (``itemgetter`` of one is not a tuple)."""
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda values: (values[position],)
+    return itemgetter(*positions) if positions else lambda values: ()
 
 
 class ProtoRows(ValueRows):
@@ -215,9 +262,18 @@ def _row(item: Item, ts_attr: str, values_attr: str, oldest: float | None, decod
     return decode(packed["M"] if packed is not None else item, micros)
 
 
-def values_decoder(features: Sequence[FeatureSlot]) -> ValuesDecoder:
-    """The values of ``features`` from an item (or a packed row's map), with the row's time."""
+def values_decoder(features: Sequence[FeatureSlot], whole: bool = False) -> ValuesDecoder:
+    """The values of ``features`` from an item (or a packed row's map), with the row's time.
+
+    ``whole``: a cached view's every feature; a row that lacks none is a ``Whole``.
+    """
     slots = [(_attr(slot), PLAIN_PAYLOADS.get(slot.field), decoder_for(slot.field)) for slot in features]
+    fields = tuple(slot.field for slot in features)
+
+    def finished(values: list[Any], missing: list[int]) -> list[Any]:
+        if missing:
+            return Lacking.of(values, missing)
+        return Whole.of(values, fields) if whole else values
 
     def values_of(item: Item, micros: int) -> ValueRow:
         """Slot by slot: a plain value where there is one, None for a null, and what the row lacks noted."""
@@ -228,7 +284,7 @@ def values_decoder(features: Sequence[FeatureSlot]) -> ValuesDecoder:
             if stored is None:
                 missing.append(slot)
             values.append(None if stored is None else _value(stored, plain, decode))
-        return micros, Lacking.of(values, missing) if missing else values
+        return micros, finished(values, missing)
 
     # A view of strings, lists and a map besides its numbers is as common as
     # one of numbers alone: every field with a plain form takes this path, so
@@ -253,7 +309,7 @@ def values_decoder(features: Sequence[FeatureSlot]) -> ValuesDecoder:
             ]
         except UNUSUAL:  # an unusual value (NaN is stored as S): slot by slot
             return values_of(item, micros)
-        return micros, Lacking.of(values, missing) if missing else values
+        return micros, finished(values, missing)
 
     return plain_of
 

@@ -95,7 +95,7 @@ class ViewLayout:
 
     @cached_property
     def decode_every_feature(self) -> ValuesDecoder:
-        return values_decoder(self.every_feature or ())
+        return values_decoder(self.every_feature or (), whole=True)
 
     @cached_property
     def from_whole_row(self) -> Projection | None:

@@ -72,6 +72,36 @@ def _double_entries(count: int) -> struct.Struct:
     return struct.Struct("<" + f"{len(_DOUBLE_ENTRY)}sd" * count)
 
 
+_VALUES_TAG = _DOUBLE_ENTRY[:1]
+# An empty Value (a null, or a row not found) as an element of FeatureVector.values: the tag, length 0.
+EMPTY_ENTRY = _VALUES_TAG + b"\x00"
+
+
+def entries_of(rows: Sequence[Any], fields: Sequence[str]) -> list[tuple[bytes, ...]]:
+    """Each row's values as elements of ``FeatureVector.values``, serialized as ``fill`` fills them.
+
+    Joined in any order, such elements parse as the vector's values in that
+    order: a column of cached rows is then appended in one C call.
+    """
+    columns = []
+    for feature, field in enumerate(fields):
+        vector = FeatureVector()
+        fill(vector, field, [row[feature] for row in rows])
+        columns.append([_entry(value.SerializeToString()) for value in vector.values])
+    return list(zip(*columns, strict=True)) if columns else [()] * len(rows)
+
+
+def _entry(value: bytes) -> bytes:
+    """A serialized Value framed as one element of ``FeatureVector.values``: tag, varint length, bytes."""
+    size = len(value)
+    length = bytearray()
+    while size >= 0x80:
+        length.append(size & 0x7F | 0x80)
+        size >>= 7
+    length.append(size)
+    return _VALUES_TAG + bytes(length) + value
+
+
 def as_values(field: str, column: Sequence[Any]) -> Sequence[ValueProto]:
     """The column as ``Value`` messages (owned by one vector that lives as long as any of them)."""
     vector = FeatureVector()
