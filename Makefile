@@ -38,7 +38,8 @@ lint: venv
 demo: venv
 	$(VENV_PY) -m feature_repo_example.demo
 
-# Read latency vs Feast's DynamoDB store on a local dynalite; prints ratios, asserts nothing.
+# Read latency and client CPU vs Feast's DynamoDB store on a local dynalite, then on the
+# SIMULATED DynamoDB (benchmarks/simulated_dynamodb/) in front of it; prints ratios, asserts nothing.
 # Then the namespace cache and Bloom filter beside Feast's Redis and DynamoDB stores
 # (cache_bench), then write throughput (bench-write), in one recipe so reads run first.
 .PHONY: bench

@@ -1,25 +1,37 @@
-"""``make bench``: read latency of this store against Feast's DynamoDB store, on dynalite.
+"""``make bench``: read latency of this store against Feast's DynamoDB store, on dynalite and simulated.
 
 One run loads the same data into both stores (``--data``: the mixed data set,
 the numeric one, or both; see ``dataset``). Then, for each data set, it times
 each read shape through both stores and as raw signed BatchGetItem calls of
 the same attributes (the shape's floor), taking turns in blocks of 10 reads
-(``timing.time_interleaved``), and prints percentiles and the ratios
-ours/Feast and ours/floor, then ``online_read`` against the raw BatchGetItem
-of 100 keys. Last, request racing on and off behind a proxy that delays a
-few reads, on the first data set. Every table names its data set. Only
-ratios within the run are meaningful: the machine is shared and noisy, and
-dynalite is not DynamoDB. Nothing is asserted and nothing is written to disk.
+(``timing.measure_interleaved``), and prints percentiles and the ratios
+ours/Feast and ours/floor, the client CPU per read and its ratios, then
+``online_read`` against the raw BatchGetItem of 100 keys. Then request
+racing on and off behind a proxy that delays a few reads, on the first data
+set.
+
+dynalite is a single-threaded emulator whose own time dominates these reads.
+So, last, every shape and the floor again on a SIMULATED DynamoDB
+(``benchmarks.simulated_dynamodb``): it copies dynalite's items once loaded
+and answers each read from the copy after a latency drawn from
+``--read-latency`` (default lognormal, p50 4 ms, p99 15 ms: DynamoDB from EC2
+in the same region), all at once, in a process of its own. There the client's
+own work is what differs between the stores; its CPU per read is the figure
+that holds on a noisy machine. Every table names its data set and its
+server. Only ratios within the run are meaningful: the machine is shared and
+noisy, and neither server is DynamoDB. Nothing is asserted and nothing is
+written to disk.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -30,7 +42,8 @@ from feast import FeatureStore, FeatureView
 from benchmarks import dataset, feature_stores
 from benchmarks.dataset import DataSet, uniform_draws
 from benchmarks.floor import RawBatchGet, entity_partition_keys, view_projection
-from benchmarks.timing import Summary, time_interleaved
+from benchmarks.simulated_dynamodb import DEFAULT_READ_LATENCY, SimulatedDynamo
+from benchmarks.timing import Summary, Timings, measure_interleaved, time_interleaved
 from feast_chalk_dynamo.dynamo.caller import percentile
 from tests.fault_proxy import FaultProxy, sometimes
 from tests.servers import start_dynalite
@@ -42,7 +55,11 @@ RACING_WAIT_PERCENTILE = 95
 
 @dataclass(frozen=True)
 class Plan:
-    """How much to do, per data set: a full run of both takes about five minutes, --quick under two."""
+    """How much to do, per data set: a full run of both took about five minutes before the simulated part.
+
+    The simulated part reads every shape again: --quick took 137 s in all (61 s with --data mixed)
+    on the shared 2-core box.
+    """
 
     entities: int
     reps_small: int  # shapes of 1 entity: fast, so many repetitions
@@ -77,7 +94,7 @@ def online_features(store: FeatureStore, refs: list[str]) -> Callable[[list[int]
     return read
 
 
-def check_same_answers(stores: dict[str, FeatureStore], refs: list[str], ids: list[int]) -> None:
+def check_same_answers(stores: Mapping[str, FeatureStore], refs: list[str], ids: list[int]) -> None:
     """Refuse to time stores that disagree, or that answer nulls: that would time a bug.
 
     Compared as Feast's ``to_dict`` gives them (lists, dicts and all), so every
@@ -118,24 +135,42 @@ def percentiles(summary: Summary) -> list[float]:
     return [summary.median, summary.p95, summary.p99]
 
 
-# -- the three parts ---------------------------------------------------------------------------------
+def cpu_per_read(timings: Timings, name: str) -> float:
+    """Mean client CPU ms per call: a mean, so work left running after a call still counts."""
+    return statistics.fmean(timings.cpu[name])
 
 
-def title(text: str, data: DataSet) -> str:
-    """A table's heading, naming the data set it measured."""
-    return f"\n== {text} [{data.name} data] =="
+# -- the parts ---------------------------------------------------------------------------------------
+
+DYNALITE = "dynalite"
+
+
+def title(text: str, data: DataSet, server: str) -> str:
+    """A table's heading, naming the data set it measured and the server it read from."""
+    return f"\n== {text} [{data.name} data, {server}] =="
 
 
 def compare_stores(
-    ours: FeatureStore, feast: FeatureStore, endpoint_url: str, data: DataSet, plan: Plan
+    ours: FeatureStore,
+    feast: FeatureStore,
+    endpoint_url: str,
+    data: DataSet,
+    plan: Plan,
+    server: str,
+    reference: Mapping[str, FeatureStore] | None = None,
 ) -> None:
-    """Each shape through both stores, and as raw signed BatchGetItem calls of the same attributes."""
-    log(title("Read latency (ms): get_online_features, ours vs Feast's DynamoDB store", data))
+    """Each shape through both stores, and as raw signed BatchGetItem calls of the same attributes.
+
+    ``reference``: more stores that must answer alike before anything is timed (the same data
+    on another server).
+    """
+    log(title("Read latency (ms): get_online_features, ours vs Feast's DynamoDB store", data, server))
     log(f"({data.name}: {data.n_views} views of {data.summary})")
     log(groups([("ours", 3), ("feast", 3), ("ours / feast", 3), ("floor", 2)]))
     log(line("shape", ["n", *["p50", "p95", "p99"] * 3, "p50", "ours/fl"]))
     ids = data.driver_ids(plan.entities)
     partition_keys = partition_keys_of(endpoint_url, data)
+    cpu_rows: list[tuple[str, float, float, float]] = []
     for label, n_entities, n_views, reps in SHAPES:
         views = data.view_names()[:n_views]
         refs = data.feature_refs(views)
@@ -148,8 +183,17 @@ def compare_stores(
                 strict=True,
             )
         )
-        check_same_answers({"ours": ours, "feast": feast}, refs, inputs[0][0])
-        mine, theirs, raw = time_shape(ours, feast, raw_reader(endpoint_url, views), refs, inputs, plan)
+        check_same_answers({"ours": ours, "feast": feast, **(reference or {})}, refs, inputs[0][0])
+        timings = time_shape(ours, feast, raw_reader(endpoint_url, views), refs, inputs, plan)
+        mine, theirs, raw = (Summary.of(timings.wall[name]) for name in ("ours", "feast", "floor"))
+        cpu_rows.append(
+            (
+                label,
+                cpu_per_read(timings, "ours"),
+                cpu_per_read(timings, "feast"),
+                cpu_per_read(timings, "floor"),
+            )
+        )
         log(
             line(
                 label,
@@ -164,6 +208,11 @@ def compare_stores(
             )  # fmt: skip
         )
     log("(p99 of n samples is about the n/100-th slowest one: a single hiccup of the machine moves it)")
+    log(title("Client CPU per read (ms): ours vs Feast's DynamoDB store", data, server))
+    log("(mean time.process_time() of this process, every thread of it, per read; the server is another)")
+    log(line("shape", ["ours", "feast", "ours/fe", "floor", "ours/fl"]))
+    for label, mine_cpu, theirs_cpu, floor_cpu in cpu_rows:
+        log(line(label, [mine_cpu, theirs_cpu, mine_cpu / theirs_cpu, floor_cpu, mine_cpu / floor_cpu]))
 
 
 def time_shape(
@@ -173,11 +222,11 @@ def time_shape(
     refs: list[str],
     inputs: list[tuple[list[int], list[str]]],
     plan: Plan,
-) -> tuple[Summary, Summary, Summary]:
-    """Ours, Feast's and the floor's latencies on (driver ids, partition keys) inputs, interleaved."""
+) -> Timings:
+    """Ours, Feast's and the floor's latencies and CPU on (driver ids, partition keys) inputs, interleaved."""
     ours_read, feast_read = online_features(ours, refs), online_features(feast, refs)
     try:
-        samples = time_interleaved(
+        return measure_interleaved(
             {
                 "ours": lambda pair: ours_read(pair[0]),
                 "feast": lambda pair: feast_read(pair[0]),
@@ -188,8 +237,6 @@ def time_shape(
         )
     finally:
         floor.close()
-    mine, theirs, raw = (Summary.of(samples[name]) for name in ("ours", "feast", "floor"))
-    return mine, theirs, raw
 
 
 def partition_keys_of(endpoint_url: str, data: DataSet) -> list[str]:
@@ -211,9 +258,15 @@ def raw_reader(endpoint_url: str, views: list[str]) -> RawBatchGet:
     return RawBatchGet(endpoint_url, feature_stores.REGION, feature_stores.OUR_TABLE, projection)
 
 
-def compare_floor(ours: FeatureStore, registry: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
+def compare_floor(
+    ours: FeatureStore, registry: Path, endpoint_url: str, data: DataSet, plan: Plan, server: str
+) -> None:
     first_view = data.view_names()[0]
-    log(title(f"online_read vs raw floor (ms): 100 keys, 1 view of {len(data.features)} features", data))
+    log(
+        title(
+            f"online_read vs raw floor (ms): 100 keys, 1 view of {len(data.features)} features", data, server
+        )
+    )
     view: FeatureView = ours.get_feature_view(first_view)
     # The same read as one 100-key request, like the floor: separates the store's
     # own overhead from the cost of parallel sub-batches on a one-threaded emulator.
@@ -240,7 +293,7 @@ def compare_floor(ours: FeatureStore, registry: Path, endpoint_url: str, data: D
         if returned != 100:
             raise SystemExit(f"the floor read {returned} of 100 items; the scan found stale keys")
         default, one_request = online_read(ours), online_read(single)
-        samples = time_interleaved(
+        timings = measure_interleaved(
             {
                 "online_read": lambda i: default(driver_draws[i]),
                 "one request": lambda i: one_request(driver_draws[i]),
@@ -252,16 +305,19 @@ def compare_floor(ours: FeatureStore, registry: Path, endpoint_url: str, data: D
     finally:
         floor.close()
         feature_stores.close(single)
-    mine, alone, raw = (Summary.of(samples[name]) for name in ("online_read", "one request", "floor"))
-    log(line("", ["n", "p50", "p95", "p99"]))
-    log(line("online_read(100)", [mine.n, *percentiles(mine)]))
-    log(line("  as 1 request of 100", [alone.n, *percentiles(alone)]))
-    log(line("raw BatchGetItem(100)", [raw.n, *percentiles(raw)]))
-    log(line("online_read / floor", ["", *percentiles(mine.ratio(raw))]))
-    log(line("  1 request / floor", ["", *percentiles(alone.ratio(raw))]))
+    names = ("online_read", "one request", "floor")
+    mine, alone, raw = (Summary.of(timings.wall[name]) for name in names)
+    mine_cpu, alone_cpu, raw_cpu = (cpu_per_read(timings, name) for name in names)
+    log(line("", ["n", "p50", "p95", "p99", "cpu"]))
+    log(line("online_read(100)", [mine.n, *percentiles(mine), mine_cpu]))
+    log(line("  as 1 request of 100", [alone.n, *percentiles(alone), alone_cpu]))
+    log(line("raw BatchGetItem(100)", [raw.n, *percentiles(raw), raw_cpu]))
+    log(line("online_read / floor", ["", *percentiles(mine.ratio(raw)), mine_cpu / raw_cpu]))
+    log(line("  1 request / floor", ["", *percentiles(alone.ratio(raw)), alone_cpu / raw_cpu]))
+    log("(cpu: mean client CPU ms per read, every thread of this process)")
 
 
-def racing(registry: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None:
+def racing(registry: Path, endpoint_url: str, data: DataSet, plan: Plan, server: str) -> None:
     """Racing off and on, each behind its own fault proxy so each one's requests are counted alone.
 
     The share of duplicated requests compares the racing store's BatchGetItem
@@ -273,6 +329,7 @@ def racing(registry: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None
             "Request racing (ms): get_online_features 100 entities x 1 view, behind a proxy "
             f"delaying {DELAY_SHARE:.0%} of BatchGetItem by {DELAY_SECONDS * 1000:.0f} ms",
             data,
+            server,
         )
     )
     ids = data.driver_ids(plan.entities)
@@ -354,6 +411,61 @@ def racing(registry: Path, endpoint_url: str, data: DataSet, plan: Plan) -> None
     )
 
 
+def simulated(
+    registries: tuple[Path, Path],
+    backend_url: str,
+    data_sets: Sequence[DataSet],
+    plan: Plan,
+    read_latency: str,
+    reference: FeatureStore,
+) -> None:
+    """Every shape and the floor again, both stores reading a simulated DynamoDB in front of dynalite.
+
+    The simulator copies the loaded tables (this store's and Feast's ``<project>.<view>`` ones)
+    and answers their reads from the copy; the stores are more clients of the registries the
+    loaded ones wrote, so nothing is applied again. Before each shape is timed, both stores'
+    answers are checked against this store's on dynalite (``reference``).
+    """
+    ours_registry, feast_registry = registries
+    tables = [
+        feature_stores.OUR_TABLE,
+        *(f"{feature_stores.PROJECT}.{view}" for data in data_sets for view in data.view_names()),
+    ]
+    with SimulatedDynamo(backend_url, read_latency=read_latency) as simulator:
+        started = time.monotonic()
+        copied = simulator.snapshot(tables)
+        server = f"SIMULATION {read_latency}"
+        log(
+            f"\nSIMULATION, not AWS: {simulator.url} answers GetItem and BatchGetItem from a copy of "
+            f"dynalite's items ({sum(copied.values()):,} items of {len(copied)} tables, copied in "
+            f"{time.monotonic() - started:.0f} s), each after a latency drawn from {read_latency} (ms), "
+            "all at once; everything else goes to dynalite (benchmarks/simulated_dynamodb)"
+        )
+        simulator.reset()  # its CPU from here on: serving, not copying
+        opened = [
+            FeatureStore(config=feature_stores.our_config(ours_registry, simulator.url)),
+            FeatureStore(config=feature_stores.feast_config(feast_registry, simulator.url)),
+        ]
+        try:
+            ours, feast = opened
+            for data in data_sets:
+                compare_stores(
+                    ours, feast, simulator.url, data, plan, server, {"ours on dynalite": reference}
+                )
+                compare_floor(ours, ours_registry, simulator.url, data, plan, server)
+        finally:
+            for store in opened:
+                feature_stores.close(store)
+        stats = simulator.stats()
+    answered = sum(stats.requests.values())
+    log(
+        f"simulator: answered {stats.requests}; forwarded to dynalite {stats.forwarded}; "
+        f"{stats.read_units:,.0f} read units; at most {stats.most_waiting} answers waiting at once; "
+        f"its CPU {stats.cpu_seconds:.1f} s, {stats.cpu_seconds * 1000 / max(answered, 1):.2f} ms per "
+        "request answered (its own process: not the client's)"
+    )
+
+
 def _set_delay_fault(proxies: Sequence[FaultProxy]) -> None:
     """Zero the proxies' counters and make them delay a few BatchGetItem requests."""
     for proxy in proxies:
@@ -378,7 +490,8 @@ def settle_heap(freeze: bool) -> None:
     log(f"gc: {gc.get_freeze_count()} objects alive after loading frozen out of the collector")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, server_label: str = DYNALITE) -> int:
+    """``server_label``: what the tables call the server the data is loaded into."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--quick", action="store_true", help="few repetitions: a smoke run, not a measurement"
@@ -402,6 +515,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="both",
         help="which data set to read: mixed types (the main one), all-numeric, or both (default)",
     )
+    parser.add_argument(
+        "--read-latency",
+        default=DEFAULT_READ_LATENCY,
+        metavar="SPEC",
+        help="the simulated DynamoDB's latency per read: 'fixed:MS' or 'lognormal:p50=MS,p99=MS' "
+        f"(default {DEFAULT_READ_LATENCY})",
+    )
+    parser.add_argument(
+        "--no-simulation",
+        dest="simulation",
+        action="store_false",
+        help="skip the reads on the simulated DynamoDB",
+    )
     args = parser.parse_args(argv)
     data_sets = list(dataset.DATA_SETS.values()) if args.data == "both" else [dataset.DATA_SETS[args.data]]
     # Both stores send sub-batches from client threads and wait for them on
@@ -419,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = server.endpoint.url
         for data in data_sets:
             log(f"{data.name} data: {plan.entities} entities x {data.n_views} views of {data.summary}")
-        log(f"dynalite on {url}")
+        log(f"{server_label} on {url}")
         with tempfile.TemporaryDirectory(prefix="feast-bench-") as tmp:
             tmp_dir = Path(tmp)
             data_dir = tmp_dir / "data"
@@ -428,10 +554,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for data in data_sets:
                 data.write_sources(data_dir, data.driver_ids(plan.entities), SEED, now)
             # The floor and racing stores are more clients of our registry, so they need no apply.
-            registry = tmp_dir / "registry-ours.db"
+            registry, feast_registry = tmp_dir / "registry-ours.db", tmp_dir / "registry-feast.db"
             for config in (
                 feature_stores.our_config(registry, url),
-                feature_stores.feast_config(tmp_dir / "registry-feast.db", url),
+                feature_stores.feast_config(feast_registry, url),
             ):
                 opened.append(feature_stores.applied_store(config, data_sets, data_dir))
             ours, feast = opened
@@ -440,9 +566,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 feature_stores.load({"ours": ours, "feast": feast}, data, data_dir, log)
             settle_heap(freeze=args.gc_freeze)
             for data in data_sets:
-                compare_stores(ours, feast, url, data, plan)
-                compare_floor(ours, registry, url, data, plan)
-            racing(registry, url, data_sets[0], plan)
+                compare_stores(ours, feast, url, data, plan, server_label)
+                compare_floor(ours, registry, url, data, plan, server_label)
+            racing(registry, url, data_sets[0], plan, server_label)
+            if args.simulation:
+                simulated((registry, feast_registry), url, data_sets, plan, args.read_latency, ours)
     finally:
         for store in opened:
             feature_stores.close(store)

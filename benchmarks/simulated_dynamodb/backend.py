@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import http.client
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.simulated_dynamodb.wire import Request
+import botocore.session
+import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from benchmarks.simulated_dynamodb.wire import JSON_TYPE, Request
 
 BACKEND_TIMEOUT_SECONDS = 30.0
+TARGET_PREFIX = "DynamoDB_20120810."
+
+
+class BackendError(Exception):
+    """The backend refused one of the simulator's own requests."""
 
 
 class Backend:
@@ -58,6 +70,42 @@ class Backend:
                 self._local.connection = None
                 raise
         raise AssertionError("unreachable")
+
+    def signed_call(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """One request of the simulator's own (a snapshot's scan); ``BackendError`` unless answered 200."""
+        status, answer = self.signed(operation, payload)
+        if status != 200:
+            raise BackendError(f"{operation} answered {status}: {answer!r:.300}")
+        return answer
+
+    def signed(self, operation: str, payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A DynamoDB request signed as a client signs it: the status and the JSON body answered.
+
+        With the credentials botocore finds in this process's environment (the benchmark's and the
+        tests' dummy ones): the emulators behind the simulator check a signature's form, not its key.
+        """
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is None:
+            raise BackendError("no AWS credentials in the environment to sign with (dummy ones are enough)")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        body = orjson.dumps(payload)
+        request = AWSRequest(
+            method="POST",
+            url=self.url.rstrip("/") + "/",
+            data=body,
+            headers={"Content-Type": JSON_TYPE.decode(), "X-Amz-Target": TARGET_PREFIX + operation},
+        )
+        SigV4Auth(credentials, "dynamodb", region).add_auth(request)
+        status, _, answer = self.call("POST", "/", list(request.headers.items()), body)
+        document: dict[str, Any] = orjson.loads(answer)
+        return status, document
+
+    def close(self) -> None:
+        """Close the calling thread's connection (each thread has its own), if it has one."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
 
 
 # Not passed on to the backend: per-connection, or set again by Backend.call.

@@ -10,8 +10,8 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,12 +19,15 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from benchmarks.simulated_dynamodb.latency import DEFAULT_READ_LATENCY
 from benchmarks.simulated_dynamodb.server import DEFAULT_DELAY_MS, HOST
 from benchmarks.simulated_dynamodb.wire import JSON_TYPE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 5.0
+CONTROL_TIMEOUT_SECONDS = 10.0
+SNAPSHOT_TIMEOUT_SECONDS = 600.0  # scans of every table copied: the benchmarks' take some seconds
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,11 @@ class SimStats:
     ``requests``: answered here, by operation; ``forwarded``: sent to the backend, by operation
     (key-schema lookups as "DescribeTable (key lookup)"). ``actions``: item writes applied (updates,
     puts, deletes; not condition checks). ``items``: distinct items now held. ``write_units``: WCU
-    by DynamoDB's rules. ``bytes_stored``: the items' current total size.
+    by DynamoDB's rules. ``bytes_stored``: the items' current total size. ``read_units``: RCU of
+    the reads answered, by DynamoDB's rules. ``unprocessed_keys``: keys those left unprocessed
+    (``leave_unprocessed``). ``snapshot_items``: items now copied by ``snapshot`` (not reset).
+    ``most_waiting``: the most answers that waited for their delay or latency at once.
+    ``cpu_seconds``: the simulator process's CPU (every thread of it): what it cost to serve.
     """
 
     requests: dict[str, int]
@@ -43,6 +50,11 @@ class SimStats:
     items: int
     write_units: int
     bytes_stored: int
+    read_units: float = 0.0
+    unprocessed_keys: int = 0
+    snapshot_items: int = 0
+    most_waiting: int = 0
+    cpu_seconds: float = field(default=0.0, compare=False)  # a measurement: never the same twice
 
 
 _running: set[SimulatedDynamo] = set()
@@ -61,9 +73,12 @@ class SimulatedDynamo:
     and by itself when this process dies (it watches its stdin, a pipe from here).
     """
 
-    def __init__(self, backend_url: str, delay_ms: float = DEFAULT_DELAY_MS) -> None:
+    def __init__(
+        self, backend_url: str, delay_ms: float = DEFAULT_DELAY_MS, read_latency: str = DEFAULT_READ_LATENCY
+    ) -> None:
         self.backend_url = backend_url
         self.delay_ms = delay_ms
+        self.read_latency = read_latency
         self._process: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
 
@@ -89,6 +104,8 @@ class SimulatedDynamo:
             self.backend_url,
             "--delay-ms",
             repr(float(self.delay_ms)),
+            "--read-latency",
+            self.read_latency,
             "--port",
             "0",
             "--exit-on-stdin-eof",
@@ -168,19 +185,45 @@ class SimulatedDynamo:
             items=document["items"],
             write_units=document["write_units"],
             bytes_stored=document["bytes_stored"],
+            read_units=document["read_units"],
+            unprocessed_keys=document["unprocessed_keys"],
+            snapshot_items=document["snapshot_items"],
+            most_waiting=document["most_waiting"],
+            cpu_seconds=document["cpu_seconds"],
         )
 
     def reset(self) -> None:
-        """Zero the counters and forget the items' sizes; tables stay on the backend."""
+        """Zero the counters, forget the items' sizes and ``leave_unprocessed``; tables and copies stay."""
         self._control("Reset", {})
 
     def set_delay(self, delay_ms: float) -> None:
         self._control("SetDelay", {"delay_ms": delay_ms})
         self.delay_ms = delay_ms
 
-    def _control(self, operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def set_read_latency(self, spec: str) -> None:
+        """``fixed:MS`` or ``lognormal:p50=MS,p99=MS`` (``latency.Latency``), from the next read on."""
+        self._control("SetReadLatency", {"latency": spec})
+        self.read_latency = spec
+
+    def snapshot(self, tables: Sequence[str]) -> dict[str, int]:
+        """Copy the tables' items from the backend; their GetItem and BatchGetItem are answered here after.
+
+        Load them first: a write to a copied table is refused from then on. Returns the items
+        copied per table (the ``~meta`` partition is not: its reads go to the backend).
+        """
+        document = self._control("Snapshot", {"tables": list(tables)}, SNAPSHOT_TIMEOUT_SECONDS)
+        copied: dict[str, int] = document["tables"]
+        return copied
+
+    def leave_unprocessed(self, answers: int) -> None:
+        """The next ``answers`` BatchGetItem answered here each leave half of a table's keys unprocessed."""
+        self._control("LeaveUnprocessed", {"answers": answers})
+
+    def _control(
+        self, operation: str, payload: Mapping[str, Any], timeout: float = CONTROL_TIMEOUT_SECONDS
+    ) -> dict[str, Any]:
         parts = urlsplit(self.url)
-        connection = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=10)
+        connection = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=timeout)
         try:
             connection.request(
                 "POST",

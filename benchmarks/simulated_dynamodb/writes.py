@@ -13,7 +13,7 @@ forwarded CreateTable and DescribeTable answers (``observe``) or asks for (``lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -34,6 +34,8 @@ META_KEY_ATTR: Final = "pk"
 TRANSACTION_FACTOR = 2  # a transactional write costs two units per KB: prepare and commit
 # The writes answered here; every other operation is the backend's.
 WRITE_OPERATIONS = frozenset({"UpdateItem", "TransactWriteItems", "BatchWriteItem"})
+# Every operation that changes items: refused on a table whose reads are answered from a copy.
+MUTATIONS = WRITE_OPERATIONS | {"PutItem", "DeleteItem"}
 # A write's answer body when no consumed capacity is asked for (ReturnValues is ignored).
 PLAIN_ANSWERS: Final = {
     "UpdateItem": b"{}",
@@ -49,8 +51,8 @@ _Mutation = tuple[str, str, Identity, Any, int]
 
 
 def tables_of(operation: str, payload: Mapping[str, Any]) -> list[str]:
-    """The tables a write of ``WRITE_OPERATIONS`` touches, each once, in order."""
-    if operation == "UpdateItem":
+    """The tables a write of ``MUTATIONS`` touches, each once, in order."""
+    if operation in ("UpdateItem", "PutItem", "DeleteItem"):
         return [payload["TableName"]]
     if operation == "BatchWriteItem":
         return list(payload["RequestItems"])
@@ -63,25 +65,32 @@ def tables_of(operation: str, payload: Mapping[str, Any]) -> list[str]:
 
 
 def touches_meta(operation: str, payload: Mapping[str, Any]) -> bool:
-    """Whether the write touches the store's name registry (partition ``~meta``): the backend's then."""
-    if operation == "UpdateItem":
-        return _is_meta(payload["Key"])
-    if operation == "BatchWriteItem":
-        return any(
-            _is_meta(
-                request["PutRequest"]["Item"] if "PutRequest" in request else request["DeleteRequest"]["Key"]
-            )
-            for requests in payload["RequestItems"].values()
-            for request in requests
-        )
-    return any(
-        _is_meta(action["Item"] if "Item" in action else action["Key"])
-        for entry in payload["TransactItems"]
-        for action in entry.values()
-    )
+    """Whether a write of ``MUTATIONS`` touches the name registry (partition ``~meta``): the backend's."""
+    return any(map(is_meta, written_keys(operation, payload)))
 
 
-def _is_meta(key: Mapping[str, Any]) -> bool:
+def written_keys(operation: str, payload: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The key (or whole item) of each item a write of ``MUTATIONS`` touches."""
+    if operation in ("UpdateItem", "DeleteItem"):
+        yield payload["Key"]
+    elif operation == "PutItem":
+        yield payload["Item"]
+    elif operation == "BatchWriteItem":
+        for requests in payload["RequestItems"].values():
+            for request in requests:
+                yield (
+                    request["PutRequest"]["Item"]
+                    if "PutRequest" in request
+                    else request["DeleteRequest"]["Key"]
+                )
+    else:
+        for entry in payload["TransactItems"]:
+            for action in entry.values():
+                yield action["Item"] if "Item" in action else action["Key"]
+
+
+def is_meta(key: Mapping[str, Any]) -> bool:
+    """Whether a key (or item) is of the name registry's partition, which the backend always handles."""
     value = key.get(META_KEY_ATTR)
     return isinstance(value, dict) and value.get("S") == META_PK
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs among the extras
 from feast import FeatureStore
-from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
-from feast.utils import _convert_arrow_to_proto, _get_column_names, _run_pyarrow_field_mapping
+from feast.utils import _convert_arrow_to_proto
 
 from feast_chalk_dynamo.backfill.errors import BackfillError
 from feast_chalk_dynamo.repos import one_line
+from feast_chalk_dynamo.sources import join_keys, pull
 from feast_chalk_dynamo.store import WriteData
 
 # Rows converted at a time: Feast's value protos cost far more memory than the events made of them.
@@ -33,35 +33,17 @@ CONVERT_ROWS = 10_000
 def raw_rows(store: FeatureStore, view: Any, start: datetime, end: datetime) -> Iterator[WriteData]:
     """The view's events from ``start`` to ``end`` (the offline store's bounds: some include ``end``),
     as Feast's rows for ``online_write_batch``, ``CONVERT_ROWS`` at a time."""
-    source = view.batch_source
-    entities = [store.registry.get_entity(name, store.project) for name in view.entities]
-    join_columns, raw_columns, timestamp_field, created_column = _get_column_names(view, entities)
     try:
-        table = (
-            get_offline_store_from_config(store.config.offline_store)
-            .pull_all_from_table_or_query(
-                config=store.config,
-                data_source=source,
-                join_key_columns=join_columns,
-                feature_name_columns=raw_columns,
-                timestamp_field=timestamp_field,
-                created_timestamp_column=created_column,
-                start_date=start,
-                end_date=end,
-            )
-            .to_arrow()
-        )
+        table = pull(store, view, start, end, latest=False)
     except Exception as error:
         raise BackfillError(
             f"could not read the events of view {view.name!r} from its batch source "
             f"({one_line(error)}); buckets set before stay set: fix the source and run the same command "
             "again (it sets them again, to the same values)"
         ) from error
-    if source.field_mapping:
-        table = _run_pyarrow_field_mapping(table, source.field_mapping)
-    join_keys = {column.name: column.dtype.to_value_type() for column in view.entity_columns}
+    keys = join_keys(view)
     outputs = [field.name for field in view.features if field.name not in table.column_names]
     for batch in table.to_batches(max_chunksize=CONVERT_ROWS):
         for name in outputs:
             batch = batch.append_column(name, pa.nulls(batch.num_rows))
-        yield _convert_arrow_to_proto(batch, view, join_keys)
+        yield _convert_arrow_to_proto(batch, view, keys)

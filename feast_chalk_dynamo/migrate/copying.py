@@ -10,11 +10,12 @@ from pathlib import Path
 from feast_chalk_dynamo.migrate import report
 from feast_chalk_dynamo.migrate.copier import Copier, TableRun
 from feast_chalk_dynamo.migrate.counts import MAX_EXAMPLES, Counts, NotCopied
-from feast_chalk_dynamo.migrate.keys import KeyIndex, join_keys
+from feast_chalk_dynamo.migrate.keys import KeyIndex
 from feast_chalk_dynamo.migrate.repo import SourceTable
 from feast_chalk_dynamo.migrate.session import INTERRUPTED, Session
 from feast_chalk_dynamo.migrate.state import DEFAULT_NAME, MigrationState, resume_or_start
 from feast_chalk_dynamo.migrate.verify import Verification, feast_store_config, sample_keys, verify
+from feast_chalk_dynamo.sources import join_keys
 
 
 @dataclass

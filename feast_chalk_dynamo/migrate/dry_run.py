@@ -12,13 +12,14 @@ from feast_chalk_dynamo.migrate import report
 from feast_chalk_dynamo.migrate.copier import UNSTORABLE, Progress
 from feast_chalk_dynamo.migrate.counts import MAX_EXAMPLES, NotCopied
 from feast_chalk_dynamo.migrate.feast_items import feast_row
-from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key, join_keys
+from feast_chalk_dynamo.migrate.keys import KeyIndex, describe_key
 from feast_chalk_dynamo.migrate.repo import SourceTable
 from feast_chalk_dynamo.migrate.scan import Page, scan_segments
 from feast_chalk_dynamo.migrate.session import INTERRUPTED, Session
 from feast_chalk_dynamo.migrate.sizing import Sizes
 from feast_chalk_dynamo.migrate.typed_rows import RowTyper
 from feast_chalk_dynamo.planning.item_sizes import Ids, RowSizer, project_id, view_layout
+from feast_chalk_dynamo.sources import join_keys
 
 
 @dataclass

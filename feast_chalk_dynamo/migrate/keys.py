@@ -34,19 +34,17 @@ import pyarrow.csv  # type: ignore[import-untyped]
 import pyarrow.parquet  # type: ignore[import-untyped]
 from feast import FeatureStore, FeatureView
 from feast.data_source import DataSource
-from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
 from feast.infra.online_stores.helpers import compute_entity_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.type_map import feast_value_type_to_pa, feast_value_type_to_python_type
 from feast.utils import (
     _build_entity_keys,
     _columns_to_proto_values,
-    _get_column_names,
-    _run_pyarrow_field_mapping,
 )
 from feast.value_type import ValueType
 
 from feast_chalk_dynamo.migrate.errors import MigrationError
+from feast_chalk_dynamo.sources import join_keys, pull
 
 # Rows converted at a time: Feast's key protos cost far more memory than the index keeps per key.
 CONVERT_ROWS = 10_000
@@ -101,11 +99,6 @@ def describe_key(key: EntityKeyProto) -> str:
     return shown if len(shown) <= SHOWN_KEY_CHARS else shown[:SHOWN_KEY_CHARS] + "..."
 
 
-def join_keys(view: FeatureView) -> dict[str, ValueType]:
-    """The view's join keys and their types, as materialization gives them to ``_convert_arrow_to_proto``."""
-    return {column.name: column.dtype.to_value_type() for column in view.entity_columns}
-
-
 def keys_of_table(table: pa.Table, keys: JoinKeys) -> Iterable[EntityKeyProto]:
     """One entity key per row of ``table``, built by Feast's own conversion (so it hashes as Feast's did)."""
     columns = list(keys.items())
@@ -121,34 +114,16 @@ def keys_of_source(store: FeatureStore, view: FeatureView) -> Iterable[EntityKey
     the join-key columns only; a field mapping is applied as materialization
     applies it. A view without a batch source contributes nothing.
     """
-    source = view.batch_source
-    if source is None:  # its rows came by push or stream only: --entities must name them
+    if view.batch_source is None:  # its rows came by push or stream only: --entities must name them
         return []
-    entities = [store.registry.get_entity(name, store.project) for name in view.entities]
-    join_columns, _, timestamp_field, created_column = _get_column_names(view, entities)
     try:
-        table = (
-            get_offline_store_from_config(store.config.offline_store)
-            .pull_latest_from_table_or_query(
-                config=store.config,
-                data_source=source,
-                join_key_columns=join_columns,
-                feature_name_columns=[],
-                timestamp_field=timestamp_field,
-                created_timestamp_column=created_column,
-                start_date=ALL_TIME[0],
-                end_date=ALL_TIME[1],
-            )
-            .to_arrow()
-        )
+        table = pull(store, view, *ALL_TIME, latest=True)
     except Exception as error:
         raise MigrationError(
             f"could not read the entity keys of view {view.name!r} from its batch source "
             f"({type(error).__name__}: {error}); pass them with --entities FILE, or leave the view out "
             "with --views"
         ) from error
-    if source.field_mapping:
-        table = _run_pyarrow_field_mapping(table, source.field_mapping)
     return keys_of_table(table, join_keys(view))
 
 

@@ -25,10 +25,10 @@ from feast_chalk_dynamo.dynamo.client import RetryPolicy, make_client
 from feast_chalk_dynamo.dynamo.regions import FailoverClient
 from feast_chalk_dynamo.migrate.errors import MigrationError
 from feast_chalk_dynamo.migrate.feast_items import ENTITY_ID
-from feast_chalk_dynamo.migrate.keys import join_keys
 from feast_chalk_dynamo.migrate.state import DESTINATION_EPOCH
 from feast_chalk_dynamo.migrate.versions import Reader, version_label, versions_of
 from feast_chalk_dynamo.repos import STORE_TYPE, RepoError, guarded_writes, load_store, with_online_store
+from feast_chalk_dynamo.sources import join_keys
 from feast_chalk_dynamo.store import ChalkDynamoOnlineStore, ChalkDynamoOnlineStoreConfig
 
 SWITCH_HINT = "see the README, 'Switching from Feast's DynamoDB store'"

@@ -16,9 +16,10 @@ from typing import TextIO
 from feast_chalk_dynamo.migrate.copying import Copy
 from feast_chalk_dynamo.migrate.dry_run import DryRun
 from feast_chalk_dynamo.migrate.errors import MigrationError
-from feast_chalk_dynamo.migrate.keys import file_columns, join_keys
+from feast_chalk_dynamo.migrate.keys import file_columns
 from feast_chalk_dynamo.migrate.repo import Plan, load_plan
 from feast_chalk_dynamo.migrate.session import Options
+from feast_chalk_dynamo.sources import join_keys
 
 # Each segment is scanned on its own thread.
 MAX_SEGMENTS = 1000

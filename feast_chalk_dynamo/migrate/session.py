@@ -9,8 +9,9 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from feast_chalk_dynamo.migrate.keys import KeyIndex, build_index, join_keys
+from feast_chalk_dynamo.migrate.keys import KeyIndex, build_index
 from feast_chalk_dynamo.migrate.repo import Plan, SourceTable
+from feast_chalk_dynamo.sources import join_keys
 
 # The exit status of a run stopped by Ctrl-C, as a shell reports SIGINT.
 INTERRUPTED = 130

@@ -32,9 +32,10 @@ resource "aws_dynamodb_table" "online_store" {
     type = "S"
   }
 
-  # With chalk_style_expiry: true the store writes the item's expiry (epoch
-  # seconds) here and DynamoDB deletes the item once every view on it has
-  # expired. Without it no item carries the attribute, and TTL deletes nothing.
+  # When DynamoDB may delete an item (epoch seconds). A windowed view's bucket
+  # pages always carry it: a page goes once every window has moved past its
+  # buckets. With chalk_style_expiry: true an entity item carries it too, and
+  # goes once every view on it has expired; without it, no entity item does.
   ttl {
     attribute_name = "_x"
     enabled        = true

@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 from feast_chalk_dynamo.items.codec import item_size
 from feast_chalk_dynamo.items.names import feature_name, namespace_name
 from feast_chalk_dynamo.migrate.feast_items import NotAFeastItem, feast_row
-from feast_chalk_dynamo.migrate.keys import KeyIndex, join_keys, keys_of_table, read_entities_file
+from feast_chalk_dynamo.migrate.keys import KeyIndex, keys_of_table, read_entities_file
 from feast_chalk_dynamo.migrate.sizing import Sizes
 from feast_chalk_dynamo.planning import capacity
 from feast_chalk_dynamo.planning.item_sizes import Ids, RowSizer, view_layout
+from feast_chalk_dynamo.sources import join_keys
 
 USER = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
 SHOP = Entity(name="shop", join_keys=["shop_id"], value_type=ValueType.INT64)
