@@ -180,3 +180,28 @@ def test_a_found_row_answers_as_feast_s_stores(
                 assert list(mine.statuses) == list(theirs.statuses)
                 assert list(mine.event_timestamps) == list(theirs.event_timestamps)
                 assert [comparable(v) for v in mine.values] == [comparable(v) for v in theirs.values]
+
+
+def test_a_cached_row_is_past_its_view_s_ttl_by_the_time_of_each_read() -> None:
+    """A cached view's rows are decoded and cached without the view's ttl: each read, from DynamoDB
+    or from the cache, applies it for its own time (``now``)."""
+    slots = (FeatureSlot("a", "a1", "double_val"), FeatureSlot("n", "a2", "int64_val"))
+    written = datetime_to_micros(T0)
+    item = {"pk": {"S": "k"}, "_t1": {"N": str(written)}, "a1": {"N": "1.5"}, "a2": {"N": "7"}}
+    at = written / 1_000_000
+
+    def read(now: float, cached: dict[str, Any] | None, subset: bool = False) -> Any:
+        features = slots[1:] if subset else slots
+        rows = ValueRows([ViewRead(ViewLayout("_t1", "_v1", 10, features, every_feature=slots), ["k"])], now)
+        return rows.answer(rows.decode([] if cached else [item]), [cached or {}])[0][0]
+
+    fetched = ValueRows([ViewRead(ViewLayout("_t1", "_v1", 10, slots, every_feature=slots), ["k"])], at + 60)
+    whole = fetched.decode([item])["k"][0]
+    assert whole == (written, [1.5, 7])  # past the ttl when read, yet decoded whole for the cache
+    assert fetched.answer({"k": [whole]})[0][0] == (None, None)  # and absent for this read
+    assert read(at + 9, None) == (written, [1.5, 7])
+    assert read(at + 9, {"k": whole}) == (written, [1.5, 7])
+    assert read(at + 9, {"k": whole}, subset=True) == (written, [7])
+    assert read(at + 11, {"k": whole}) == (None, None)
+    assert read(at + 11, {"k": whole}, subset=True) == (None, None)
+    assert read(at + 11, None) == (None, None)
