@@ -316,10 +316,13 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
 
         async def read() -> list[list[Any]]:
             now = int(engine.now() * 1_000_000)
-            entity_rows, pages = await asyncio.gather(
-                engine.reader.read([r for r in reads if r is not None], rows),
-                windowed.fetch_pages(engine, windowed_reads, now),
-            )
+            entity_read = engine.reader.read([r for r in reads if r is not None], rows)
+            if windowed_reads:
+                entity_rows, pages = await asyncio.gather(
+                    entity_read, windowed.fetch_pages(engine, windowed_reads, now)
+                )
+            else:  # no tasks to gather: a read answered from the cache runs in one pass of the loop
+                entity_rows, pages = await entity_read, {}
             fetched = iter(entity_rows)
             empty = (None, None)
             answered = [
