@@ -284,10 +284,14 @@ def test_the_async_path_is_answered_from_the_cache_too(
     online_store.close_engines()
 
 
-def _answer(fs: Any, refs: list[str], drivers: list[int]) -> tuple[dict[str, Any], list[list[int]]]:
-    """The response as a dict, and each feature's statuses."""
+def _answer(fs: Any, refs: list[str], drivers: list[int]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """The response as a dict, and each feature's statuses by name (Feast orders them as it likes)."""
     response = fs.get_online_features(features=refs, entity_rows=[{"driver_id": d} for d in drivers])
-    return response.to_dict(), [list(vector.statuses) for vector in response.proto.results]
+    names = response.proto.metadata.feature_names.val
+    statuses = {
+        name: list(vector.statuses) for name, vector in zip(names, response.proto.results, strict=True)
+    }
+    return response.to_dict(), statuses
 
 
 def test_a_row_cached_before_the_view_gained_a_feature_is_a_miss(
@@ -313,7 +317,8 @@ def test_a_row_cached_before_the_view_gained_a_feature_is_a_miss(
     uncached = FeatureStore(config=repo_config(tmp_path, proxy.url, table_name))
     refs = ["stats:f0", "stats:f3", "stats:rate"]
     expected = _answer(uncached, refs, drivers)
-    assert expected[0]["f3"] == [None] * 3 and expected[1][1][:2] == [NOT_FOUND] * 2
+    assert expected[0]["f3"] == [None] * 3 and expected[1]["f3"] == [NOT_FOUND] * 3
+    assert expected[1]["f0"] == [PRESENT, PRESENT, NOT_FOUND]
     before = batch_gets(proxy)
     assert _answer(fs, refs, drivers) == expected  # a miss: read again
     assert batch_gets(proxy) == before + 1
@@ -326,7 +331,7 @@ def test_a_row_cached_before_the_view_gained_a_feature_is_a_miss(
     )
     answer, statuses = _answer(fs, refs, drivers)
     assert answer["f0"] == [5.0, 1.0, None] and answer["f3"] == [3.5, None, None]
-    assert statuses[1] == [PRESENT, NOT_FOUND, NOT_FOUND]
+    assert statuses["f3"] == [PRESENT, NOT_FOUND, NOT_FOUND]
     assert batch_gets(proxy) == before + 2
     assert _answer(fs, refs, drivers) == (answer, statuses)
     assert batch_gets(proxy) == before + 2
