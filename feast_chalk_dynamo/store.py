@@ -93,6 +93,11 @@ def _ttl_seconds(view: AnyView) -> int:
     return int(ttl.total_seconds()) if ttl else 0
 
 
+def _definition(view: AnyView) -> tuple[tuple[tuple[str, str], ...], int]:
+    """What a view's layouts are made of: its features (name and dtype) and its ttl."""
+    return tuple((field.name, dtype_name(field)) for field in view.features), _ttl_seconds(view)
+
+
 def _namespace(config: RepoConfig, view: AnyView) -> str:
     """Where the rows of ``view`` (at the version Feast reads or writes) live: see ``versioned_view_name``."""
     return versioned_view_name(view, config.registry.enable_online_feature_view_versioning)
@@ -244,15 +249,22 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         view objects to every read until its registry changes, and a layout
         holds while the name mapping's generation does; one with a feature
         never registered is not kept, so a later registration is found.
+        A pinned version (``view@vN``) is a new object at every call, built
+        from the registry's history: it is keyed by its definition instead
+        (a pass over its features), so one version's layout never serves
+        another's, nor an older definition of the same version.
         """
-        memo_key = (project, namespace, id(view), None if requested is None else tuple(requested))
+        features = None if requested is None else tuple(requested)
+        pinned = getattr(view.projection, "version_tag", None) is not None
+        identity = _definition(view) + (is_windowed(view),) if pinned else id(view)
+        memo_key = (project, namespace, identity, features)
         generation = engine.names.generation
         found = engine.layouts.get(memo_key)
-        if found is not None and found[0] is view and found[1] == generation:
+        if found is not None and (pinned or found[0] is view) and found[1] == generation:
             return found[2]
         resolved = self._resolve_layout(engine, project, namespace, view, requested)
         if resolved is not None and (is_windowed(view) or all(s.attr for s in resolved[1].features)):
-            engine.layouts.put(memo_key, (view, generation, resolved))
+            engine.layouts.put(memo_key, (None if pinned else view, generation, resolved))
         return resolved
 
     def _resolve_layout(
@@ -265,22 +277,21 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         every_feature = [f.name for f in view.features]
         features = requested if requested is not None else every_feature
         slots = self._slots(engine, project, namespace, view, features, allocate=False)
+        every_registered = None
         if engine.local.caches(namespace):  # a cached row must serve any later request of the view
             every_slot = (
                 slots
                 if features is every_feature
                 else self._slots(engine, project, namespace, view, every_feature, allocate=False)
             )
-            all_feature_attrs = tuple(slot.attr for slot in every_slot if slot.attr)
-        else:
-            all_feature_attrs = ()
+            every_registered = tuple(slot for slot in every_slot if slot.attr)
         layout = ViewLayout(
             ts_attr=ts_attr(namespace_id),
             values_attr=values_attr(namespace_id),
             ttl_seconds=_ttl_seconds(view) if engine.settings.chalk_style_expiry else 0,
             features=slots,
             view=namespace,
-            all_feature_attrs=all_feature_attrs,
+            every_feature=every_registered,
         )
         return project_id, layout
 
@@ -305,10 +316,13 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
 
         async def read() -> list[list[Any]]:
             now = int(engine.now() * 1_000_000)
-            entity_rows, pages = await asyncio.gather(
-                engine.reader.read([r for r in reads if r is not None], rows),
-                windowed.fetch_pages(engine, windowed_reads, now),
-            )
+            entity_read = engine.reader.read([r for r in reads if r is not None], rows)
+            if windowed_reads:
+                entity_rows, pages = await asyncio.gather(
+                    entity_read, windowed.fetch_pages(engine, windowed_reads, now)
+                )
+            else:  # no tasks to gather: a read answered from the cache runs in one pass of the loop
+                entity_rows, pages = await entity_read, {}
             fetched = iter(entity_rows)
             empty = (None, None)
             answered = [
@@ -599,8 +613,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         view object for every push.
         """
         project, namespace = config.project, _namespace(config, view)
-        features = tuple((field.name, dtype_name(field)) for field in view.features)
-        memo_key = ("write", project, namespace, features, _ttl_seconds(view), tuple(_join_keys(view)))
+        memo_key = ("write", project, namespace, *_definition(view), tuple(_join_keys(view)))
         generation = engine.names.generation
         found = engine.layouts.get(memo_key)
         if found is not None and found[0] == generation:

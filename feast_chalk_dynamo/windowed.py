@@ -29,7 +29,9 @@ from feast_chalk_dynamo.errors import InvalidWindowedView
 from feast_chalk_dynamo.items.codec import value_field_for
 from feast_chalk_dynamo.items.names import dtype_name, feature_name, namespace_name
 from feast_chalk_dynamo.items.slots import datetime_to_micros
+from feast_chalk_dynamo.local.answers import PAGES
 from feast_chalk_dynamo.local.cache import NamespaceCache
+from feast_chalk_dynamo.local.counters import NamespaceCounters
 from feast_chalk_dynamo.reads.decoders import Lacking
 from feast_chalk_dynamo.reads.reader import ViewRead
 
@@ -177,7 +179,7 @@ async def fetch_pages(
     """
     wanted: list[tuple[str, str]] = []
     found: dict[tuple[str, int], Item] = {}
-    fills: list[tuple[NamespaceCache, int, frozenset[str], list[str]]] = []
+    fills: list[tuple[NamespaceCache, NamespaceCounters, int, frozenset[str], list[str]]] = []
     for read, window in reads:
         keys = list(dict.fromkeys(read.keys))
         known = engine.local.filter_for(read.layout.view, read.layout.ts_attr)
@@ -189,15 +191,17 @@ async def fetch_pages(
             ticket = cache.ticket()
             cached = cache.lookup(keys, sort_keys)
             for key, pages in cached.items():
-                for sort_key, item in (pages or {}).items():
+                for sort_key, item in pages.items():
                     found[(key, page_index(sort_key))] = item
+            counters = engine.local.counters[read.layout.view + PAGES]
+            counters.add(cache_hits=len(cached), misses=len(keys) - len(cached))
             keys = [key for key in keys if key not in cached]
-            fills.append((cache, ticket, sort_keys, keys))
+            fills.append((cache, counters, ticket, sort_keys, keys))
         wanted += [(key, sort_key) for key in keys for sort_key in sort_keys]
     try:
         items = await engine.reader.fetch_items(wanted) if wanted else []
     except BaseException:
-        for cache, ticket, _, _ in fills:
+        for cache, _, ticket, _, _ in fills:
             cache.done(ticket)
         raise
     fetched: dict[str, dict[str, Item]] = {}
@@ -205,7 +209,9 @@ async def fetch_pages(
         key, sort_key = item[PK]["S"], item[SK]["S"]
         found[(key, page_index(sort_key))] = item
         fetched.setdefault(key, {})[sort_key] = item
-    for cache, ticket, sort_keys, missing in fills:
+    for cache, counters, ticket, sort_keys, missing in fills:
         kept = {key: {s: i for s, i in fetched.get(key, {}).items() if s in sort_keys} for key in missing}
-        cache.fill(ticket, sort_keys, kept)
+        evicted = cache.fill(ticket, sort_keys, kept)
+        if evicted:
+            counters.add(evictions=evicted)
     return found

@@ -9,16 +9,17 @@ share one projection (a ``FetchGroup``).
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from feast_chalk_dynamo.errors import UnknownNamespace
 from feast_chalk_dynamo.items.layout import PK
 from feast_chalk_dynamo.items.names import unversioned_view_name
-from feast_chalk_dynamo.local.cache import NamespaceCache, Slice
+from feast_chalk_dynamo.local.cache import NamespaceCache
 from feast_chalk_dynamo.local.counters import CounterBoard, NamespaceCounters
 from feast_chalk_dynamo.settings import DynamoSettings, env_var
 
@@ -50,13 +51,18 @@ class FilterSource(Protocol):
 
 
 class ViewShape(Protocol):
-    """What local answers need of a view: its name, where its rows sit, what a cached row holds."""
+    """What local answers need of a view: its name, where its rows sit, what a cached row is."""
 
     @property
     def view(self) -> str: ...
 
     @property
     def ts_attr(self) -> str: ...
+
+    @property
+    def row_shape(self) -> Any:
+        """What the view's rows are decoded as: a cached row of another shape is a miss; None: not
+        decoded as cached rows are."""
 
     def fetched_attributes(self) -> frozenset[str]: ...
 
@@ -83,27 +89,29 @@ class _ViewState:
 
     ts_attr: str
     attributes: frozenset[str]
+    shape: Any
     counters: NamespaceCounters
     cache: NamespaceCache | None = None
     ticket: int = 0
-    fills: dict[str, Slice | None] = field(default_factory=dict)
+    # Answered without DynamoDB: a cached row, or None where the row is known absent.
+    here: dict[str, Any] = field(default_factory=dict)
+    cache_hits: int = 0
+    negative_hits: int = 0
+    misses: int = 0
+    needed: list[str] = field(default_factory=list)  # the keys fetched for this view
+    skipped: list[str] = field(default_factory=list)  # the keys its Bloom filter answered absent
     # Bloom predictions for the keys that were read anyway (debug mode, or "maybe"),
     # and which keys DynamoDB had a row of this view for.
     predicted: dict[str, bool] = field(default_factory=dict)
     present: set[str] = field(default_factory=set)
-    answered_here: list[str] = field(default_factory=list)
-    skips: int = 0
 
 
 class ReadPlan:
     """One read's local answers, what is left to fetch, and what to cache from the answers."""
 
-    def __init__(
-        self, views: list[_ViewState], needs: dict[str, list[int]], partial: dict[str, Item]
-    ) -> None:
+    def __init__(self, views: list[_ViewState], needs: dict[str, list[int]]) -> None:
         self._views = views
         self._needs = needs
-        self._partial = partial
         self._returned: set[str] = set()
         by_missed: dict[tuple[int, ...], list[str]] = defaultdict(list)
         for key, missed in needs.items():
@@ -113,30 +121,25 @@ class ReadPlan:
             for missed, keys in by_missed.items()
         ]
 
-    def merge(self, items: list[Item]) -> list[Item]:
-        """Fetched items with the cached views of their keys added; notes what to cache and check."""
-        views, needs, partial, returned = self._views, self._needs, self._partial, self._returned
+    def note(self, items: list[Item]) -> None:
+        """Fetched items: which keys came back, and which of them had each view's row."""
+        views, needs, returned = self._views, self._needs, self._returned
         for item in items:
             key = item[PK]["S"]
             returned.add(key)
             for index in needs[key]:
-                view = views[index]
-                present = view.ts_attr in item
-                if present:
-                    view.present.add(key)
-                if view.cache is not None:
-                    view.fills[key] = {a: item[a] for a in view.attributes if a in item} if present else None
-            cached = partial.get(key)
-            if cached is not None:
-                item.update(cached)
-        return items
+                if views[index].ts_attr in item:
+                    views[index].present.add(key)
 
-    def unfetched_items(self) -> list[Item]:
-        """Items made of cached rows alone, for keys DynamoDB was not asked for or did not return."""
-        return [item for key, item in self._partial.items() if key not in self._returned]
+    def answered_here(self) -> list[dict[str, Any]]:
+        """Per view, what was answered without DynamoDB: a cached (whole) row, or None for absent."""
+        return [view.here for view in self._views]
 
-    def finish(self) -> None:
-        """Cache what was read (absent where no item came back), and count the filters' mistakes."""
+    def finish(self, decoded: Mapping[str, list[Any]]) -> None:
+        """Cache what was read (absent where no row came back), and count what each view did.
+
+        ``decoded``: each fetched key's rows, one per view, a cached view's whole.
+        """
         for index, view in enumerate(self._views):
             false_positives = sum(
                 1 for key, maybe in view.predicted.items() if maybe and key not in view.present
@@ -144,18 +147,25 @@ class ReadPlan:
             false_negatives = sum(
                 1 for key, maybe in view.predicted.items() if not maybe and key in view.present
             )
-            saved = sum(1 for key in view.answered_here if key not in self._needs)
+            saved = sum(1 for key in view.here if key not in self._needs)
+            evictions = 0
+            if view.cache is not None:
+                fills: dict[str, Any] = dict.fromkeys(view.skipped)
+                for key in view.needed:
+                    rows = decoded.get(key)
+                    row = rows[index] if rows is not None else None
+                    fills[key] = row if row is not None and row[0] is not None else None
+                evictions = view.cache.fill(view.ticket, view.shape, fills)
             view.counters.add(
-                bloom_skips=view.skips,
+                cache_hits=view.cache_hits,
+                negative_hits=view.negative_hits,
+                misses=view.misses,
+                evictions=evictions,
+                bloom_skips=len(view.skipped),
                 bloom_false_positives=false_positives,
                 bloom_false_negatives=false_negatives,
                 reads_saved=saved,
             )
-            if view.cache is not None:
-                for key, missed in self._needs.items():
-                    if key not in self._returned and index in missed:
-                        view.fills[key] = None
-                view.cache.fill(view.ticket, view.attributes, view.fills)
 
     def abandon(self) -> None:
         """The read failed: release the cache tickets, cache nothing."""
@@ -201,8 +211,10 @@ class LocalAnswers:
             cache = self._caches.get(name)
             if cache is None:
                 entry = self._cached[unversioned_view_name(namespace)]
+                # A row serves only reads of its own shape; pages, any window within those it holds.
+                covers = operator.ge if of == PAGES else operator.eq
                 cache = self._caches[name] = NamespaceCache(
-                    entry.ttl_seconds, entry.max_lru_size, self._cache_misses, self.counters[name]
+                    entry.ttl_seconds, entry.max_lru_size, self._cache_misses, covers
                 )
         return cache
 
@@ -264,38 +276,37 @@ class LocalAnswers:
     def plan(self, requests: Sequence[KeyedView]) -> ReadPlan:
         views: list[_ViewState] = []
         needs: dict[str, list[int]] = defaultdict(list)
-        partial: dict[str, Item] = {}
         debug = self.filters.debug if self.filters is not None else False
         for index, request in enumerate(requests):
             layout = request.layout
-            state = _ViewState(layout.ts_attr, layout.fetched_attributes(), self.counters[layout.view])
+            state = _ViewState(
+                layout.ts_attr, layout.fetched_attributes(), layout.row_shape, self.counters[layout.view]
+            )
             views.append(state)
             keys = list(dict.fromkeys(request.keys))
-            cached: dict[str, Slice | None] = {}
-            cache = self._cache(layout.view)
+            cache = self._cache(layout.view) if state.shape is not None else None
             if cache is not None:
                 state.cache, state.ticket = cache, cache.ticket()
-                cached = cache.lookup(keys, state.attributes)
-                for key, values in cached.items():
-                    state.answered_here.append(key)
-                    if values is not None:
-                        partial.setdefault(key, {PK: {"S": key}}).update(values)
-                keys = [key for key in keys if key not in cached]
+                here = state.here = cache.lookup(keys, state.shape)
+                state.negative_hits = sum(1 for row in here.values() if row is None)
+                state.cache_hits = len(here) - state.negative_hits
+                state.misses = len(keys) - len(here)
+                if here:
+                    keys = [key for key in keys if key not in here]
             key_filter = self.filters.filter_for(layout.view, layout.ts_attr) if self.filters else None
             if key_filter is not None:
                 for key, maybe in zip(keys, key_filter.may_contain(keys), strict=True):
                     if maybe or debug:
                         state.predicted[key] = maybe
-                        needs[key].append(index)
+                        state.needed.append(key)
                     else:
-                        state.skips += 1
-                        state.answered_here.append(key)
-                        if state.cache is not None:
-                            state.fills[key] = None
+                        state.skipped.append(key)
+                        state.here[key] = None
             else:
-                for key in keys:
-                    needs[key].append(index)
-        return ReadPlan(views, dict(needs), partial)
+                state.needed = keys
+            for key in state.needed:
+                needs[key].append(index)
+        return ReadPlan(views, dict(needs))
 
     def publishes(self, view: str) -> bool:
         """True if writes of ``view`` must publish their keys first (``before_write``)."""
@@ -314,4 +325,6 @@ class LocalAnswers:
         for name in (view, view + PAGES):
             cache = self._caches.get(name)
             if cache is not None:
-                cache.invalidate(keys)
+                evicted = cache.invalidate(keys)
+                if evicted:
+                    self.counters[name].add(evictions=evicted)

@@ -1,16 +1,22 @@
-"""One namespace's TTL LRU cache of rows (``DYNAMODB_CACHED_NAMESPACES``).
+"""One namespace's TTL LRU cache of what reads found (``DYNAMODB_CACHED_NAMESPACES``).
 
-An entry is what DynamoDB returned for one view on one entity item: the
-view's raw attributes (decoded at read time like a fetched item, so ttl
-expiry and decoding stay in one place), or "absent" when negative caching
-is on. It holds every attribute of the view, not just the ones the first
-request asked for, so any later subset is served; an entry fetched before
-the view gained a feature lacks that attribute and counts as a miss.
+An entry is what a read found for one key, filed under the shape it was read
+in: for a view's entity rows, the view's decoded row (``reads.decoders``,
+every feature of the view, so any later subset is served) or None where
+DynamoDB had no row (negative caching); for a windowed view, its page items.
+A lookup hits only where the entry's shape covers the one asked for
+(``covers``): a row decoded before the view gained a feature is a miss.
 
 Staleness: an entry lives ``ttl_seconds``. A write through this process
 drops the rows it touches, and a read that was in flight while a write
 landed does not put back what it read before the write (write marks
 below). Other processes' writes are seen only when the entry expires.
+
+Not ``cachetools``' TTLCache: its lookup is a few Python calls per key (a
+quarter of a wholly cached 10 x 5 read, profiled); here a hit is a dict
+lookup, a comparison and ``move_to_end``, all in C. The cache counts
+nothing itself: lookups and fills report, and the caller adds one set of
+counters per view and read.
 """
 
 from __future__ import annotations
@@ -18,75 +24,54 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from cachetools import TTLCache
-
-from feast_chalk_dynamo.local.counters import NamespaceCounters
-
-Slice = dict[str, Any]  # attribute name -> DynamoDB attribute value
+# held shape, wanted shape -> True if an entry of the held shape answers the wanted one.
+Covers = Callable[[Any, Any], bool]
 
 
-@dataclass(frozen=True)
-class _Row:
-    """A cached answer: the view's attributes, or None for a row DynamoDB did not have."""
-
-    attributes: frozenset[str]
-    values: Slice | None
-
-
-@dataclass(frozen=True)
 class _WriteMark:
     """Left where a write dropped a row while reads were in flight: reads older than ``seq`` may not fill."""
 
-    seq: int
+    __slots__ = ("seq",)
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
 
 
-class _Entries(TTLCache[Any, Any]):
-    """A TTLCache that tells its owner what it drops, to count evictions and keep write marks sound."""
-
-    def __init__(
-        self, maxsize: float, ttl: float, timer: Callable[[], float], dropped: Callable[[Any, bool], None]
-    ):
-        super().__init__(maxsize, ttl, timer=timer)
-        self._dropped = dropped
-
-    def popitem(self) -> tuple[Any, Any]:
-        key, value = super().popitem()
-        self._dropped(value, True)
-        return key, value
-
-    def expire(self, time: float | None = None) -> list[tuple[Any, Any]]:
-        expired = super().expire(time)
-        for _, value in expired:
-            self._dropped(value, False)
-        return expired
+# An entry: (shape, value, expiry time), or a write mark. A plain tuple: its test is one `type() is`.
+_Entry = tuple
 
 
 class NamespaceCache:
-    """Thread-safe TTL LRU of one view's rows by partition key, with an injectable clock."""
+    """Thread-safe TTL LRU of one view's rows (or pages) by partition key, with an injectable clock."""
 
     def __init__(
         self,
         ttl_seconds: float,
         max_size: int | None,
         cache_misses: bool,
-        counters: NamespaceCounters,
+        covers: Covers,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._entries = _Entries(max_size or math.inf, ttl_seconds, timer, self._on_drop)
+        self._ttl = ttl_seconds
+        self._max_size = max_size or math.inf
         self._cache_misses = cache_misses
-        self._counters = counters
+        self._covers = covers
+        self._timer = timer
+        # Most recently used last; and every key by expiry, soonest first (ttl is fixed: fill order).
+        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._expiries: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
         self._seq = 0  # write marks so far
         self._open_reads = 0  # reads between ticket() and fill()/done()
         self._lost_mark = 0  # newest write mark dropped from the cache before its reads finished
-        self._evictions = 0
 
     def __len__(self) -> int:
         with self._lock:
+            self._expire(self._timer())
             return len(self._entries)
 
     def ticket(self) -> int:
@@ -95,41 +80,52 @@ class NamespaceCache:
             self._open_reads += 1
             return self._seq
 
-    def lookup(self, keys: Iterable[str], attributes: frozenset[str]) -> dict[str, Slice | None]:
-        """Cached answers for ``keys``: a row's attributes, or None where the row is known absent."""
-        found: dict[str, Slice | None] = {}
-        misses = negative = 0
+    def lookup(self, keys: Iterable[str], shape: Any) -> dict[str, Any]:
+        """Cached answers for ``keys`` whose shape covers ``shape``: the value, None where known absent."""
+        found: dict[str, Any] = {}
+        covers = self._covers
         with self._lock:
-            get = self._entries.get
+            now = self._timer()
+            entries = self._entries
+            get = entries.get
+            touch = entries.move_to_end
             for key in keys:
-                row = get(key)
-                if type(row) is not _Row or not (
-                    row.attributes is attributes or attributes <= row.attributes
-                ):
-                    misses += 1
+                entry = get(key)
+                if type(entry) is not _Entry or entry[2] <= now:
                     continue
-                if row.values is None:
-                    negative += 1
-                found[key] = row.values
-        self._counters.add(cache_hits=len(found) - negative, negative_hits=negative, misses=misses)
+                if entry[0] is not shape:
+                    if not covers(entry[0], shape):
+                        continue
+                    if entry[0] == shape:
+                        # Two layouts' equal shapes (Feast's registry makes new view objects when it
+                        # refreshes): the entry takes the asker's, to be matched by identity next time.
+                        entries[key] = (shape, *entry[1:])
+                touch(key)
+                found[key] = entry[1]
         return found
 
-    def fill(self, ticket: int, attributes: frozenset[str], rows: Mapping[str, Slice | None]) -> None:
-        """Cache what a read found (None: absent), unless a write to the key landed since its ticket."""
+    def fill(self, ticket: int, shape: Any, values: Mapping[str, Any]) -> int:
+        """Cache what a read found (None: absent), unless a write to the key landed since its ticket.
+
+        Returns the entries evicted to make room.
+        """
         with self._lock:
             self._open_reads -= 1
-            if ticket < self._lost_mark:  # a mark that might have covered these keys is gone
-                return
+            if ticket < self._lost_mark or not values:  # a mark that might have covered these is gone
+                return 0
+            now = self._timer()
+            self._expire(now)
+            expires = now + self._ttl
             entries = self._entries
-            for key, values in rows.items():
-                if values is None and not self._cache_misses:
+            evicted = 0
+            for key, value in values.items():
+                if value is None and not self._cache_misses:
                     continue
                 mark = entries.get(key)
                 if type(mark) is _WriteMark and mark.seq > ticket:
                     continue
-                entries[key] = _Row(attributes, values)
-            evicted, self._evictions = self._evictions, 0
-        self._counters.add(evictions=evicted)
+                evicted += self._put(key, (shape, value, expires), expires)
+            return evicted
 
     def done(self, ticket: int) -> None:
         """A read that ended without filling (it failed)."""
@@ -137,24 +133,54 @@ class NamespaceCache:
         with self._lock:
             self._open_reads -= 1
 
-    def invalidate(self, keys: Iterable[str]) -> None:
-        """Drop rows a write in this process touched; reads already in flight may not put them back."""
+    def invalidate(self, keys: Iterable[str]) -> int:
+        """Drop rows a write in this process touched; reads already in flight may not put them back.
+
+        Returns the entries evicted to make room for the marks.
+        """
         with self._lock:
-            entries = self._entries
+            entries, expiries = self._entries, self._expiries
             if not self._open_reads:
                 for key in keys:
-                    entries.pop(key, None)
-                return
+                    if entries.pop(key, None) is not None:
+                        del expiries[key]
+                return 0
+            now = self._timer()
+            self._expire(now)
             self._seq += 1
             mark = _WriteMark(self._seq)
+            evicted = 0
             for key in keys:
-                entries[key] = mark
-            evicted, self._evictions = self._evictions, 0
-        self._counters.add(evictions=evicted)
+                evicted += self._put(key, mark, now + self._ttl)
+            return evicted
 
-    def _on_drop(self, value: Any, evicted: bool) -> None:
-        # Called by the entries, always under self._lock.
-        if type(value) is _WriteMark:
-            self._lost_mark = max(self._lost_mark, value.seq)
-        elif evicted:
-            self._evictions += 1
+    def _put(self, key: str, entry: Any, expires: float) -> int:
+        """File ``entry`` as the most recently used and the last to expire; evict past the bound."""
+        entries, expiries = self._entries, self._expiries
+        entries[key] = entry
+        entries.move_to_end(key)
+        expiries[key] = expires
+        expiries.move_to_end(key)
+        evicted = 0
+        while len(entries) > self._max_size:
+            old_key, old = entries.popitem(last=False)
+            del expiries[old_key]
+            evicted += self._dropped(old)
+        return evicted
+
+    def _expire(self, now: float) -> None:
+        """Drop every entry past its time (no eviction)."""
+        entries, expiries = self._entries, self._expiries
+        while expiries:
+            key, expires = next(iter(expiries.items()))
+            if expires > now:
+                break
+            del expiries[key]
+            self._dropped(entries.pop(key))
+
+    def _dropped(self, entry: Any) -> int:
+        """1 if a row was dropped (an eviction when pushed out); a mark dropped is remembered instead."""
+        if type(entry) is _WriteMark:
+            self._lost_mark = max(self._lost_mark, entry.seq)
+            return 0
+        return 1

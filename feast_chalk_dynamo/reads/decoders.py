@@ -15,21 +15,33 @@ out and a response says NOT_FOUND, as Feast's own stores answer. Such a row's
 values are a ``Lacking`` list, which names the missing slots.
 
 Both treat a view's data older than its ttl as absent: ``(None, None)``.
+
+A cached view (``ViewLayout.every_feature``) is decoded whole, every feature
+of the view, and without its ttl: that row is what its namespace cache keeps,
+and each read, from the cache or not, takes its own features and applies
+the ttl for its own time (``answer``). A wholly cached read decodes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 from feast_chalk_dynamo.items.codec import NULL, PLAIN_PAYLOADS, UNUSUAL, decoder_for
 from feast_chalk_dynamo.items.layout import PK
 from feast_chalk_dynamo.items.slots import FeatureSlot, micros_to_datetime
-from feast_chalk_dynamo.reads.reader import Item, ViewRead
 from feast_chalk_dynamo.reads.value_columns import as_values
 
+if TYPE_CHECKING:  # the reader builds its layouts' decoders from here
+    from feast_chalk_dynamo.reads.reader import ViewRead
+
+Item = dict[str, Any]
 ValueRow = tuple["int | None", "list[Any] | None"]  # (observed-at µs | None, values in slot order | None)
+ValuesDecoder = Callable[[Item, int], ValueRow]
+Projection = Callable[[list[Any]], list[Any]]  # a whole row's values to a request's
+ABSENT: ValueRow = (None, None)
 
 
 class Lacking(list[Any]):
@@ -50,23 +62,148 @@ class Lacking(list[Any]):
         return row
 
 
+class Whole(list[Any]):
+    """A cached view's decoded row that lacks nothing: what its namespace cache keeps.
+
+    ``entries`` is set by the first response it fills (``reads.response``):
+    each value (of ``fields``) as serialized in a feature vector, so that
+    later responses append a column of them as one chunk, converting nothing.
+    """
+
+    __slots__ = ("entries", "fields")
+    entries: tuple[bytes, ...] | None
+    fields: tuple[str, ...]  # each value's Value field
+
+    @classmethod
+    def of(cls, values: list[Any], fields: tuple[str, ...]) -> Whole:
+        row = cls(values)
+        row.entries = None
+        row.fields = fields
+        return row
+
+
+class Cut(list[Any]):
+    """A ``Whole`` row's values cut to a request (another order, a subset): the row and how."""
+
+    __slots__ = ("pick", "whole")
+    whole: Whole
+    pick: Callable[[Sequence[Any]], tuple[Any, ...]]  # the request's values (or entries) of the whole's
+
+    @classmethod
+    def of(cls, whole: Whole, pick: Callable[[Sequence[Any]], tuple[Any, ...]]) -> Cut:
+        row = cls(pick(whole))
+        row.whole = whole
+        row.pick = pick
+        return row
+
+
 class ValueRows:
-    """Each item to one ``ValueRow`` per requested view."""
+    """Each item to one ``ValueRow`` per requested view; then each view's rows in its keys' order."""
+
+    # True if ``answer`` does more than pick rows: the reader keeps it off its shared loop.
+    converts = False
 
     def __init__(self, requests: Sequence[ViewRead], now: float) -> None:
+        self._requests = requests
         # The per-view work, done once per read: the time attribute, the oldest live time, the decoder.
-        self._views = [
-            (
-                request.layout.ts_attr,
-                request.layout.values_attr,
-                (now - request.layout.ttl_seconds) * 1_000_000 if request.layout.ttl_seconds else None,
-                _values_decoder(request.layout.features),
-            )
-            for request in requests
-        ]
+        self._views: list[tuple[str, str, float | None, ValuesDecoder]] = []
+        self._served: list[tuple[float | None, Projection | None] | None] = []
+        for request in requests:
+            layout = request.layout
+            oldest = (now - layout.ttl_seconds) * 1_000_000 if layout.ttl_seconds else None
+            if layout.every_feature is None:
+                self._views.append((layout.ts_attr, layout.values_attr, oldest, layout.decode_features))
+                self._served.append(None)
+            else:  # whole and ttl-less, as cached: see the module's docstring
+                self._views.append((layout.ts_attr, layout.values_attr, None, layout.decode_every_feature))
+                self._served.append((oldest, layout.from_whole_row))
 
     def decode(self, items: list[Item]) -> dict[str, list[Any]]:
         return {item[PK]["S"]: [_row(item, *view) for view in self._views] for item in items}
+
+    def answer(
+        self, decoded: Mapping[str, list[Any]], local: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[list[Any]]:
+        """Each view's rows in its keys' order: ``(None, None)`` where absent or expired.
+
+        ``local``: per view, what was answered without DynamoDB (``local.answers``):
+        a cached whole row, or None where the row is known absent.
+        """
+        answers = []
+        for index, (request, served) in enumerate(zip(self._requests, self._served, strict=True)):
+            here = local[index] if local is not None else None
+            keys = request.keys
+            if served is None:
+                if here:
+                    rows = [
+                        ABSENT if key in here else decoded[key][index] if key in decoded else ABSENT
+                        for key in keys
+                    ]
+                else:
+                    rows = [decoded[key][index] if key in decoded else ABSENT for key in keys]
+            else:
+                rows = _served(keys, index, decoded, here or {}, *served)
+            answers.append(rows)
+        return answers
+
+
+def _served(
+    keys: Sequence[str],
+    index: int,
+    decoded: Mapping[str, list[Any]],
+    here: Mapping[str, Any],
+    oldest: float | None,
+    project: Projection | None,
+) -> list[ValueRow]:
+    """A cached view's rows: whole rows (cached or just decoded) cut to the request, ttl applied."""
+    rows: list[ValueRow] = []
+    append = rows.append
+    for key in keys:
+        row = here[key] if key in here else decoded[key][index] if key in decoded else None
+        if row is None or (micros := row[0]) is None or (oldest is not None and micros < oldest):
+            append(ABSENT)
+        elif project is None:
+            append(row)  # the cached row itself: nobody changes a row's values
+        else:
+            append((micros, project(row[1])))
+    return rows
+
+
+def row_projection(
+    every_feature: Sequence[FeatureSlot], features: Sequence[FeatureSlot]
+) -> Projection | None:
+    """From a whole row's values to ``features``' (None: the same, in the same order).
+
+    A requested feature never registered has no attribute and is in no row: it is lacking.
+    """
+    position = {slot.attr: index for index, slot in enumerate(every_feature)}
+    positions = [position.get(slot.attr) if slot.attr else None for slot in features]
+    if positions == list(range(len(every_feature))):
+        return None
+    picked = [p if p is not None else len(every_feature) for p in positions]  # that index: a None
+    unregistered = [slot for slot, p in enumerate(positions) if p is None]
+    pick = _picker(picked)
+
+    def project(values: list[Any]) -> list[Any]:
+        if type(values) is Whole and not unregistered:
+            return Cut.of(values, pick)
+        padded = [*values, None]
+        row = [padded[p] for p in picked]
+        if type(values) is not Lacking and not unregistered:
+            return row
+        lacking = set(values.missing) if type(values) is Lacking else set()
+        missing = [slot for slot, p in enumerate(positions) if p is None or p in lacking]
+        return Lacking.of(row, missing) if missing else row
+
+    return project
+
+
+def _picker(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The items at ``positions``, as a tuple, in one C call (``itemgetter`` of one is not a tuple)."""
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda values: (values[position],)
+    return itemgetter(*positions) if positions else lambda values: ()
 
 
 class ProtoRows(ValueRows):
@@ -74,6 +211,8 @@ class ProtoRows(ValueRows):
 
     Value rows first, then made ``Value`` messages a column at a time.
     """
+
+    converts = True
 
     def __init__(self, requests: Sequence[ViewRead], now: float) -> None:
         super().__init__(requests, now)
@@ -85,21 +224,23 @@ class ProtoRows(ValueRows):
             for request in requests
         ]
 
-    def decode(self, items: list[Item]) -> dict[str, list[Any]]:
-        rows = super().decode(items)
-        for view, (names, fields) in enumerate(self._slots):
-            found = [per_view for per_view in rows.values() if per_view[view][1] is not None]
-            columns = zip(*[per_view[view][1] for per_view in found], strict=True)
+    def answer(
+        self, decoded: Mapping[str, list[Any]], local: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[list[Any]]:
+        answers = super().answer(decoded, local)
+        for rows, (names, fields) in zip(answers, self._slots, strict=True):
+            found = [position for position, (_, values) in enumerate(rows) if values is not None]
+            columns = zip(*[rows[position][1] for position in found], strict=True)
             messages = [as_values(field, column) for field, column in zip(fields, columns, strict=False)]
             by_row = zip(*messages, strict=True) if messages else repeat(())
-            for per_view, values in zip(found, by_row, strict=False):
-                micros, plain = per_view[view]
+            for position, values in zip(found, by_row, strict=False):
+                micros, plain = rows[position]
                 features = dict(zip(names, values, strict=True))
                 if type(plain) is Lacking:
                     for slot in plain.missing:
                         features.pop(names[slot], None)  # None: a name requested twice
-                per_view[view] = micros_to_datetime(micros), features
-        return rows
+                rows[position] = micros_to_datetime(micros), features
+        return answers
 
 
 def _attr(slot: FeatureSlot) -> str:
@@ -108,9 +249,7 @@ def _attr(slot: FeatureSlot) -> str:
     return slot.attr or ""
 
 
-def _row(
-    item: Item, ts_attr: str, values_attr: str, oldest: float | None, decode: Callable[[Item, int], ValueRow]
-) -> ValueRow:
+def _row(item: Item, ts_attr: str, values_attr: str, oldest: float | None, decode: ValuesDecoder) -> ValueRow:
     stamp = item.get(ts_attr)
     if stamp is None:
         return None, None
@@ -123,8 +262,18 @@ def _row(
     return decode(packed["M"] if packed is not None else item, micros)
 
 
-def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], ValueRow]:
+def values_decoder(features: Sequence[FeatureSlot], whole: bool = False) -> ValuesDecoder:
+    """The values of ``features`` from an item (or a packed row's map), with the row's time.
+
+    ``whole``: a cached view's every feature; a row that lacks none is a ``Whole``.
+    """
     slots = [(_attr(slot), PLAIN_PAYLOADS.get(slot.field), decoder_for(slot.field)) for slot in features]
+    fields = tuple(slot.field for slot in features)
+
+    def finished(values: list[Any], missing: list[int]) -> list[Any]:
+        if missing:
+            return Lacking.of(values, missing)
+        return Whole.of(values, fields) if whole else values
 
     def values_of(item: Item, micros: int) -> ValueRow:
         """Slot by slot: a plain value where there is one, None for a null, and what the row lacks noted."""
@@ -135,7 +284,7 @@ def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], Va
             if stored is None:
                 missing.append(slot)
             values.append(None if stored is None else _value(stored, plain, decode))
-        return micros, Lacking.of(values, missing) if missing else values
+        return micros, finished(values, missing)
 
     # A view of strings, lists and a map besides its numbers is as common as
     # one of numbers alone: every field with a plain form takes this path, so
@@ -160,7 +309,7 @@ def _values_decoder(features: Sequence[FeatureSlot]) -> Callable[[Item, int], Va
             ]
         except UNUSUAL:  # an unusual value (NaN is stored as S): slot by slot
             return values_of(item, micros)
-        return micros, Lacking.of(values, missing) if missing else values
+        return micros, finished(values, missing)
 
     return plain_of
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,14 +25,24 @@ from feast_chalk_dynamo.items.layout import ENTITY_SK, PK, SK
 from feast_chalk_dynamo.items.slots import FeatureSlot
 from feast_chalk_dynamo.local.answers import FetchGroup, LocalAnswers
 from feast_chalk_dynamo.reads.batching import split, sub_batch_sizes
+from feast_chalk_dynamo.reads.decoders import Projection, ValuesDecoder, row_projection, values_decoder
 from feast_chalk_dynamo.settings import DynamoSettings
 
 Item = dict[str, Any]
 
 
 class ItemDecoder(Protocol):
+    """``reads.decoders.ValueRows`` or ``ProtoRows``: fetched items to rows, then the read's answer."""
+
+    converts: bool
+
     def decode(self, items: list[Item]) -> dict[str, list[Any]]:
         """Partition key -> one row per requested view, in request order."""
+
+    def answer(
+        self, decoded: Mapping[str, list[Any]], local: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[list[Any]]:
+        """Each view's rows in its keys' order, from what was decoded and what was answered locally."""
 
 
 # Builds a read's decoder from its views and the time now (for ttl).
@@ -41,7 +51,11 @@ RowsFactory = Callable[[Sequence["ViewRead"], float], ItemDecoder]
 
 @dataclass(frozen=True)
 class ViewLayout:
-    """Where one view's data sits on an entity item."""
+    """Where one view's data sits on an entity item, and how it is decoded.
+
+    Layouts are memoised (``store._layout``), so what is derived here is
+    worked out once per layout, not once per read.
+    """
 
     ts_attr: str
     values_attr: str
@@ -49,24 +63,44 @@ class ViewLayout:
     features: tuple[FeatureSlot, ...]
     # The feature view's name: the namespace caches and Bloom filters are configured by it.
     view: str = ""
-    # Set for a cached view: the attributes of all its features, so that its
-    # cached rows serve any later request, not only this one's features.
-    all_feature_attrs: tuple[str, ...] = ()
+    # Set for a cached view: every registered feature of the view, which its
+    # cached rows hold, so that they serve any later request, not only this one's features.
+    every_feature: tuple[FeatureSlot, ...] | None = None
 
     def attributes(self) -> list[str]:
         return [self.ts_attr, self.values_attr] + [slot.attr for slot in self.features if slot.attr]
 
     def fetched_attributes(self) -> frozenset[str]:
-        """What a read of this view asks DynamoDB for (and a cached row holds).
-
-        One object per layout, and layouts are memoised, so the cache's
-        subset test usually finds the very same set.
-        """
+        """What a read of this view asks DynamoDB for."""
         return self._fetched
 
     @cached_property
     def _fetched(self) -> frozenset[str]:
-        return frozenset(self.attributes()).union(self.all_feature_attrs)
+        return frozenset(self.attributes()).union(slot.attr for slot in self.every_feature or () if slot.attr)
+
+    @cached_property
+    def row_shape(self) -> tuple[str, str, tuple[FeatureSlot, ...]] | None:
+        """What a cached row of this view was decoded as (a row of another shape is a miss); None:
+        this layout's rows are not decoded whole, so no cache may hold or serve them.
+
+        One object per layout, so the cache's test usually finds the very same one.
+        """
+        if self.every_feature is None:
+            return None
+        return self.ts_attr, self.values_attr, self.every_feature
+
+    @cached_property
+    def decode_features(self) -> ValuesDecoder:
+        return values_decoder(self.features)
+
+    @cached_property
+    def decode_every_feature(self) -> ValuesDecoder:
+        return values_decoder(self.every_feature or (), whole=True)
+
+    @cached_property
+    def from_whole_row(self) -> Projection | None:
+        """A whole row's values to this layout's features (None: the same)."""
+        return row_projection(self.every_feature or (), self.features)
 
 
 @dataclass(frozen=True)
@@ -125,29 +159,27 @@ class Reader:
         decoded: dict[str, list[Any]] = {}
 
         async def decode(batch: list[Item]) -> None:
+            if plan is not None:
+                plan.note(batch)
             if private:
                 decoded.update(decoder.decode(batch))
             else:
                 decoded.update(await loop.run_in_executor(self._serde_pool, decoder.decode, batch))
 
-        async def fetch_and_decode(batch: list[Item]) -> None:
-            await decode(plan.merge(batch) if plan is not None else batch)
-
-        try:
-            await self._fetch(groups, fetch_and_decode, private)
-        except BaseException:
-            if plan is not None:
-                plan.abandon()
-            raise
+        if groups:
+            try:
+                await self._fetch(groups, decode, private)
+            except BaseException:
+                if plan is not None:
+                    plan.abandon()
+                raise
+        answered_here = None
         if plan is not None:
-            plan.finish()
-            if answered_here := plan.unfetched_items():
-                await decode(answered_here)
-        absent = (None, None)
-        return [
-            [decoded[key][index] if key in decoded else absent for key in request.keys]
-            for index, request in enumerate(requests)
-        ]
+            plan.finish(decoded)
+            answered_here = plan.answered_here()
+        if private or not decoder.converts:
+            return decoder.answer(decoded, answered_here)
+        return await loop.run_in_executor(self._serde_pool, decoder.answer, decoded, answered_here)
 
     async def fetch_items(
         self, keys: Sequence[tuple[str, str]], consistent: bool | None = None

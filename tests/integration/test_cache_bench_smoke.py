@@ -22,6 +22,9 @@ EXPECTED = (
     "bloom off",
     "bloom on / off:",
     "absent drivers read anyway with the filter on:",
+    "SIMULATION, not AWS:",
+    "== Hot keys (ms) on SIMULATION",
+    "simulator: answered",
 )
 WITH_REDIS = ("feast redis", "cache on / feast redis:")
 WITHOUT_REDIS = ("redis-server not found on PATH",)

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from feast import FeatureStore
+from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
@@ -26,6 +29,9 @@ from tests.servers import Endpoint
 def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
     with FaultProxy(moto_endpoint.url) as running:
         yield running
+
+
+PRESENT, NOT_FOUND = FieldStatus.PRESENT, FieldStatus.NOT_FOUND
 
 
 def cached(*views: str, ttl: float = 3600, size: int | None = None) -> list[dict[str, Any]]:
@@ -275,4 +281,58 @@ def test_the_async_path_is_answered_from_the_cache_too(
     # v1 is not cached: every key goes again, for v1 alone (driver 9's miss for v0 is cached too).
     assert [len(spec["Keys"]) for spec in captured] == [3]
     assert online_store.namespace_counters(fs.config)["v0"]["cache_hits"] == 2
+    online_store.close_engines()
+
+
+def _answer(fs: Any, refs: list[str], drivers: list[int]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """The response as a dict, and each feature's statuses by name (Feast orders them as it likes)."""
+    response = fs.get_online_features(features=refs, entity_rows=[{"driver_id": d} for d in drivers])
+    names = response.proto.metadata.feature_names.val
+    statuses = {
+        name: list(vector.statuses) for name, vector in zip(names, response.proto.results, strict=True)
+    }
+    return response.to_dict(), statuses
+
+
+def test_a_row_cached_before_the_view_gained_a_feature_is_a_miss(
+    tmp_path: Path, proxy: FaultProxy, table_name: str
+) -> None:
+    """Through Feast: after the view gains ``f3``, the cached rows (decoded without it) answer no read;
+    the rows read again lack ``f3`` (NOT_FOUND, the rest PRESENT) from DynamoDB and from the cache
+    alike, as a store without a cache answers; a write of ``f3`` drops its row."""
+    config = repo_config(tmp_path, proxy.url, table_name, cached_namespaces=cached("stats"))
+    fs = feature_store(config, driver_view("stats"))
+    online_store = fs._get_provider().online_store
+    online_store.online_write_batch(
+        fs.config, driver_view("stats"), [row(i, float(i)) for i in range(2)], None
+    )
+    drivers = [0, 1, 9]
+    first = _answer(fs, ["stats:f0", "stats:tags"], drivers)
+    before = batch_gets(proxy)
+    assert _answer(fs, ["stats:tags", "stats:f0"], drivers)[0] == first[0]
+    assert batch_gets(proxy) == before  # the cached rows, cut to another order of features
+
+    gained = driver_view("stats", n_features=4)
+    fs.apply([gained])
+    uncached = FeatureStore(config=repo_config(tmp_path, proxy.url, table_name))
+    refs = ["stats:f0", "stats:f3", "stats:rate"]
+    expected = _answer(uncached, refs, drivers)
+    assert expected[0]["f3"] == [None] * 3 and expected[1]["f3"] == [NOT_FOUND] * 3
+    assert expected[1]["f0"] == [PRESENT, PRESENT, NOT_FOUND]
+    before = batch_gets(proxy)
+    assert _answer(fs, refs, drivers) == expected  # a miss: read again
+    assert batch_gets(proxy) == before + 1
+    assert _answer(fs, refs, drivers) == expected  # and now cached, lacking f3 still
+    assert batch_gets(proxy) == before + 1
+
+    values = {**row(0, 5.0, NOW + timedelta(seconds=1))[1], "f3": ValueProto(double_val=3.5)}
+    online_store.online_write_batch(
+        fs.config, gained, [(key(0), values, NOW + timedelta(seconds=1), None)], None
+    )
+    answer, statuses = _answer(fs, refs, drivers)
+    assert answer["f0"] == [5.0, 1.0, None] and answer["f3"] == [3.5, None, None]
+    assert statuses["f3"] == [PRESENT, NOT_FOUND, NOT_FOUND]
+    assert batch_gets(proxy) == before + 2
+    assert _answer(fs, refs, drivers) == (answer, statuses)
+    assert batch_gets(proxy) == before + 2
     online_store.close_engines()

@@ -355,7 +355,9 @@ def _read_both(
     # The response path's rows: plain values, made Values by the code that fills responses.
     (((_, plain),),) = fast.run(fast.reader.read(request, ValueRows))
     # The same rows through a namespace cache: as fetched, then as served from the cache.
-    cached_request = [ViewRead(dataclasses.replace(layout, view=CACHED_VIEW), [pk])]
+    # As the store lays out a cached view: decoded whole, every feature of the view.
+    whole = dataclasses.replace(layout, view=CACHED_VIEW, every_feature=layout.features)
+    cached_request = [ViewRead(whole, [pk])]
     cached_protos = [found[0][1] for found in _read_cached_twice(cached, cached_request, ProtoRows)]
     cached_plain = [found[0][1] for found in _read_cached_twice(cached, cached_request, ValueRows)]
     assert fast_rows[0][1] is not None and reference_rows[0][1] is not None and plain is not None

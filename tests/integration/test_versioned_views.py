@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pandas as pd
+import pytest
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
 from feast.repo_config import RepoConfig
 from feast.types import Array, Float64, Int64, String
@@ -205,6 +206,31 @@ def test_a_cached_view_has_a_cache_per_version(
     counters = _online(ours).namespace_counters(ours.config)
     assert counters["stats"]["cache_hits"] == counters["stats@v1"]["cache_hits"] == len(DRIVERS)
     assert counters["stats"]["negative_hits"] == counters["stats@v1"]["negative_hits"] == 1
+
+
+def test_a_pinned_version_resolves_its_layout_once(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feast builds a new view object for ``view@vN`` for every list of references it resolves (and
+    after every registry refresh): the layout is memoised by the version's definition, and each
+    version still reads its own rows."""
+    ours = _two_versions(tmp_path, moto_endpoint, table_name)
+    online = _online(ours)
+    resolved: list[str] = []
+    resolve = online._resolve_layout
+
+    def counted(engine: Any, project: str, namespace: str, *rest: Any) -> Any:
+        resolved.append(namespace)
+        return resolve(engine, project, namespace, *rest)
+
+    monkeypatch.setattr(online, "_resolve_layout", counted)
+    for others in ([], ["stats@v0:rate"], ["stats:trips"], ["stats@v0:rate", "stats:trips"]):
+        values, _, _ = _read(ours, ["stats@v1:rate", *others], full_feature_names=True)
+        assert values["stats@v1__rate"] == [1.1, 1.2, 1.3, None]
+        assert values.get("stats@v0__rate", [0.1, 0.2, 0.3, None]) == [0.1, 0.2, 0.3, None]
+        assert values.get("stats__trips", [101, 102, 103, None]) == [101, 102, 103, None]
+    # Once per version and requested features: v1's rate, v0's rate, and the current version's trips.
+    assert sorted(resolved) == ["stats", "stats@v1", "stats@v1"]
 
 
 def test_a_filtered_view_has_a_filter_per_version(

@@ -146,28 +146,62 @@ def test_a_found_row_answers_as_feast_s_stores(
         written = {s.name: decode_value(attrs[s.attr], s.field) for s in slots if s.attr in attrs}
         expected.append((micros_to_datetime(datetime_to_micros(T0) + row), written))
     expected.append((None, None))
-    request = [ViewRead(ViewLayout("_t1", "_v1", 0, slots), keys)]
+    # A cached view's rows are decoded whole (every feature of the view, in the view's order, one
+    # never requested among them), then cut to the request; or, requested whole, served as decoded
+    # (``Whole`` rows, which keep their serialized values): the answers must not tell.
+    extra = FeatureSlot("unrequested", "a_extra", "double_val")
+    whole = data.draw(st.sampled_from([None, slots, tuple(data.draw(st.permutations([*slots, extra])))]))
+    request = [ViewRead(ViewLayout("_t1", "_v1", 0, slots, every_feature=whole), keys)]
 
-    protos = ProtoRows(request, now=0).decode(items)
-    assert list(protos) == keys[:-1]
-    for key, (stamp, written) in zip(keys[:-1], expected, strict=False):
-        ((at, read),) = protos[key]
-        assert at == stamp and read is not None and list(read) == list(written)
-        assert [comparable(v) for v in read.values()] == [comparable(v) for v in written.values()]
+    proto_rows = ProtoRows(request, now=0)
+    protos = proto_rows.answer(proto_rows.decode(items))[0]
+    for (at, read), (stamp, written) in zip(protos, expected, strict=True):
+        assert at == stamp and (read is None) == (written is None)
+        if read is not None and written is not None:
+            assert list(read) == list(written)
+            assert [comparable(v) for v in read.values()] == [comparable(v) for v in written.values()]
 
-    decoded = ValueRows(request, now=0).decode(items)
-    rows = [decoded[key][0] if key in decoded else (None, None) for key in keys]
+    value_rows = ValueRows(request, now=0)
+    rows = value_rows.answer(value_rows.decode(items))[0]
     duplicate = data.draw(st.integers(0, n_rows))  # an entity asked for twice
     indexes = tuple([row] for row in range(n_rows + 1))
     indexes[duplicate].append(n_rows + 1)
     names = [slot.name for slot in slots]
-    ours, feast = GetOnlineFeaturesResponse(), GetOnlineFeaturesResponse()
+    feast = GetOnlineFeaturesResponse()
     with mock.patch("feast.metrics.track_feature_statuses") as counted:  # Feast's status metrics too
-        populate(names, fields, rows, indexes, ours, False, VIEW, n_rows + 2, False)
         _populate_response_from_feature_data(names, expected, indexes, feast, False, VIEW, n_rows + 2, False)
-    assert counted.call_args_list[0] == counted.call_args_list[1]
-    assert ours.metadata == feast.metadata
-    for mine, theirs in zip(ours.results, feast.results, strict=True):
-        assert list(mine.statuses) == list(theirs.statuses)
-        assert list(mine.event_timestamps) == list(theirs.event_timestamps)
-        assert [comparable(v) for v in mine.values] == [comparable(v) for v in theirs.values]
+        # Twice: a Whole row's first response serializes its values, the second reuses them.
+        for _ in range(2):
+            ours = GetOnlineFeaturesResponse()
+            populate(names, fields, rows, indexes, ours, False, VIEW, n_rows + 2, False)
+            assert counted.call_args_list[0] == counted.call_args_list[-1]
+            assert ours.metadata == feast.metadata
+            for mine, theirs in zip(ours.results, feast.results, strict=True):
+                assert list(mine.statuses) == list(theirs.statuses)
+                assert list(mine.event_timestamps) == list(theirs.event_timestamps)
+                assert [comparable(v) for v in mine.values] == [comparable(v) for v in theirs.values]
+
+
+def test_a_cached_row_is_past_its_view_s_ttl_by_the_time_of_each_read() -> None:
+    """A cached view's rows are decoded and cached without the view's ttl: each read, from DynamoDB
+    or from the cache, applies it for its own time (``now``)."""
+    slots = (FeatureSlot("a", "a1", "double_val"), FeatureSlot("n", "a2", "int64_val"))
+    written = datetime_to_micros(T0)
+    item = {"pk": {"S": "k"}, "_t1": {"N": str(written)}, "a1": {"N": "1.5"}, "a2": {"N": "7"}}
+    at = written / 1_000_000
+
+    def read(now: float, cached: dict[str, Any] | None, subset: bool = False) -> Any:
+        features = slots[1:] if subset else slots
+        rows = ValueRows([ViewRead(ViewLayout("_t1", "_v1", 10, features, every_feature=slots), ["k"])], now)
+        return rows.answer(rows.decode([] if cached else [item]), [cached or {}])[0][0]
+
+    fetched = ValueRows([ViewRead(ViewLayout("_t1", "_v1", 10, slots, every_feature=slots), ["k"])], at + 60)
+    whole = fetched.decode([item])["k"][0]
+    assert whole == (written, [1.5, 7])  # past the ttl when read, yet decoded whole for the cache
+    assert fetched.answer({"k": [whole]})[0][0] == (None, None)  # and absent for this read
+    assert read(at + 9, None) == (written, [1.5, 7])
+    assert read(at + 9, {"k": whole}) == (written, [1.5, 7])
+    assert read(at + 9, {"k": whole}, subset=True) == (written, [7])
+    assert read(at + 11, {"k": whole}) == (None, None)
+    assert read(at + 11, {"k": whole}, subset=True) == (None, None)
+    assert read(at + 11, None) == (None, None)
