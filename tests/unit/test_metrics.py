@@ -111,6 +111,40 @@ def test_a_connection_error_is_counted_by_its_class_and_a_non_retryable_one_by_i
     }
 
 
+def test_work_on_an_answer_runs_where_it_arrived_and_its_failure_is_not_the_requests(
+    table: str, pool: ThreadPoolExecutor
+) -> None:
+    """``then`` (a reader decoding) is not part of the attempt: not retried, not a DynamoDB error."""
+    senders: list[int] = []
+    workers: list[int] = []
+
+    class Recording(Scripted):
+        def send(self, operation: str, payload: dict[str, Any], in_flight: InFlight | None = None) -> Any:
+            senders.append(threading.get_ident())
+            return super().send(operation, payload, in_flight)
+
+    def then(answer: dict[str, Any]) -> None:
+        workers.append(threading.get_ident())
+        raise ValueError("a decoder's bug")
+
+    caller = Caller(
+        Recording({"Responses": {}}, {"Responses": {}}),
+        table,
+        REGION,
+        pool,
+        RetryPolicy(3, 1),
+        sleep=no_sleep,
+    )
+    with pytest.raises(ValueError, match="a decoder's bug"):
+        asyncio.run(caller.call("BatchGetItem", {}, then=then))
+
+    assert senders == workers and senders[0] != threading.get_ident()
+    assert caller.stats.attempts["BatchGetItem"] == 1 and not caller.stats.retries
+    values = snapshot(table)
+    assert values["feast_chalk_dynamo_requests_total"] == {f"region={REGION},operation=BatchGetItem": 1}
+    assert not values.get("feast_chalk_dynamo_errors_total")
+
+
 class HeldPrimary:
     """The first attempt answers only when released; later ones at once: the duplicate always wins."""
 
