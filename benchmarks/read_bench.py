@@ -43,7 +43,7 @@ from benchmarks import dataset, feature_stores
 from benchmarks.dataset import DataSet, uniform_draws
 from benchmarks.floor import RawBatchGet, entity_partition_keys, view_projection
 from benchmarks.simulated_dynamodb import DEFAULT_READ_LATENCY, SimulatedDynamo
-from benchmarks.timing import Summary, Timings, measure_interleaved, time_interleaved
+from benchmarks.timing import Summary, Timings, measure_interleaved, target_line, time_interleaved
 from feast_chalk_dynamo.dynamo.caller import percentile
 from tests.fault_proxy import FaultProxy, sometimes
 from tests.servers import start_dynalite
@@ -74,10 +74,11 @@ FULL = Plan(entities=1000, reps_small=300, reps_large=200, reps_racing=400, warm
 QUICK = Plan(entities=1000, reps_small=30, reps_large=15, reps_racing=40, warmup=3)
 
 # (label, entities per read, views per read, repetitions for the plan)
+SHAPE_100X1, SHAPE_100X5 = "100 entities x 1 view", "100 entities x 5 views"
 SHAPES: list[tuple[str, int, int, Callable[[Plan], int]]] = [
     ("1 entity x 1 view", 1, 1, lambda plan: plan.reps_small),
-    ("100 entities x 1 view", 100, 1, lambda plan: plan.reps_large),
-    ("100 entities x 5 views", 100, 5, lambda plan: plan.reps_large),
+    (SHAPE_100X1, 100, 1, lambda plan: plan.reps_large),
+    (SHAPE_100X5, 100, 5, lambda plan: plan.reps_large),
     ("1 entity x 5 views", 1, 5, lambda plan: plan.reps_small),
 ]
 
@@ -171,6 +172,7 @@ def compare_stores(
     ids = data.driver_ids(plan.entities)
     partition_keys = partition_keys_of(endpoint_url, data)
     cpu_rows: list[tuple[str, float, float, float]] = []
+    p50_ratios: dict[str, tuple[float, float]] = {}  # shape -> ours / feast, ours / floor
     for label, n_entities, n_views, reps in SHAPES:
         views = data.view_names()[:n_views]
         refs = data.feature_refs(views)
@@ -186,6 +188,7 @@ def compare_stores(
         check_same_answers({"ours": ours, "feast": feast, **(reference or {})}, refs, inputs[0][0])
         timings = time_shape(ours, feast, raw_reader(endpoint_url, views), refs, inputs, plan)
         mine, theirs, raw = (Summary.of(timings.wall[name]) for name in ("ours", "feast", "floor"))
+        p50_ratios[label] = (mine.median / theirs.median, mine.median / raw.median)
         cpu_rows.append(
             (
                 label,
@@ -213,6 +216,15 @@ def compare_stores(
     log(line("shape", ["ours", "feast", "ours/fe", "floor", "ours/fl"]))
     for label, mine_cpu, theirs_cpu, floor_cpu in cpu_rows:
         log(line(label, [mine_cpu, theirs_cpu, mine_cpu / theirs_cpu, floor_cpu, mine_cpu / floor_cpu]))
+    log(targets_heading(data, server))
+    log(target_line("100 entities x 1 view, p50 ours / floor", p50_ratios[SHAPE_100X1][1], 1.15, False))
+    log(target_line("100 entities x 5 views, p50 ours / feast", p50_ratios[SHAPE_100X5][0], 0.25, False))
+
+
+def targets_heading(data: DataSet, server: str) -> str:
+    """Issue 20 sets the read targets on dynalite; elsewhere the same ratios are shown beside them."""
+    where = "" if server == DYNALITE else "; set for dynalite, shown here for comparison"
+    return f"targets [{data.name} data, {server}] (issue 20{where}):"
 
 
 def time_shape(
@@ -315,6 +327,8 @@ def compare_floor(
     log(line("online_read / floor", ["", *percentiles(mine.ratio(raw)), mine_cpu / raw_cpu]))
     log(line("  1 request / floor", ["", *percentiles(alone.ratio(raw)), alone_cpu / raw_cpu]))
     log("(cpu: mean client CPU ms per read, every thread of this process)")
+    log(targets_heading(data, server))
+    log(target_line("online_read(100), p50 / floor", mine.median / raw.median, 1.3, False))
 
 
 def racing(registry: Path, endpoint_url: str, data: DataSet, plan: Plan, server: str) -> None:

@@ -67,8 +67,8 @@ from benchmarks import dataset, feature_stores, redis_server, serve_profile
 from benchmarks.cache_bench import CACHE_MAX_LRU_SIZE, CACHE_TTL_SECONDS
 from benchmarks.proc_cpu import tree_cpu_seconds
 from benchmarks.simulated_dynamodb import SimulatedDynamo
-from benchmarks.timing import Summary
-from benchmarks.write_bench import div, num, target_line
+from benchmarks.timing import Summary, target_line
+from benchmarks.write_bench import div, num
 from feature_repo_example import demo
 from tests.servers import HOST, REPO_ROOT, start_dynalite
 

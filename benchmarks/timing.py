@@ -98,3 +98,15 @@ def measure_interleaved(
                     wall[name].append(elapsed_ms)
                     cpu[name].append(cpu_ms)
     return Timings(wall, cpu)
+
+
+def target_line(name: str, measured: float | None, target: float, at_least: bool) -> str:
+    """``measured`` against ``target``: their ratio, and whether the target is met."""
+    if measured is None:
+        return f"  {name}: not measured"
+    met = measured >= target if at_least else measured <= target
+    sign = ">=" if at_least else "<="
+    return (
+        f"  {name}: {measured:.2f} (target {sign} {target:g}; measured/target {measured / target:.2f}, "
+        f"{'met' if met else 'missed'})"
+    )

@@ -37,6 +37,7 @@ from typing import Any
 from benchmarks import dataset, feature_stores
 from benchmarks.dataset import Row
 from benchmarks.simulated_dynamodb import SimulatedDynamo
+from benchmarks.timing import target_line
 from benchmarks.write_example import example_write_units
 from benchmarks.write_floor import RawWriteReplay, Recorder
 from benchmarks.write_runs import (
@@ -135,18 +136,6 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def div(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
-
-
-def target_line(name: str, measured: float | None, target: float, at_least: bool) -> str:
-    """``measured`` against ``target``: their ratio, and whether the target is met."""
-    if measured is None:
-        return f"  {name}: not measured"
-    met = measured >= target if at_least else measured <= target
-    sign = ">=" if at_least else "<="
-    return (
-        f"  {name}: {measured:.2f} (target {sign} {target:g}; measured/target {measured / target:.2f}, "
-        f"{'met' if met else 'missed'})"
-    )
 
 
 def requests_note(candidate: Candidate) -> str:
