@@ -433,15 +433,20 @@ def test_async_read_gives_the_same_rows(tmp_path: Path, moto_endpoint: Endpoint,
     store.close_engines()
 
 
-def test_feature_server_path_reads_all_views_at_once(
-    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
-) -> None:
-    config = repo_config(tmp_path, moto_endpoint.url, table_name)
-    views = [driver_view(f"v{i}") for i in range(3)]
-    fs = feature_store(config, *views)
+def views_with_rows(tmp_path: Path, url: str, table: str, n_views: int) -> tuple[Any, Any]:
+    """A Feast store of views v0, v1, ... each with drivers 0-3 written (f0 = the driver id)."""
+    views = [driver_view(f"v{i}") for i in range(n_views)]
+    fs = feature_store(repo_config(tmp_path, url, table), *views)
     online_store = fs._get_provider().online_store
     for view in views:
         online_store.online_write_batch(fs.config, view, [row(i, float(i)) for i in range(4)], None)
+    return fs, online_store
+
+
+def test_feature_server_path_reads_all_views_at_once(
+    tmp_path: Path, moto_endpoint: Endpoint, table_name: str
+) -> None:
+    fs, online_store = views_with_rows(tmp_path, moto_endpoint.url, table_name, 3)
     captured = watch_batch_gets(online_store.engine(fs.config))
     result = asyncio.run(
         fs.get_online_features_async(
@@ -461,12 +466,7 @@ def test_feast_serve_reads_on_its_own_loop_and_decode_where_answers_arrive(
 
     Each hand-off between threads is CPU that ``feast serve`` spends per request.
     """
-    config = repo_config(tmp_path, moto_endpoint.url, table_name)
-    views = [driver_view(f"v{i}") for i in range(2)]
-    fs = feature_store(config, *views)
-    online_store = fs._get_provider().online_store
-    for view in views:
-        online_store.online_write_batch(fs.config, view, [row(i, float(i)) for i in range(4)], None)
+    fs, online_store = views_with_rows(tmp_path, moto_endpoint.url, table_name, 2)
     engine = online_store.engine(fs.config)
     handed_to_serde_pool: list[Any] = []
     submit = engine.serde_pool.submit

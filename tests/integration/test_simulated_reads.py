@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import orjson
 import pytest
 from feast.infra.online_stores.dynamodb import DynamoDBOnlineStore
@@ -30,6 +29,7 @@ from benchmarks.simulated_dynamodb import SimulatedDynamo
 from benchmarks.simulated_dynamodb.backend import Backend
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
 from tests.feast_objects import DRIVER, driver_view, repo_config
+from tests.integration.test_simulated_dynamodb import _client
 from tests.servers import Endpoint, create_pk_sk_table
 
 REGION = "us-east-1"
@@ -73,16 +73,6 @@ def table(dynamodb_endpoint: Endpoint, table_name: str) -> str:
 def dynalite_table(dynalite_endpoint: Endpoint, table_name: str) -> str:
     create_pk_sk_table(_client(dynalite_endpoint.url), table_name)
     return table_name
-
-
-def _client(url: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def call(url: str, operation: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
