@@ -62,7 +62,7 @@ def refresh_together(
     blooms = _loaded(store, config)
     barrier.wait()
     barrier.wait()
-    _refreshed_since(blooms, time.monotonic())
+    wait_refreshed_since(blooms, time.monotonic())
     store.close_engines()
 
 
@@ -103,10 +103,11 @@ def _loaded(store: ChalkDynamoOnlineStore, config: Any) -> BloomFilters:
     return blooms
 
 
-def _refreshed_since(blooms: BloomFilters, moment: float) -> None:
+def wait_refreshed_since(blooms: BloomFilters, moment: float) -> None:
+    """Until every filter has had a pass that began after ``moment`` (the worker signals each pass)."""
     for _ in range(100):
         if blooms.refreshed_since(moment):
             return
         blooms.refreshed.clear()
         blooms.refreshed.wait(5)
-    raise AssertionError("no refresh pass began after the moment")
+    raise AssertionError("no refresh pass began after the moment in 500 s")

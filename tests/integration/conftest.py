@@ -9,6 +9,7 @@ import pytest
 from feast.repo_config import RepoConfig
 
 from feast_chalk_dynamo import ChalkDynamoOnlineStore
+from tests.fault_proxy import FaultProxy
 from tests.feast_objects import repo_config
 from tests.servers import Endpoint
 
@@ -23,3 +24,11 @@ def store() -> Iterator[ChalkDynamoOnlineStore]:
 @pytest.fixture
 def config(tmp_path: Path, dynamodb_endpoint: Endpoint, table_name: str) -> RepoConfig:
     return repo_config(tmp_path, dynamodb_endpoint.url, table_name, retry_scale_factor=1)
+
+
+@pytest.fixture
+def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
+    """A fault proxy of the test's own before the session's moto (itself behind a strict proxy): it
+    counts this test's requests and injects its faults."""
+    with FaultProxy(moto_endpoint.url) as running:
+        yield running

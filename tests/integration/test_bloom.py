@@ -25,6 +25,7 @@ from tests.bloom_writer import (
     publish_keys,
     push_rows,
     refresh_together,
+    wait_refreshed_since,
     write_keys,
 )
 from tests.fault_proxy import FaultProxy, fixed
@@ -35,13 +36,6 @@ from tests.servers import Endpoint
 
 LOAD_TIMEOUT = 60
 SPAWN = multiprocessing.get_context("spawn")
-
-
-@pytest.fixture
-def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
-    """Strict (the session's moto endpoint is behind a strict proxy) and counting."""
-    with FaultProxy(moto_endpoint.url) as running:
-        yield running
 
 
 def filtered(refresh: float = 3600, debug: bool = False, **entry: Any) -> dict[str, Any]:
@@ -57,16 +51,6 @@ def loaded(store: ChalkDynamoOnlineStore, config: RepoConfig) -> None:
     store.online_read(config, driver_view("stats"), [key(0)])
     blooms = store.engine(config).blooms
     assert blooms is not None and blooms.wait_loaded(LOAD_TIMEOUT)
-
-
-def wait_refreshed_since(blooms: bloom.BloomFilters, moment: float) -> None:
-    """Until every filter has had a pass that began after ``moment`` (the worker signals each pass)."""
-    for _ in range(100):
-        if blooms.refreshed_since(moment):
-            return
-        blooms.refreshed.clear()
-        blooms.refreshed.wait(5)
-    raise AssertionError("no refresh pass began after the moment in 500 s")
 
 
 def bloom_items(proxy_url: str, table: str) -> list[dict[str, Any]]:

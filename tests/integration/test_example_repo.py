@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from feast_chalk_dynamo.dynamo.client import RawHttpTransport, make_client
 from feast_chalk_dynamo.repos import YAML
 from feature_repo_example import config, data_gen
 from feature_repo_example.features import build_objects
 from tests.cli_repo import example, run
 from tests.servers import REPO_ROOT, Endpoint, table_exists
+from tests.unit.test_settings import assert_both_clients_reach
 
 # Not resolved: in a virtualenv the console scripts live beside the interpreter's link.
 BIN_DIR = Path(sys.executable).parent
@@ -143,13 +143,7 @@ def test_on_aws_the_endpoint_is_set_empty(tmp_path: Path, capsys: pytest.Capture
     )
     settings = config.feature_store(variables).config.online_store
     assert (settings.table_name, settings.region, settings.endpoint_url) == ("features", "eu-west-1", None)
-    aws = "https://dynamodb.eu-west-1.amazonaws.com"
-    assert make_client(settings).meta.endpoint_url == aws
-    transport = RawHttpTransport(settings)
-    try:
-        assert transport.endpoint == aws
-    finally:
-        transport.close()
+    assert_both_clients_reach(settings, "https://dynamodb.eu-west-1.amazonaws.com")
 
     with config.environment(variables):
         code, out, _ = run(capsys, "config", "--repo", str(config.REPO_DIR))

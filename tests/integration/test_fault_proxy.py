@@ -48,12 +48,6 @@ def plain_client(url: str, read_timeout: float = 5) -> Any:
 
 
 @pytest.fixture
-def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint.url) as fault_proxy:
-        yield fault_proxy
-
-
-@pytest.fixture
 def client(proxy: FaultProxy) -> Iterator[Any]:
     proxied = plain_client(proxy.url)
     yield proxied

@@ -24,13 +24,6 @@ from tests.feast_objects import driver_view, feature_store, repo_config
 from tests.integration.test_store import NOW, applied, key, row, watch_batch_gets
 from tests.servers import Endpoint
 
-
-@pytest.fixture
-def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint.url) as running:
-        yield running
-
-
 PRESENT, NOT_FOUND = FieldStatus.PRESENT, FieldStatus.NOT_FOUND
 
 

@@ -35,12 +35,6 @@ from tests.servers import Endpoint, create_pk_sk_table
 from tests.unit.test_codec import GOLDEN, NULLS, ROUND_TRIP_FIELDS, VALUE_STRATEGIES, comparable
 
 
-@pytest.fixture
-def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint.url) as running:
-        yield running
-
-
 def loaded_store(tmp_path: Path, url: str, table: str, n: int = 8, **knobs: Any) -> tuple[Any, RepoConfig]:
     store = ChalkDynamoOnlineStore()
     config = repo_config(tmp_path, url, table, **knobs)

@@ -94,12 +94,6 @@ def windowed_store(tmp_path: Path, endpoint_url: str, table: str, **knobs: Any) 
 
 
 @pytest.fixture
-def proxy(moto_endpoint: Endpoint) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint.url) as running:
-        yield running
-
-
-@pytest.fixture
 def store(tmp_path: Path, proxy: FaultProxy, table_name: str) -> Iterator[FeatureStore]:
     feast = windowed_store(tmp_path, proxy.url, table_name)
     yield feast

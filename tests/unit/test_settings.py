@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from feast_chalk_dynamo import ChalkDynamoOnlineStoreConfig
 from feast_chalk_dynamo.dynamo.client import RawHttpTransport, make_client
 from feast_chalk_dynamo.settings import (
+    DynamoSettings,
     RegionEndpoint,
     describe,
     desired_cpu_parallelism,
@@ -210,19 +211,23 @@ def test_a_knob_from_its_own_variable_is_not_feast_s_to_expand(monkeypatch: pyte
     assert config.cached_namespaces[0].namespace == "$view"
 
 
+def assert_both_clients_reach(settings: DynamoSettings, endpoint: str) -> None:
+    """boto3's client and the fast read path's transport both send to ``endpoint``."""
+    assert make_client(settings).meta.endpoint_url == endpoint
+    transport = RawHttpTransport(settings)
+    try:
+        assert transport.endpoint == endpoint
+    finally:
+        transport.close()
+
+
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_an_empty_endpoint_is_aws_s_for_the_region(blank: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A variable set empty for AWS: boto3 refused "" as a URL, while the fast read path took it for
     AWS's endpoint."""
     config = ChalkDynamoOnlineStoreConfig(region="eu-west-1", endpoint_url=blank)
     assert config.endpoint_url is None
-    aws = "https://dynamodb.eu-west-1.amazonaws.com"
-    assert make_client(config).meta.endpoint_url == aws
-    transport = RawHttpTransport(config)
-    try:
-        assert transport.endpoint == aws
-    finally:
-        transport.close()
+    assert_both_clients_reach(config, "https://dynamodb.eu-west-1.amazonaws.com")
     monkeypatch.setenv("DYNAMODB_REGIONS", json.dumps([{"region": "eu-west-1", "endpoint_url": blank}]))
     assert ChalkDynamoOnlineStoreConfig().region_endpoints == [RegionEndpoint(region="eu-west-1")]
 
@@ -237,19 +242,8 @@ def test_both_transports_send_where_aws_configuration_says_without_an_endpoint(
 ) -> None:
     """boto3 follows AWS_ENDPOINT_URL_DYNAMODB; the fast path built the region's public URL instead,
     so a deployment using it read from one endpoint and wrote to another."""
-    from feast_chalk_dynamo.dynamo.client import RawHttpTransport, make_client
-    from feast_chalk_dynamo.settings import DynamoSettings
-
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
     settings = DynamoSettings(region="eu-west-1")
-    transport = RawHttpTransport(settings)
-    try:
-        assert transport.endpoint == make_client(settings).meta.endpoint_url == "http://127.0.0.1:9"
-    finally:
-        transport.close()
+    assert_both_clients_reach(settings, "http://127.0.0.1:9")
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
-    transport = RawHttpTransport(settings)
-    try:
-        assert transport.endpoint == "https://dynamodb.eu-west-1.amazonaws.com"
-    finally:
-        transport.close()
+    assert_both_clients_reach(settings, "https://dynamodb.eu-west-1.amazonaws.com")
