@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,7 +31,7 @@ from feast_chalk_dynamo.settings import DynamoSettings
 
 Item = dict[str, Any]
 # What a fetch does with each BatchGetItem answer, on the loop, after ``Then`` in the receiving thread.
-Consume = Callable[[dict[str, Any]], Awaitable[None]]
+Consume = Callable[[dict[str, Any]], None]
 # Where ``read`` leaves an answer's decoded rows in the answer (a key DynamoDB never sends).
 DECODED = "decoded rows"
 # Set by ``Engine.read_async``: the read runs on a caller's loop that serves others (``feast
@@ -169,7 +169,7 @@ class Reader:
         def decode(response: dict[str, Any]) -> None:
             response[DECODED] = decoder.decode(response["Responses"].get(table, []))
 
-        async def keep(response: dict[str, Any]) -> None:
+        def keep(response: dict[str, Any]) -> None:
             if plan is not None:
                 plan.note(response["Responses"].get(table, []))
             decoded.update(response[DECODED])
@@ -203,7 +203,7 @@ class Reader:
 
         table = self._settings.table_name
 
-        async def keep(response: dict[str, Any]) -> None:
+        def keep(response: dict[str, Any]) -> None:
             found.extend(response["Responses"].get(table, []))
 
         settings = self._settings
@@ -276,7 +276,7 @@ class Reader:
                     siblings=siblings,
                     then=then,
                 )
-                await consume(response)
+                consume(response)
                 request_keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
                 if not request_keys:
                     siblings.answered()
